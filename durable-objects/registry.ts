@@ -1,0 +1,74 @@
+/**
+ * @module
+ * The global registry Durable Object (one instance, named "global"): accounts, key hashes, functions. Only cache misses
+ * and admin or function-management calls reach it; the submit path is served from per-isolate caches.
+ */
+
+import { DurableObject } from "cloudflare:workers";
+import type { FunctionRecord } from "../src/records";
+import {
+  issueKey,
+  RegistryStore,
+  type AccountLimits,
+  type AccountView,
+  type CreateAccountResult,
+  type IssuedKey,
+} from "../src/registry-store";
+import type { CreateAccountInput } from "../src/schemas";
+
+export const REGISTRY_NAME = "global";
+
+export class RegistryDurableObject extends DurableObject<Env> {
+  readonly #store: RegistryStore;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#store = new RegistryStore(ctx.storage.sql);
+  }
+
+  platformKey(): string {
+    return this.ctx.storage.transactionSync(() => this.#store.platformKey());
+  }
+
+  async createAccount(input: CreateAccountInput): Promise<CreateAccountResult> {
+    const key = await issueKey();
+    return this.ctx.storage.transactionSync(() => this.#store.createAccount(input, key, Date.now()));
+  }
+
+  async addKey(account: string): Promise<IssuedKey | undefined> {
+    const key = await issueKey();
+    return this.ctx.storage.transactionSync(() => this.#store.addKey(account, key, Date.now()));
+  }
+
+  revokeKey(account: string, keyPrefix: string): boolean {
+    return this.#store.revokeKey(account, keyPrefix, Date.now());
+  }
+
+  getAccount(id: string): AccountView | undefined {
+    return this.#store.getAccount(id);
+  }
+
+  authenticate(hash: string): { account: string; limits: AccountLimits } | undefined {
+    return this.#store.authenticate(hash);
+  }
+
+  signingSecrets(account: string): string[] {
+    return this.#store.signingSecrets(account, Date.now());
+  }
+
+  putFunction(record: FunctionRecord): { created: boolean; record: FunctionRecord } {
+    return this.ctx.storage.transactionSync(() => this.#store.putFunction(record));
+  }
+
+  getFunction(account: string, name: string): FunctionRecord | undefined {
+    return this.#store.getFunction(account, name);
+  }
+
+  listFunctions(account: string): FunctionRecord[] {
+    return this.#store.listFunctions(account);
+  }
+
+  deleteFunction(account: string, name: string): FunctionRecord | undefined {
+    return this.ctx.storage.transactionSync(() => this.#store.deleteFunction(account, name));
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * @module
+ * Retry timing. Exponential backoff with "equal jitter": half the delay is fixed so retries never bunch at zero,
+ * half is random so many failing tasks do not retry in lockstep.
+ */
+
+export interface BackoffPolicy {
+  readonly initialBackoffMs: number;
+  readonly maxBackoffMs: number;
+}
+
+/**
+ * Delay before the retry that follows failed attempt number `attempt` (1-based).
+ * @example backoffDelayMs(3, { initialBackoffMs: 1000, maxBackoffMs: 60000 }, () => 0.5) // 3000
+ */
+export function backoffDelayMs(attempt: number, policy: BackoffPolicy, random: () => number = Math.random): number {
+  const exponent = Math.max(0, attempt - 1);
+  const ceiling = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * 2 ** Math.min(exponent, 40));
+  const half = ceiling / 2;
+  return Math.round(half + random() * half);
+}
+
+/**
+ * Parse a `Retry-After` header (delta seconds or an HTTP date) into milliseconds from `now`, or undefined.
+ * Capped by `maxMs` so a function cannot park a task for a year.
+ */
+export function parseRetryAfterMs(header: string | null, now: number, maxMs: number): number | undefined {
+  if (header === null) return undefined;
+  const trimmed = header.trim();
+  if (/^\d+$/.test(trimmed)) return Math.min(Number(trimmed) * 1000, maxMs);
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date)) return undefined;
+  return Math.min(Math.max(0, date - now), maxMs);
+}

@@ -1,0 +1,73 @@
+/**
+ * @module
+ * How a tenant function's answer is classified (the table "Calling a tenant function" of API.md). A small closed
+ * vocabulary: the shard switches over `kind` exhaustively, so a new kind breaks the build until it is handled.
+ */
+
+import { parseRetryAfterMs } from "./backoff";
+
+export type ErrorKind = "http" | "timeout" | "network" | "lease_expired" | "redirect" | "expired" | "function_deleted" | "internal";
+
+export interface TaskError {
+  readonly kind: ErrorKind;
+  readonly message: string;
+  readonly status?: number;
+}
+
+/** A result body as the invoker hands it to the shard: inline bytes, or a key in R2 when it is large. */
+export interface ResultBody {
+  readonly contentType: string;
+  readonly size: number;
+  readonly inline?: Uint8Array;
+  readonly r2Key?: string;
+}
+
+export type InvocationOutcome =
+  | { readonly kind: "succeeded"; readonly status: number; readonly body: ResultBody }
+  | { readonly kind: "throttled"; readonly status: number; readonly retryAfterMs?: number }
+  | { readonly kind: "transient"; readonly error: TaskError }
+  | { readonly kind: "permanent"; readonly error: TaskError };
+
+/** Longest `Retry-After` we honour; beyond it the normal backoff ceiling applies. */
+export const MAX_RETRY_AFTER_MS = 3_600_000;
+
+export type StatusClass = "succeeded" | "throttled" | "transient" | "permanent";
+
+export function classifyStatus(status: number): StatusClass {
+  if (status >= 200 && status < 300) return "succeeded";
+  if (status === 429 || status === 503) return "throttled";
+  if (status === 408 || status >= 500) return "transient";
+  return "permanent";
+}
+
+/** Outcome of a call that produced no response. */
+export function outcomeOfError(error: unknown, timedOut: boolean): InvocationOutcome {
+  if (timedOut) return { kind: "transient", error: { kind: "timeout", message: "the function did not answer within timeoutMs" } };
+  const message = error instanceof Error ? error.message : String(error);
+  return { kind: "transient", error: { kind: "network", message: message.slice(0, 500) } };
+}
+
+/** Outcome of a call that produced a status (body already captured for successes, an excerpt for failures). */
+export function outcomeOfStatus(
+  status: number,
+  retryAfter: string | null,
+  body: ResultBody,
+  errorExcerpt: string,
+  now: number,
+): InvocationOutcome {
+  switch (classifyStatus(status)) {
+    case "succeeded":
+      return { kind: "succeeded", status, body };
+    case "throttled": {
+      const retryAfterMs = parseRetryAfterMs(retryAfter, now, MAX_RETRY_AFTER_MS);
+      return retryAfterMs === undefined ? { kind: "throttled", status } : { kind: "throttled", status, retryAfterMs };
+    }
+    case "transient":
+      return { kind: "transient", error: { kind: "http", status, message: errorExcerpt || `HTTP ${status}` } };
+    case "permanent":
+      if (status >= 300 && status < 400) {
+        return { kind: "permanent", error: { kind: "redirect", status, message: "redirects are not followed" } };
+      }
+      return { kind: "permanent", error: { kind: "http", status, message: errorExcerpt || `HTTP ${status}` } };
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * @module
+ * Where a function's tasks live, and which ingest queue partition carries them. Pure and deterministic so the gateway,
+ * the ingest consumer and the shard agree without asking anyone.
+ */
+
+import type { Isolation } from "./schemas";
+
+/** 32-bit FNV-1a: cheap, stable across runtimes, good enough spread for hashing accounts onto shards. */
+export function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+/**
+ * Shard name for a function's new tasks. `auto` and `shared` hash the account onto one of the shared shards; `account`
+ * gives the account a shard of its own; `dedicated` gives the function one. (Automatic promotion of a noisy `auto`
+ * function is a later step; ids encode the shard, so moving new tasks never strands old ones.)
+ * @example shardFor("acme", "resize", "auto", 16) // "shared:7"
+ */
+export function shardFor(account: string, functionName: string, isolation: Isolation, sharedShards: number): string {
+  switch (isolation) {
+    case "auto":
+    case "shared":
+      return `shared:${fnv1a(account) % Math.max(1, sharedShards)}`;
+    case "account":
+      return `account:${account}`;
+    case "dedicated":
+      return `dedicated:${account}:${functionName}`;
+  }
+}
+
+export function tierOf(shard: string): "shared" | "account" | "dedicated" {
+  const tier = shard.slice(0, shard.indexOf(":"));
+  return tier === "account" || tier === "dedicated" ? tier : "shared";
+}
+
+/** Ingest queue partition (0-based) for a function, so one function's messages stay on one queue. */
+export function ingestPartition(account: string, functionName: string, partitions: number): number {
+  return fnv1a(`${account}/${functionName}`) % partitions;
+}
+
+/** Name of the `index`-th invoker of a shard's pool. */
+export function invokerName(shard: string, index: number): string {
+  return `invoker:${shard}:${index}`;
+}

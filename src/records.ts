@@ -1,0 +1,105 @@
+/**
+ * @module
+ * Records that cross a boundary: queue messages, RPC arguments between gateway, shards and invokers, and the task
+ * object of API.md. Everything here must survive structured cloning (Queues with `contentType: "v8"`, DO RPC).
+ */
+
+import type { InvocationOutcome, TaskError } from "./outcome";
+import type { FunctionSpec, Target } from "./schemas";
+import type { TaskState } from "./task-states";
+
+/** A function as stored by the registry and replicated to the shard that holds its tasks. */
+export interface FunctionRecord {
+  readonly account: string;
+  readonly name: string;
+  readonly spec: FunctionSpec;
+  readonly shard: string;
+  /** Milliseconds of the last change; a shard keeps the newest copy it has seen. */
+  readonly version: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** A payload (or result) body: inline bytes up to the inline limit, otherwise a key in the BLOBS bucket. */
+export interface BodyRef {
+  readonly contentType: string;
+  readonly size: number;
+  readonly inline?: Uint8Array;
+  readonly r2Key?: string;
+}
+
+export interface IngestTask {
+  readonly id: string;
+  readonly account: string;
+  readonly functionName: string;
+  readonly shard: string;
+  readonly payload: BodyRef;
+  readonly acceptedAt: number;
+  readonly idempotencyKey?: string;
+  readonly delaySeconds?: number;
+  readonly fairnessKey?: string;
+}
+
+/** One ingest queue message: a task plus the function snapshot the gateway saw, so the shard never waits on a lookup. */
+export interface IngestMessage {
+  readonly v: 1;
+  readonly task: IngestTask;
+  readonly fn: FunctionRecord;
+}
+
+/** What a shard hands an invoker: everything needed to make one call and report it. */
+export interface InvocationJob {
+  readonly shard: string;
+  readonly taskId: string;
+  readonly account: string;
+  readonly functionName: string;
+  /** Counted attempt number, sent as `Sluice-Attempt`. */
+  readonly attempt: number;
+  /** Every dispatch of a task gets a new invocation number; outcomes for an older one are ignored. */
+  readonly invocation: number;
+  readonly target: Target;
+  readonly timeoutMs: number;
+  readonly deadline: number;
+  readonly callbackToken: string;
+  readonly payload: BodyRef;
+}
+
+export interface OutcomeReport {
+  readonly taskId: string;
+  readonly invocation: number;
+  readonly startedAt: number;
+  readonly durationMs: number;
+  readonly outcome: InvocationOutcome;
+}
+
+export interface AttemptLogEntry {
+  attempt: number;
+  startedAt: string;
+  durationMs: number;
+  status?: number;
+  error?: TaskError;
+  throttled?: boolean;
+}
+
+export interface TaskTimeline {
+  acceptedAt: string | null;
+  queuedAt: string | null;
+  firstDispatchedAt: string | null;
+  lastDispatchedAt: string | null;
+  finishedAt: string | null;
+  deliveredAt: string | null;
+}
+
+/** A task as the shard returns it; the gateway turns `resultBody` into `result` / `resultUrl`. */
+export interface StoredTaskView {
+  id: string;
+  function: string;
+  state: TaskState;
+  attempts: number;
+  createdAt: string;
+  updatedAt: string;
+  timeline: TaskTimeline;
+  attemptLog: AttemptLogEntry[];
+  error?: TaskError;
+  resultBody?: BodyRef;
+}

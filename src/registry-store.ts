@@ -1,0 +1,201 @@
+/**
+ * @module
+ * The registry: accounts, API keys (stored only as SHA-256 hashes), webhook secrets, functions and the platform's
+ * task-id key. It lives in one global Durable Object that the hot path never calls per request: gateways cache
+ * what they read from it (src/ttl-cache.ts). Tables are documented in docs/storage-schema.md.
+ */
+
+import { randomBytes, sha256Hex, toBase64, toHex } from "./encoding";
+import type { FunctionRecord } from "./records";
+import type { CreateAccountInput } from "./schemas";
+import { generateWebhookSecret } from "./signing";
+import type { Sql } from "./sql";
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS accounts (
+     id TEXT PRIMARY KEY, limits TEXT NOT NULL, webhook_secret TEXT NOT NULL,
+     previous_secret TEXT, previous_secret_until INTEGER, created_at INTEGER NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS api_keys (
+     prefix TEXT PRIMARY KEY, account TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+     created_at INTEGER NOT NULL, revoked_at INTEGER)`,
+  `CREATE INDEX IF NOT EXISTS api_keys_by_account ON api_keys (account)`,
+  `CREATE TABLE IF NOT EXISTS functions (
+     account TEXT NOT NULL, name TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (account, name))`,
+  `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+];
+
+export interface AccountLimits {
+  submitPerSecond?: number;
+  maxConcurrency?: number;
+}
+
+export interface AccountView {
+  id: string;
+  limits: AccountLimits;
+  createdAt: string;
+  keys: { keyPrefix: string; createdAt: string; revokedAt: string | null }[];
+}
+
+export interface IssuedKey {
+  apiKey: string;
+  keyPrefix: string;
+}
+
+/** API keys look like `sk_<8 hex prefix>_<43 base64url chars>`; the prefix names the key for revocation. */
+async function issueKey(): Promise<IssuedKey & { hash: string }> {
+  const keyPrefix = `sk_${toHex(randomBytes(4))}`;
+  const secret = toBase64(randomBytes(32)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  const apiKey = `${keyPrefix}_${secret}`;
+  return { apiKey, keyPrefix, hash: await sha256Hex(apiKey) };
+}
+
+export type CreateAccountResult =
+  | { ok: true; id: string; apiKey: string; keyPrefix: string; webhookSecret: string }
+  | { ok: false; reason: "exists" };
+
+export class RegistryStore {
+  readonly #sql: Sql;
+
+  constructor(sql: Sql) {
+    this.#sql = sql;
+    for (const statement of SCHEMA) sql.exec(statement);
+  }
+
+  /** Key material for task ids, made once per deployment and kept forever. */
+  platformKey(): string {
+    const row = this.#sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'task-id-key'`).toArray()[0];
+    if (row) return row.value;
+    const value = toBase64(randomBytes(32));
+    this.#sql.exec(`INSERT INTO meta (key, value) VALUES ('task-id-key', ?)`, value);
+    return value;
+  }
+
+  /** Insert an account with its first key. The hash is computed by the caller (async) before this transaction. */
+  createAccount(input: CreateAccountInput, key: IssuedKey & { hash: string }, now: number): CreateAccountResult {
+    const exists = this.#sql.exec(`SELECT 1 FROM accounts WHERE id = ?`, input.id).toArray().length > 0;
+    if (exists) return { ok: false, reason: "exists" };
+    const webhookSecret = generateWebhookSecret();
+    this.#sql.exec(
+      `INSERT INTO accounts (id, limits, webhook_secret, created_at) VALUES (?, ?, ?, ?)`,
+      input.id,
+      JSON.stringify(input.limits ?? {}),
+      webhookSecret,
+      now,
+    );
+    this.#insertKey(input.id, key, now);
+    return { ok: true, id: input.id, apiKey: key.apiKey, keyPrefix: key.keyPrefix, webhookSecret };
+  }
+
+  addKey(account: string, key: IssuedKey & { hash: string }, now: number): IssuedKey | undefined {
+    if (!this.#accountExists(account)) return undefined;
+    this.#insertKey(account, key, now);
+    return { apiKey: key.apiKey, keyPrefix: key.keyPrefix };
+  }
+
+  revokeKey(account: string, keyPrefix: string, now: number): boolean {
+    return (
+      this.#sql.exec(
+        `UPDATE api_keys SET revoked_at = ? WHERE account = ? AND prefix = ? AND revoked_at IS NULL`,
+        now,
+        account,
+        keyPrefix,
+      ).rowsWritten > 0
+    );
+  }
+
+  getAccount(id: string): AccountView | undefined {
+    const row = this.#sql
+      .exec<{ id: string; limits: string; created_at: number }>(`SELECT id, limits, created_at FROM accounts WHERE id = ?`, id)
+      .toArray()[0];
+    if (!row) return undefined;
+    const keys = this.#sql
+      .exec<{ prefix: string; created_at: number; revoked_at: number | null }>(
+        `SELECT prefix, created_at, revoked_at FROM api_keys WHERE account = ? ORDER BY created_at`,
+        id,
+      )
+      .toArray()
+      .map((k) => ({
+        keyPrefix: k.prefix,
+        createdAt: new Date(k.created_at).toISOString(),
+        revokedAt: k.revoked_at === null ? null : new Date(k.revoked_at).toISOString(),
+      }));
+    return { id: row.id, limits: JSON.parse(row.limits) as AccountLimits, createdAt: new Date(row.created_at).toISOString(), keys };
+  }
+
+  /** Which account a key hash belongs to, if the key is live. */
+  authenticate(hash: string): { account: string; limits: AccountLimits } | undefined {
+    const row = this.#sql
+      .exec<{ account: string; limits: string }>(
+        `SELECT k.account AS account, a.limits AS limits FROM api_keys k JOIN accounts a ON a.id = k.account
+         WHERE k.hash = ? AND k.revoked_at IS NULL`,
+        hash,
+      )
+      .toArray()[0];
+    return row ? { account: row.account, limits: JSON.parse(row.limits) as AccountLimits } : undefined;
+  }
+
+  /** Secrets to sign with now: the current one, plus the previous one while its rotation grace period lasts. */
+  signingSecrets(account: string, now: number): string[] {
+    const row = this.#sql
+      .exec<{ webhook_secret: string; previous_secret: string | null; previous_secret_until: number | null }>(
+        `SELECT webhook_secret, previous_secret, previous_secret_until FROM accounts WHERE id = ?`,
+        account,
+      )
+      .toArray()[0];
+    if (!row) return [];
+    const secrets = [row.webhook_secret];
+    if (row.previous_secret && (row.previous_secret_until ?? 0) > now) secrets.push(row.previous_secret);
+    return secrets;
+  }
+
+  putFunction(record: FunctionRecord): { created: boolean; record: FunctionRecord } {
+    const existing = this.getFunction(record.account, record.name);
+    const stored: FunctionRecord = existing
+      ? { ...record, createdAt: existing.createdAt, version: Math.max(record.version, existing.version + 1) }
+      : record;
+    this.#sql.exec(
+      `INSERT INTO functions (account, name, record) VALUES (?, ?, ?)
+       ON CONFLICT (account, name) DO UPDATE SET record = excluded.record`,
+      record.account,
+      record.name,
+      JSON.stringify(stored),
+    );
+    return { created: !existing, record: stored };
+  }
+
+  getFunction(account: string, name: string): FunctionRecord | undefined {
+    const row = this.#sql
+      .exec<{ record: string }>(`SELECT record FROM functions WHERE account = ? AND name = ?`, account, name)
+      .toArray()[0];
+    return row ? (JSON.parse(row.record) as FunctionRecord) : undefined;
+  }
+
+  listFunctions(account: string): FunctionRecord[] {
+    return this.#sql
+      .exec<{ record: string }>(`SELECT record FROM functions WHERE account = ? ORDER BY name`, account)
+      .toArray()
+      .map((row) => JSON.parse(row.record) as FunctionRecord);
+  }
+
+  deleteFunction(account: string, name: string): FunctionRecord | undefined {
+    const existing = this.getFunction(account, name);
+    if (existing) this.#sql.exec(`DELETE FROM functions WHERE account = ? AND name = ?`, account, name);
+    return existing;
+  }
+
+  #accountExists(id: string): boolean {
+    return this.#sql.exec(`SELECT 1 FROM accounts WHERE id = ?`, id).toArray().length > 0;
+  }
+
+  #insertKey(account: string, key: { keyPrefix: string; hash: string }, now: number): void {
+    this.#sql.exec(
+      `INSERT INTO api_keys (prefix, account, hash, created_at) VALUES (?, ?, ?, ?)`,
+      key.keyPrefix,
+      account,
+      key.hash,
+      now,
+    );
+  }
+}
+
+export { issueKey };

@@ -1,0 +1,84 @@
+/**
+ * @module
+ * zod schemas for everything the gateway accepts. Defaults here are the documented defaults of API.md.
+ */
+
+import { z } from "zod";
+
+export const ACCOUNT_ID = /^[a-z0-9][a-z0-9-]{1,62}$/;
+export const FUNCTION_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export const accountLimitsSchema = z.strictObject({
+  submitPerSecond: z.number().int().positive().max(1_000_000).optional(),
+  maxConcurrency: z.number().int().positive().max(100_000).optional(),
+});
+
+export const createAccountSchema = z.strictObject({
+  id: z.string().regex(ACCOUNT_ID, "must match ^[a-z0-9][a-z0-9-]{1,62}$"),
+  limits: accountLimitsSchema.optional(),
+});
+export type CreateAccountInput = z.infer<typeof createAccountSchema>;
+
+const httpsUrl = z.string().max(2048).pipe(z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }));
+
+export const targetSchema = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("url"), url: httpsUrl }),
+  z.strictObject({ type: z.literal("service"), service: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/) }),
+]);
+export type Target = z.infer<typeof targetSchema>;
+
+export const destinationSchema = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("webhook"), url: httpsUrl }),
+  z.strictObject({ type: z.literal("queue"), queue: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/) }),
+  z.strictObject({ type: z.literal("r2"), prefix: z.string().max(256).regex(/^[A-Za-z0-9/_.-]*$/).optional() }),
+  z.strictObject({ type: z.literal("function"), name: z.string().regex(FUNCTION_NAME) }),
+]);
+export type Destination = z.infer<typeof destinationSchema>;
+
+export const retrySchema = z
+  .strictObject({
+    maxAttempts: z.number().int().min(1).max(100).default(3),
+    initialBackoffMs: z.number().int().min(0).max(3_600_000).default(1000),
+    maxBackoffMs: z.number().int().min(0).max(86_400_000).default(300_000),
+  })
+  .refine((r) => r.initialBackoffMs <= r.maxBackoffMs, {
+    message: "initialBackoffMs must not exceed maxBackoffMs",
+    path: ["initialBackoffMs"],
+  });
+
+export const ISOLATION_MODES = ["auto", "shared", "account", "dedicated"] as const;
+export type Isolation = (typeof ISOLATION_MODES)[number];
+
+export const functionSpecSchema = z.strictObject({
+  target: targetSchema,
+  timeoutMs: z.number().int().min(100).max(900_000).default(30_000),
+  maxConcurrency: z.number().int().min(1).max(10_000).default(100),
+  retry: retrySchema.default({ maxAttempts: 3, initialBackoffMs: 1000, maxBackoffMs: 300_000 }),
+  maxEventAgeSeconds: z.number().int().min(1).max(604_800).default(21_600),
+  dedupWindowSeconds: z.number().int().min(0).max(604_800).default(86_400),
+  destinations: z
+    .strictObject({ onSuccess: destinationSchema.optional(), onFailure: destinationSchema.optional() })
+    .default({}),
+  isolation: z.enum(ISOLATION_MODES).default("auto"),
+});
+export type FunctionSpec = z.infer<typeof functionSpecSchema>;
+
+/** Headers of `POST /v1/functions/:name/tasks`. */
+export const MAX_DELAY_SECONDS = 7 * 24 * 3600;
+export const submitHeadersSchema = z.object({
+  "idempotency-key": z.string().min(1).max(256).optional(),
+  "sluice-delay": z
+    .string()
+    .regex(/^\d{1,7}$/, "must be a whole number of seconds")
+    .transform(Number)
+    .pipe(z.number().max(MAX_DELAY_SECONDS, "must be at most 604800 seconds (7 days)"))
+    .optional(),
+  "sluice-fairness-key": z.string().min(1).max(256).optional(),
+});
+
+export function toFieldErrors(error: z.ZodError, prefix: readonly (string | number)[] = []): { path: string; message: string }[] {
+  return error.issues.map((issue) => ({
+    path: [...prefix, ...issue.path].map(String).join(".") || "(body)",
+    message: issue.message,
+  }));
+}

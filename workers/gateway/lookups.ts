@@ -1,0 +1,70 @@
+/**
+ * @module
+ * Per-isolate caches in front of the registry Durable Object, so the submit path makes no call to one global object
+ * per request. Entries live for CACHE_TTL_MS: a revoked key or an edited function takes at most that long to apply
+ * in other isolates (this isolate forgets its own copy at once).
+ */
+
+import { readConfig } from "../../src/config";
+import { fromBase64, sha256Hex } from "../../src/encoding";
+import type { FunctionRecord } from "../../src/records";
+import type { AccountLimits } from "../../src/registry-store";
+import { TtlCache } from "../../src/ttl-cache";
+
+export interface Principal {
+  readonly account: string;
+  readonly limits: AccountLimits;
+}
+
+const principals = new TtlCache<Principal | null>();
+const functions = new TtlCache<FunctionRecord | null>();
+const secrets = new TtlCache<string[]>();
+let platformKey: Promise<Uint8Array> | undefined;
+
+/** Unknown keys are remembered briefly too, so a client retrying a bad key does not hammer the registry. */
+const NEGATIVE_TTL_MS = 2_000;
+
+export function registry(env: Env) {
+  return env.REGISTRY.getByName("global");
+}
+
+export async function authenticate(env: Env, apiKey: string): Promise<Principal | null> {
+  const hash = await sha256Hex(apiKey);
+  const cached = principals.get(hash);
+  if (cached !== undefined) return cached;
+  const found = (await registry(env).authenticate(hash)) ?? null;
+  principals.set(hash, found, found ? readConfig(env).cacheTtlMs : NEGATIVE_TTL_MS);
+  return found;
+}
+
+export async function findFunction(env: Env, account: string, name: string): Promise<FunctionRecord | null> {
+  const key = `${account}/${name}`;
+  const cached = functions.get(key);
+  if (cached !== undefined) return cached;
+  const found = (await registry(env).getFunction(account, name)) ?? null;
+  functions.set(key, found, found ? readConfig(env).cacheTtlMs : NEGATIVE_TTL_MS);
+  return found;
+}
+
+export function rememberFunction(env: Env, record: FunctionRecord): void {
+  functions.set(`${record.account}/${record.name}`, record, readConfig(env).cacheTtlMs);
+}
+
+export function forgetFunction(account: string, name: string): void {
+  functions.delete(`${account}/${name}`);
+}
+
+export function taskIdKey(env: Env): Promise<Uint8Array> {
+  platformKey ??= registry(env)
+    .platformKey()
+    .then((encoded) => fromBase64(encoded))
+    .catch((error: unknown) => {
+      platformKey = undefined;
+      throw error;
+    });
+  return platformKey;
+}
+
+export function signingSecrets(env: Env, account: string): Promise<string[]> {
+  return secrets.getOrLoad(account, readConfig(env).cacheTtlMs, () => registry(env).signingSecrets(account));
+}

@@ -1,0 +1,124 @@
+/**
+ * @module
+ * One call to a tenant function: build the request of API.md ("Calling a tenant function"), sign it the Standard
+ * Webhooks way, enforce the timeout, never follow redirects, and classify the answer. Large results go to R2 so the
+ * report to the shard stays small.
+ */
+
+import type { PlatformConfig } from "../../src/config";
+import { outcomeOfError, outcomeOfStatus, type InvocationOutcome } from "../../src/outcome";
+import type { BodyRef, InvocationJob } from "../../src/records";
+import { signWebhook } from "../../src/signing";
+import { outboundUrlProblem } from "../../src/ssrf";
+import { signingSecrets } from "../gateway/lookups";
+
+/** Results larger than this fail the attempt instead of filling R2 without bound. */
+export const MAX_RESULT_BYTES = 10 * 1024 * 1024;
+
+export interface CallResult {
+  readonly startedAt: number;
+  readonly durationMs: number;
+  readonly outcome: InvocationOutcome;
+}
+
+async function payloadBytes(env: Env, payload: BodyRef): Promise<Uint8Array> {
+  if (payload.inline) return payload.inline;
+  if (!payload.r2Key) return new Uint8Array();
+  const object = await env.BLOBS.get(payload.r2Key);
+  if (!object) throw new Error(`payload object ${payload.r2Key} is missing`);
+  return new Uint8Array(await object.arrayBuffer());
+}
+
+type Caller = Pick<Fetcher, "fetch">;
+
+/** The global fetch, shaped like a service binding so both targets are called the same way. */
+const internet: Caller = { fetch: (input, init) => fetch(input, init) };
+
+function resolveTarget(env: Env, config: PlatformConfig, job: InvocationJob): { fetcher: Caller; url: string } {
+  if (job.target.type === "url") {
+    const problem = outboundUrlProblem(job.target.url, config.allowPrivateTargets);
+    if (problem) throw new PermanentCallError(`function URL ${problem}`);
+    return { fetcher: internet, url: job.target.url };
+  }
+  const binding = config.serviceTargets.includes(job.target.service)
+    ? (env as unknown as Record<string, unknown>)[job.target.service]
+    : undefined;
+  if (!binding || typeof (binding as Fetcher).fetch !== "function") {
+    throw new PermanentCallError(`service binding ${job.target.service} is not available`);
+  }
+  return { fetcher: binding as Fetcher, url: `https://${job.target.service.toLowerCase()}.service.sluice/` };
+}
+
+class PermanentCallError extends Error {
+  override readonly name = "PermanentCallError";
+}
+
+export async function invokeTenant(env: Env, config: PlatformConfig, job: InvocationJob): Promise<CallResult> {
+  const startedAt = Date.now();
+  const done = (outcome: InvocationOutcome): CallResult => ({ startedAt, durationMs: Date.now() - startedAt, outcome });
+  let timedOut = false;
+  try {
+    const { fetcher, url } = resolveTarget(env, config, job);
+    const body = await payloadBytes(env, job.payload);
+    const signature = await signWebhook(
+      await signingSecrets(env, job.account),
+      `${job.taskId}.${job.invocation}`,
+      Math.floor(startedAt / 1000),
+      body,
+    );
+    const controller = new AbortController();
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, job.timeoutMs);
+    try {
+      const response = await fetcher.fetch(url, {
+        method: "POST",
+        body,
+        redirect: "manual",
+        signal: controller.signal,
+        headers: {
+          "content-type": job.payload.contentType,
+          "sluice-task-id": job.taskId,
+          "sluice-attempt": String(job.attempt),
+          "sluice-deadline": String(job.deadline),
+          "sluice-callback-token": job.callbackToken,
+          ...signature,
+        },
+      });
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      const contentType = response.headers.get("content-type") ?? "application/octet-stream";
+      if (bytes.byteLength > MAX_RESULT_BYTES) {
+        return done({
+          kind: "permanent",
+          error: { kind: "http", status: response.status, message: `result larger than ${MAX_RESULT_BYTES} bytes` },
+        });
+      }
+      const isSuccess = response.status >= 200 && response.status < 300;
+      const resultBody = isSuccess ? await storeResult(env, config, job, bytes, contentType) : { contentType, size: 0 };
+      const excerpt = isSuccess ? "" : new TextDecoder().decode(bytes.subarray(0, 300));
+      return done(outcomeOfStatus(response.status, response.headers.get("retry-after"), resultBody, excerpt, Date.now()));
+    } finally {
+      clearTimeout(timer);
+    }
+  } catch (error) {
+    if (error instanceof PermanentCallError) {
+      return done({ kind: "permanent", error: { kind: "internal", message: error.message } });
+    }
+    return done(outcomeOfError(error, timedOut));
+  }
+}
+
+async function storeResult(
+  env: Env,
+  config: PlatformConfig,
+  job: InvocationJob,
+  bytes: Uint8Array,
+  contentType: string,
+): Promise<BodyRef> {
+  if (bytes.byteLength <= config.inlineLimitBytes) return { contentType, size: bytes.byteLength, inline: bytes };
+  const r2Key = `results/${job.taskId}/${job.invocation}`;
+  await env.BLOBS.put(r2Key, bytes, { httpMetadata: { contentType } });
+  return { contentType, size: bytes.byteLength, r2Key };
+}
+
