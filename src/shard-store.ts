@@ -463,11 +463,10 @@ export class ShardStore {
     const notBefore = Math.min(now + delayMs, Math.max(now, expiresAt));
     this.#sql.exec(
       `UPDATE tasks SET state = ?, attempts = ?, not_before = ?, lease_until = NULL, invoker = NULL, callback_token = NULL,
-         queued_at = ?, updated_at = ?, error = ? WHERE id = ?`,
+         updated_at = ?, error = ? WHERE id = ?`,
       step.to,
       attempts,
       notBefore,
-      now,
       now,
       error ? JSON.stringify(error) : null,
       row.id,

@@ -17,24 +17,24 @@ function accountId(id: string): string {
 
 export const adminRoutes = new Hono<GatewayEnv>()
   .use(requireAdmin())
-  .post("/accounts", async (c) => {
+  .post("/", async (c) => {
     const input = await parseJsonBody(c, createAccountSchema);
     const created = await registry(c.env).createAccount(input);
     if (!created.ok) throw new Problem("conflict", `Account ${input.id} already exists.`);
     const { ok: _ok, ...body } = created;
     return c.json(body, 201, { location: `/v1/accounts/${created.id}` });
   })
-  .get("/accounts/:id", async (c) => {
+  .get("/:id", async (c) => {
     const account = await registry(c.env).getAccount(accountId(c.req.param("id")));
     if (!account) throw new Problem("not-found", `No account ${c.req.param("id")}.`);
     return c.json(account);
   })
-  .post("/accounts/:id/keys", async (c) => {
+  .post("/:id/keys", async (c) => {
     const key = await registry(c.env).addKey(accountId(c.req.param("id")));
     if (!key) throw new Problem("not-found", `No account ${c.req.param("id")}.`);
     return c.json(key, 201);
   })
-  .delete("/accounts/:id/keys/:keyPrefix", async (c) => {
+  .delete("/:id/keys/:keyPrefix", async (c) => {
     const revoked = await registry(c.env).revokeKey(accountId(c.req.param("id")), c.req.param("keyPrefix"));
     if (!revoked) throw new Problem("not-found", `No live key ${c.req.param("keyPrefix")} on account ${c.req.param("id")}.`);
     return c.body(null, 204);

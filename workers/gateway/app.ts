@@ -19,7 +19,7 @@ export const app = new Hono<GatewayEnv>()
       docs: "https://github.com/sluice/sluice#readme",
     }),
   )
-  .route("/v1", adminRoutes.basePath("/"))
+  .route("/v1/accounts", adminRoutes)
   .route("/v1/functions", submitRoutes)
   .route("/v1/functions", functionRoutes)
   .route("/v1/tasks", taskRoutes)

@@ -1,0 +1,59 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { buildSync } from "esbuild";
+import { defineConfig } from "vitest/config";
+
+// Auxiliary Workers in the workerd test pool cannot read a wrangler.toml, so the demo tenant function is bundled here
+// and declared through Miniflare options under the service name wrangler.toml binds as DEMO_FN.
+const demoFunctionScript = ".wrangler/test/demo-function.mjs";
+buildSync({
+  entryPoints: ["workers/demo-function/index.ts"],
+  bundle: true,
+  format: "esm",
+  target: "es2022",
+  outfile: demoFunctionScript,
+  logLevel: "warning",
+});
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: { name: "unit", include: ["test/unit/**/*.test.ts"], environment: "node" },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                ADMIN_TOKEN: "test-admin-token",
+                ALLOW_PRIVATE_TARGETS: "true",
+                LEASE_GRACE_MS: "1000",
+                CACHE_TTL_MS: "1000",
+              },
+              workers: [
+                {
+                  name: "sluice-demo-function",
+                  modules: true,
+                  scriptPath: demoFunctionScript,
+                  compatibilityDate: "2026-11-01",
+                },
+              ],
+            },
+          }),
+        ],
+        test: { name: "workers", include: ["test/workers/**/*.test.ts"] },
+      },
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
