@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { CALLS_PER_INVOKER, readConfig } from "../../src/config";
+
+const DEFAULTS = {
+  allowPrivateTargets: false,
+  serviceTargets: [],
+  sharedShards: 16,
+  invokersPerShard: 8,
+  leaseGraceMs: 15_000,
+  cacheTtlMs: 10_000,
+  maxPayloadBytes: 1_048_576,
+  inlineLimitBytes: 65_536,
+};
+
+describe("readConfig", () => {
+  it("uses the documented defaults when nothing is set", () => {
+    expect(readConfig({})).toEqual(DEFAULTS);
+  });
+
+  it("payload limit defaults to 1 MiB and the inline limit to 64 KiB (API.md 413 row)", () => {
+    expect(readConfig({}).maxPayloadBytes).toBe(1024 * 1024);
+    expect(readConfig({}).inlineLimitBytes).toBe(64 * 1024);
+  });
+
+  it("reads every variable", () => {
+    expect(
+      readConfig({
+        ALLOW_PRIVATE_TARGETS: "true",
+        SERVICE_TARGETS: "DEMO_FN,OTHER_FN",
+        SHARED_SHARDS: "4",
+        INVOKERS_PER_SHARD: "2",
+        LEASE_GRACE_MS: "1000",
+        CACHE_TTL_MS: "1000",
+        MAX_PAYLOAD_BYTES: "2048",
+        INLINE_LIMIT_BYTES: "512",
+      }),
+    ).toEqual({
+      allowPrivateTargets: true,
+      serviceTargets: ["DEMO_FN", "OTHER_FN"],
+      sharedShards: 4,
+      invokersPerShard: 2,
+      leaseGraceMs: 1000,
+      cacheTtlMs: 1000,
+      maxPayloadBytes: 2048,
+      inlineLimitBytes: 512,
+    });
+  });
+
+  it.each(["false", "", "TRUE", "True", "1", "yes", " true"])("ALLOW_PRIVATE_TARGETS=%j is false (only \"true\" opts in)", (value) => {
+    expect(readConfig({ ALLOW_PRIVATE_TARGETS: value }).allowPrivateTargets).toBe(false);
+  });
+
+  it("trims service targets and drops empty entries", () => {
+    expect(readConfig({ SERVICE_TARGETS: " DEMO_FN , ,OTHER ,," }).serviceTargets).toEqual(["DEMO_FN", "OTHER"]);
+    expect(readConfig({ SERVICE_TARGETS: "" }).serviceTargets).toEqual([]);
+    expect(readConfig({ SERVICE_TARGETS: " , " }).serviceTargets).toEqual([]);
+  });
+
+  it.each(["", "abc", "0", "-4", "1.5", "NaN", "Infinity", "4 shards"])(
+    "falls back to the default for the invalid number %j",
+    (value) => {
+      expect(
+        readConfig({
+          SHARED_SHARDS: value,
+          INVOKERS_PER_SHARD: value,
+          LEASE_GRACE_MS: value,
+          CACHE_TTL_MS: value,
+          MAX_PAYLOAD_BYTES: value,
+          INLINE_LIMIT_BYTES: value,
+        }),
+      ).toEqual(DEFAULTS);
+    },
+  );
+
+  it("treats explicitly undefined vars as unset", () => {
+    expect(readConfig({ SHARED_SHARDS: undefined, ALLOW_PRIVATE_TARGETS: undefined })).toEqual(DEFAULTS);
+  });
+
+  it("accepts large positive integers", () => {
+    expect(readConfig({ MAX_PAYLOAD_BYTES: "10485760" }).maxPayloadBytes).toBe(10_485_760);
+  });
+});
+
+describe("CALLS_PER_INVOKER", () => {
+  it("is the Workers limit of 6 simultaneous outgoing connections", () => {
+    expect(CALLS_PER_INVOKER).toBe(6);
+  });
+});
