@@ -20,6 +20,9 @@ export function backoffDelayMs(attempt: number, policy: BackoffPolicy, random: (
   return Math.round(half + random() * half);
 }
 
+const HTTP_DATE =
+  /^(?:[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT|[A-Za-z]+, \d{2}-[A-Za-z]{3}-\d{2} \d{2}:\d{2}:\d{2} GMT|[A-Za-z]{3} [A-Za-z]{3} [ \d]\d \d{2}:\d{2}:\d{2} \d{4})$/;
+
 /**
  * Parse a `Retry-After` header (delta seconds or an HTTP date) into milliseconds from `now`, or undefined.
  * Capped by `maxMs` so a function cannot park a task for a year.
@@ -28,6 +31,8 @@ export function parseRetryAfterMs(header: string | null, now: number, maxMs: num
   if (header === null) return undefined;
   const trimmed = header.trim();
   if (/^\d+$/.test(trimmed)) return Math.min(Number(trimmed) * 1000, maxMs);
+  // Only an HTTP-date (RFC 9110, e.g. "Sun, 06 Nov 1994 08:49:37 GMT"): Date.parse alone accepts junk like "1.5".
+  if (!HTTP_DATE.test(trimmed)) return undefined;
   const date = Date.parse(trimmed);
   if (Number.isNaN(date)) return undefined;
   return Math.min(Math.max(0, date - now), maxMs);

@@ -49,9 +49,14 @@ export async function verifyTaskId(key: Uint8Array, account: string, id: string)
   const parts = id.slice(PREFIX.length).split(".");
   if (parts.length !== 3) return undefined;
   try {
-    const shard = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(fromBase64Url(parts[0] ?? ""));
+    const shardBytes = fromBase64Url(parts[0] ?? "");
+    const shard = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(shardBytes);
     const nonce = fromBase64Url(parts[1] ?? "");
     const mac = fromBase64Url(parts[2] ?? "");
+    // base64 decoding ignores a last character's unused bits; only the one canonical spelling of an id is valid.
+    if (toBase64Url(shardBytes) !== parts[0] || toBase64Url(nonce) !== parts[1] || toBase64Url(mac) !== parts[2]) {
+      return undefined;
+    }
     if (nonce.length !== 16 || mac.length !== MAC_BYTES || shard.length === 0) return undefined;
     const expected = (await hmacSha256(key, macInput(account, shard, nonce))).subarray(0, MAC_BYTES);
     if (!bytesEqual(mac, expected)) return undefined;

@@ -20,7 +20,7 @@ export function fnv1a(text: string): number {
  * Shard name for a function's new tasks. `auto` and `shared` hash the account onto one of the shared shards; `account`
  * gives the account a shard of its own; `dedicated` gives the function one. (Automatic promotion of a noisy `auto`
  * function is a later step; ids encode the shard, so moving new tasks never strands old ones.)
- * @example shardFor("acme", "resize", "auto", 16) // "shared:7"
+ * @example shardFor("acme", "resize", "auto", 16) // "shared:15"
  */
 export function shardFor(account: string, functionName: string, isolation: Isolation, sharedShards: number): string {
   switch (isolation) {

@@ -99,6 +99,8 @@ export interface DispatchPlan {
 
 /** Largest number of tasks one dispatch pass moves (bounds the transaction and the CPU of one call). */
 export const DISPATCH_BUDGET = 200;
+/** Floor under a throttled retry, so `Retry-After: 0` cannot turn a shard into a hot loop against the function. */
+export const MIN_THROTTLE_DELAY_MS = 100;
 /** How often a shard with ready-but-blocked tasks looks again, even if no completion wakes it. */
 export const IDLE_RECHECK_MS = 5_000;
 
@@ -265,8 +267,10 @@ export class ShardStore {
       case "throttled": {
         // A throttled call does not use up an attempt (API.md); the age limit still applies at dispatch.
         const throttles = row.invocations - row.attempts + 1;
-        const delay =
-          outcome.retryAfterMs ?? backoffDelayMs(throttles, fn?.spec.retry ?? DEFAULT_RETRY, random);
+        const delay = Math.max(
+          MIN_THROTTLE_DELAY_MS,
+          outcome.retryAfterMs ?? backoffDelayMs(throttles, fn?.spec.retry ?? DEFAULT_RETRY, random),
+        );
         this.#requeue(row, now, delay, row.attempts - 1);
         break;
       }

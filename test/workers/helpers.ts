@@ -1,0 +1,110 @@
+/**
+ * Helpers for integration tests inside workerd: they drive the real Worker through SELF with real local bindings.
+ */
+import { SELF } from "cloudflare:test";
+import { expect, vi } from "vitest";
+
+export const ADMIN_TOKEN = "test-admin-token";
+export const BASE = "https://sluice.test";
+
+export interface TestAccount {
+  id: string;
+  apiKey: string;
+  keyPrefix: string;
+  webhookSecret: string;
+}
+
+let counter = 0;
+/** A fresh account id per call: storage is isolated per file, not per test. */
+export function uniqueId(prefix: string): string {
+  counter++;
+  return `${prefix}-${Date.now().toString(36)}-${counter}`;
+}
+
+export function admin(path: string, init: RequestInit = {}): Promise<Response> {
+  return SELF.fetch(`${BASE}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json", ...init.headers },
+  });
+}
+
+export function tenant(account: TestAccount, path: string, init: RequestInit = {}): Promise<Response> {
+  return SELF.fetch(`${BASE}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${account.apiKey}`, ...init.headers },
+  });
+}
+
+export async function createAccount(prefix = "acct"): Promise<TestAccount> {
+  const response = await admin("/v1/accounts", { method: "POST", body: JSON.stringify({ id: uniqueId(prefix) }) });
+  expect(response.status).toBe(201);
+  return (await response.json()) as TestAccount;
+}
+
+export async function putFunction(account: TestAccount, name: string, spec: Record<string, unknown>): Promise<void> {
+  const response = await tenant(account, `/v1/functions/${name}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(spec),
+  });
+  expect(response.status, await response.clone().text()).toBeLessThan(300);
+}
+
+export const demoTarget = { type: "service", service: "DEMO_FN" } as const;
+export const fastRetry = { maxAttempts: 3, initialBackoffMs: 10, maxBackoffMs: 50 };
+
+export async function submit(
+  account: TestAccount,
+  fn: string,
+  body: BodyInit,
+  headers: Record<string, string> = { "content-type": "application/json" },
+): Promise<string> {
+  const response = await tenant(account, `/v1/functions/${fn}/tasks`, { method: "POST", body, headers });
+  expect(response.status, await response.clone().text()).toBe(202);
+  const json = (await response.json()) as { id: string; state: string; statusUrl: string };
+  expect(json.state).toBe("accepted");
+  expect(response.headers.get("location")).toBe(json.statusUrl);
+  return json.id;
+}
+
+export type TaskJson = {
+  id: string;
+  state: string;
+  attempts: number;
+  attemptLog: { attempt: number; status?: number; error?: { kind: string }; durationMs: number }[];
+  timeline: Record<string, string | null>;
+  result?: unknown;
+  resultUrl?: string;
+  resultEncoding?: string;
+  resultContentType?: string;
+  error?: { kind: string; message: string; status?: number };
+};
+
+export async function getTask(account: TestAccount, id: string): Promise<TaskJson> {
+  const response = await tenant(account, `/v1/tasks/${id}`);
+  expect(response.status).toBe(200);
+  return (await response.json()) as TaskJson;
+}
+
+export async function waitForState(account: TestAccount, id: string, state: string, timeout = 15_000): Promise<TaskJson> {
+  return vi.waitFor(
+    async () => {
+      const task = await getTask(account, id);
+      expect(task.state).toBe(state);
+      return task;
+    },
+    { timeout, interval: 50 },
+  );
+}
+
+export async function expectProblem(response: Response, status: number, type: string): Promise<Record<string, unknown>> {
+  expect(response.status).toBe(status);
+  expect(response.headers.get("content-type")).toContain("application/problem+json");
+  const body = (await response.json()) as Record<string, unknown>;
+  expect(body.type).toBe(`https://sluice.dev/problems/${type}`);
+  expect(body.status).toBe(status);
+  expect(typeof body.title).toBe("string");
+  expect(typeof body.detail).toBe("string");
+  expect(JSON.stringify(body)).not.toMatch(/at .*\.(ts|js):\d+/);
+  return body;
+}
