@@ -316,16 +316,17 @@ export class ShardStore {
     // Snapshots of this version still in the ingest queue must not revive it (upsert needs a strictly newer version).
     this.#functions.delete(functionKey(account, name));
     const error = FUNCTION_DELETED_ERROR;
-    const cursor = this.#sql.exec(
+    // rowsWritten also counts index entries, so count the rows themselves.
+    const cancelled = this.#sql.exec(
       `UPDATE tasks SET state = 'cancelled', finished_at = ?, updated_at = ?, error = ?
-       WHERE account = ? AND function = ? AND state IN ('queued', 'paused')`,
+       WHERE account = ? AND function = ? AND state IN ('queued', 'paused') RETURNING id`,
       now,
       now,
       error,
       account,
       name,
-    );
-    return { cancelled: cursor.rowsWritten };
+    ).toArray().length;
+    return { cancelled };
   }
 
   /** When the shard must next look at its tasks: a delay or backoff ending, a lease running out, or a blocked backlog. */
@@ -438,7 +439,7 @@ export class ShardStore {
     } satisfies TaskError);
     return this.#sql.exec(
       `UPDATE tasks SET state = 'expired', finished_at = ?, updated_at = ?, error = ?, lease_until = NULL
-       WHERE account = ? AND function = ? AND state = 'queued' AND created_at <= ? AND not_before <= ?`,
+       WHERE account = ? AND function = ? AND state = 'queued' AND created_at <= ? AND not_before <= ? RETURNING id`,
       now,
       now,
       error,
@@ -446,7 +447,7 @@ export class ShardStore {
       fn.name,
       cutoff,
       now,
-    ).rowsWritten;
+    ).toArray().length;
   }
 
   #retryOrFail(row: TaskRow, fn: FunctionRecord | undefined, now: number, error: TaskError, random: () => number): void {
