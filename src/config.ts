@@ -40,7 +40,7 @@ export function readConfig(vars: Vars): PlatformConfig {
       .map((s) => s.trim())
       .filter(Boolean),
     sharedShards: positiveInt(vars.SHARED_SHARDS, 16),
-    invokersPerShard: positiveInt(vars.INVOKERS_PER_SHARD, 8),
+    invokersPerShard: positiveInt(vars.INVOKERS_PER_SHARD, 64),
     leaseGraceMs: positiveInt(vars.LEASE_GRACE_MS, 15_000),
     cacheTtlMs: positiveInt(vars.CACHE_TTL_MS, 10_000),
     maxPayloadBytes: positiveInt(vars.MAX_PAYLOAD_BYTES, 1_048_576),

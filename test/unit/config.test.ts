@@ -5,7 +5,7 @@ const DEFAULTS = {
   allowPrivateTargets: false,
   serviceTargets: [],
   sharedShards: 16,
-  invokersPerShard: 8,
+  invokersPerShard: 64,
   leaseGraceMs: 15_000,
   cacheTtlMs: 10_000,
   maxPayloadBytes: 1_048_576,
