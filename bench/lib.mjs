@@ -1,0 +1,283 @@
+/**
+ * @module
+ * Shared harness for the end-to-end tests (test/e2e) and the benchmarks (bench/run.mjs): start a Worker under the real
+ * `wrangler dev` on a free loopback port with its own persistence directory and its own variables (a developer's
+ * `.dev.vars` is never read), wait until it answers, and tear the whole process tree down afterwards. Plus small HTTP
+ * helpers for the Sluice API. Plain Node ESM so `node bench/run.mjs` needs no build step.
+ */
+
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository root (bench/..). */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Variables wrangler.toml knows; scrubbed from the child's environment so a developer's shell cannot change a run. */
+const PLATFORM_VAR_NAMES = [
+  "ADMIN_TOKEN",
+  "ALLOW_PRIVATE_TARGETS",
+  "SERVICE_TARGETS",
+  "SHARED_SHARDS",
+  "INVOKERS_PER_SHARD",
+  "LEASE_GRACE_MS",
+  "CACHE_TTL_MS",
+  "MAX_PAYLOAD_BYTES",
+  "INLINE_LIMIT_BYTES",
+];
+
+/** @returns {Promise<number>} a TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Node 22 shipped in node_modules (the machine's node may be older); falls back to the running node. */
+function nodeBinary() {
+  const local = join(REPO_ROOT, "node_modules", ".bin", "node");
+  return existsSync(local) ? local : process.execPath;
+}
+
+/** Every process group we started, so a crash of the parent still takes them down. */
+const liveGroups = new Set();
+process.once("exit", () => {
+  for (const pid of liveGroups) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  }
+});
+
+/**
+ * Start `wrangler dev` for the given configs on a free loopback port.
+ * @param {object} options
+ * @param {string[]} options.configs wrangler config paths relative to the repo root; the first one is the Worker served
+ * @param {Record<string,string>} [options.vars] variables (written to a temp --env-file and passed as --var too)
+ * @param {string} [options.label] name used in log lines
+ * @param {string} [options.readyPath] path polled until it answers (default "/")
+ * @param {number} [options.readyTimeoutMs]
+ * @returns {Promise<{url: string, port: number, logs: () => string, stop: () => Promise<void>}>}
+ */
+export async function startWrangler({ configs, vars = {}, label = "wrangler", readyPath = "/", readyTimeoutMs = 90_000 }) {
+  const dir = await mkdtemp(join(tmpdir(), `sluice-${label}-`));
+  const envFile = join(dir, "dev.env");
+  // Passing --env-file makes wrangler skip .dev.vars and .env entirely, so the run is deterministic.
+  await writeFile(envFile, Object.entries(vars).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
+  const port = await freePort();
+  const inspectorPort = await freePort();
+  const args = [join(REPO_ROOT, "node_modules", "wrangler", "bin", "wrangler.js"), "dev"];
+  for (const config of configs) args.push("-c", config);
+  args.push(
+    "--port", String(port),
+    "--ip", "127.0.0.1",
+    "--inspector-port", String(inspectorPort),
+    "--log-level", "warn",
+    "--persist-to", join(dir, "state"),
+    "--env-file", envFile,
+    "--show-interactive-dev-session=false",
+  );
+  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+
+  const env = { ...process.env, WRANGLER_SEND_METRICS: "false", X_LOCAL_OBSERVABILITY: "false", CI: "1" };
+  for (const name of PLATFORM_VAR_NAMES) delete env[name];
+
+  const child = spawn(nodeBinary(), args, { cwd: REPO_ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  liveGroups.add(child.pid);
+  let output = "";
+  const keep = (chunk) => {
+    output += chunk.toString();
+    if (output.length > 200_000) output = output.slice(-100_000);
+  };
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
+  let exited = false;
+  const exitedPromise = new Promise((r) => child.once("exit", (code, signal) => {
+    exited = true;
+    r({ code, signal });
+  }));
+
+  const logs = () =>
+    output
+      .split("\n")
+      .filter((line) => !/Request\.cf|ENOTFOUND workers\.cloudflare\.com|GetAddrInfoReqWrap|callbackTrampoline/.test(line))
+      .join("\n");
+
+  const stop = async () => {
+    if (!liveGroups.has(child.pid)) return;
+    try {
+      process.kill(-child.pid, "SIGTERM");
+    } catch {
+      /* already gone */
+    }
+    await Promise.race([exitedPromise, sleep(5_000)]);
+    try {
+      // Whatever survived SIGTERM (workerd grandchildren included) goes now.
+      process.kill(-child.pid, "SIGKILL");
+    } catch {
+      /* group already empty */
+    }
+    liveGroups.delete(child.pid);
+    await rm(dir, { recursive: true, force: true }).catch(() => {});
+  };
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + readyTimeoutMs;
+  for (;;) {
+    if (exited) {
+      await stop();
+      throw new Error(`${label}: wrangler dev exited before it answered\n${logs()}`);
+    }
+    try {
+      const response = await fetch(url + readyPath, { signal: AbortSignal.timeout(2_000) });
+      await response.arrayBuffer();
+      if (response.status < 500) break;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`${label}: wrangler dev did not answer within ${readyTimeoutMs} ms\n${logs()}`);
+    }
+    await sleep(200);
+  }
+  return { url, port, logs, stop };
+}
+
+/**
+ * Start the platform Worker plus the demo tenant function (bound as DEMO_FN), as `npm start` does.
+ * @param {Record<string,string>} [extraVars] more variables (e.g. tuning knobs)
+ */
+export async function startPlatform(extraVars = {}) {
+  const adminToken = `test-admin-${randomBytes(12).toString("hex")}`;
+  const server = await startWrangler({
+    label: "platform",
+    configs: ["wrangler.toml", "workers/demo-function/wrangler.toml"],
+    vars: { ADMIN_TOKEN: adminToken, ALLOW_PRIVATE_TARGETS: "true", ...extraVars },
+  });
+  return { ...server, adminToken };
+}
+
+/**
+ * One HTTP call with a JSON or raw body. Never throws for an HTTP status; the caller asserts.
+ * @returns {Promise<{status: number, headers: Headers, body: any, text: string}>}
+ */
+export async function call(base, method, path, { token, json, body, headers = {}, timeoutMs = 30_000 } = {}) {
+  const h = { ...headers };
+  if (token) h.authorization = `Bearer ${token}`;
+  let payload = body;
+  if (json !== undefined) {
+    payload = JSON.stringify(json);
+    h["content-type"] ??= "application/json";
+  }
+  const response = await fetch(base + path, { method, headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs) });
+  const text = await response.text();
+  let parsed;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  return { status: response.status, headers: response.headers, body: parsed, text };
+}
+
+function expectStatus(result, wanted, what) {
+  const ok = Array.isArray(wanted) ? wanted.includes(result.status) : result.status === wanted;
+  if (!ok) throw new Error(`${what}: HTTP ${result.status} ${result.text.slice(0, 500)}`);
+  return result.body;
+}
+
+/** Create an account through the admin API. @returns {Promise<{id: string, apiKey: string, webhookSecret: string}>} */
+export async function createAccount(base, adminToken, id) {
+  return expectStatus(await call(base, "POST", "/v1/accounts", { token: adminToken, json: { id } }), 201, `create account ${id}`);
+}
+
+/** Create or replace a function. */
+export async function putFunction(base, apiKey, name, spec) {
+  return expectStatus(await call(base, "PUT", `/v1/functions/${name}`, { token: apiKey, json: spec }), [200, 201], `put function ${name}`);
+}
+
+/** Submit one task; returns its id. `payload` is sent as JSON unless `contentType` says otherwise. */
+export async function submitTask(base, apiKey, name, payload, { contentType, headers = {} } = {}) {
+  const options = contentType
+    ? { token: apiKey, body: payload, headers: { "content-type": contentType, ...headers } }
+    : { token: apiKey, json: payload, headers };
+  const body = expectStatus(await call(base, "POST", `/v1/functions/${name}/tasks`, options), 202, `submit to ${name}`);
+  return body.id;
+}
+
+export async function getTask(base, apiKey, id) {
+  return expectStatus(await call(base, "GET", `/v1/tasks/${id}`, { token: apiKey }), 200, `get task ${id}`);
+}
+
+export const TERMINAL_STATES = new Set(["succeeded", "failed", "cancelled", "expired"]);
+
+/**
+ * Poll `check` until it returns a truthy value or the deadline passes (then throws with the last value seen).
+ * @template T
+ * @param {() => Promise<T>} check
+ */
+export async function waitFor(check, { timeoutMs = 60_000, intervalMs = 100, what = "condition" } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    last = await check();
+    if (last) return last;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)}`);
+    await sleep(intervalMs);
+  }
+}
+
+/** Poll a task until it reaches a terminal state; returns the task object. */
+export async function waitForTask(base, apiKey, id, { timeoutMs = 60_000, intervalMs = 100 } = {}) {
+  let seen;
+  try {
+    return await waitFor(
+      async () => {
+        seen = await getTask(base, apiKey, id);
+        return TERMINAL_STATES.has(seen.state) ? seen : undefined;
+      },
+      { timeoutMs, intervalMs, what: `task ${id}` },
+    );
+  } catch (error) {
+    throw new Error(`${error.message}\nlast task state: ${JSON.stringify(seen)}`);
+  }
+}
+
+/**
+ * Run `worker(i)` for i in [0, count) with at most `concurrency` in flight; results in index order.
+ * @template T
+ * @param {number} count
+ * @param {number} concurrency
+ * @param {(i: number) => Promise<T>} worker
+ * @returns {Promise<T[]>}
+ */
+export async function runPool(count, concurrency, worker) {
+  const results = new Array(count);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(concurrency, count) }, async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= count) return;
+      results[i] = await worker(i);
+    }
+  });
+  await Promise.all(lanes);
+  return results;
+}
