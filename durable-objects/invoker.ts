@@ -29,8 +29,8 @@ type JobRow = {
 };
 
 export class InvokerDurableObject extends DurableObject<Env> {
-  /** Calls running right now in this instance, keyed by `taskId/invocation`. */
-  readonly #active = new Set<string>();
+  /** Calls running right now in this instance, keyed by `taskId/invocation`, with the means to abort each. */
+  readonly #active = new Map<string, AbortController>();
   #draining: Promise<void> | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -59,6 +59,20 @@ export class InvokerDurableObject extends DurableObject<Env> {
     if (this.#draining) this.#pump();
     else if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(now);
     return { queued: jobs.length };
+  }
+
+  /** The task was cancelled: abort its call if it is running here, drop it if it has not started. */
+  abort(taskId: string, invocation: number): { aborted: boolean } {
+    const controller = this.#active.get(`${taskId}/${invocation}`);
+    controller?.abort(new Error("the task was cancelled"));
+    if (!controller) {
+      this.ctx.storage.sql.exec(
+        `DELETE FROM jobs WHERE task_id = ? AND invocation = ? AND report IS NULL`,
+        taskId,
+        invocation,
+      );
+    }
+    return { aborted: controller !== undefined };
   }
 
   /** Run every stored job, at most CALLS_PER_INVOKER at a time, until none is left. */
@@ -104,14 +118,15 @@ export class InvokerDurableObject extends DurableObject<Env> {
 
   #start(row: JobRow): void {
     const key = `${row.task_id}/${row.invocation}`;
-    this.#active.add(key);
+    const controller = new AbortController();
+    this.#active.set(key, controller);
     const stored = JSON.parse(row.job) as InvocationJob;
     const job: InvocationJob = {
       ...stored,
       payload: { ...stored.payload, ...(row.payload ? { inline: new Uint8Array(row.payload) } : {}) },
     };
     const config = readConfig(this.env);
-    void invokeTenant(this.env, config, job)
+    void invokeTenant(this.env, config, job, controller.signal)
       .then(({ startedAt, durationMs, outcome }) => this.#recordOutcome(job, startedAt, durationMs, outcome))
       .catch((error: unknown) => console.error("invocation bookkeeping failed", error))
       .finally(() => {

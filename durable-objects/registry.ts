@@ -60,6 +60,10 @@ export class RegistryDurableObject extends DurableObject<Env> {
     return this.ctx.storage.transactionSync(() => this.#store.putFunction(record));
   }
 
+  setPaused(account: string, name: string, paused: boolean): FunctionRecord | undefined {
+    return this.ctx.storage.transactionSync(() => this.#store.setPaused(account, name, paused, Date.now()));
+  }
+
   getFunction(account: string, name: string): FunctionRecord | undefined {
     return this.#store.getFunction(account, name);
   }

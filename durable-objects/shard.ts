@@ -1,18 +1,36 @@
 /**
  * @module
  * A shard: holds queued tasks of the functions placed on it, dispatches them fairly to its pool of invokers and applies
- * every outcome as one SQLite transaction. All logic lives in src/shard-store.ts; this class only loads, delegates,
- * persists and keeps exactly one alarm pending while any task needs looking at.
+ * every transition as one SQLite transaction. All logic lives in src/shard-store.ts; each method here loads, delegates
+ * in one transaction, performs the side effects the store asked for (invoker hand-offs and aborts, R2 deletes), and
+ * keeps exactly one alarm pending while any task needs looking at.
  */
 
 import { DurableObject } from "cloudflare:workers";
-import { CALLS_PER_INVOKER, readConfig } from "../src/config";
+import { readConfig } from "../src/config";
+import type { TaskError } from "../src/outcome";
 import { invokerName } from "../src/placement";
-import type { FunctionRecord, IngestMessage, OutcomeReport, StoredTaskView } from "../src/records";
+import type {
+  AbortOrder,
+  BodyRef,
+  BulkFilter,
+  BulkResult,
+  CallbackResult,
+  FunctionRecord,
+  IngestMessage,
+  OperationResult,
+  OutcomeReport,
+  StoredTaskView,
+  SubmitResult,
+  TaskOperation,
+  TaskPage,
+} from "../src/records";
 import { ShardStore } from "../src/shard-store";
+import type { TaskState } from "../src/task-states";
 
 /** How many dispatch passes one call may run before leaving the rest to the alarm (bounds CPU per invocation). */
 const PASSES_PER_CALL = 5;
+const SHARD_NAME_KEY = "shard-name";
 
 export class ShardDurableObject extends DurableObject<Env> {
   readonly #store: ShardStore;
@@ -23,17 +41,16 @@ export class ShardDurableObject extends DurableObject<Env> {
     this.#store = new ShardStore(ctx.storage.sql, {
       leaseGraceMs: config.leaseGraceMs,
       invokers: config.invokersPerShard,
-      callsPerInvoker: CALLS_PER_INVOKER,
     });
   }
 
-  /** Take a batch of tasks from the ingest consumer (idempotent by task id). */
-  async accept(shard: string, messages: IngestMessage[]): Promise<{ accepted: number; duplicates: number }> {
+  /** Take tasks (from the ingest consumer, or directly for deduplicated and batch submissions). Idempotent by id. */
+  async accept(shard: string, messages: IngestMessage[]): Promise<SubmitResult[]> {
     this.#remember(shard);
     const now = Date.now();
-    const result = this.ctx.storage.transactionSync(() => this.#store.accept(messages, now));
+    const results = this.ctx.storage.transactionSync(() => this.#store.accept(messages, now));
     await this.#dispatch();
-    return result;
+    return results;
   }
 
   async upsertFunction(shard: string, record: FunctionRecord): Promise<void> {
@@ -44,15 +61,63 @@ export class ShardDurableObject extends DurableObject<Env> {
 
   async deleteFunction(shard: string, account: string, name: string): Promise<{ cancelled: number }> {
     this.#remember(shard);
-    return this.ctx.storage.transactionSync(() => this.#store.deleteFunction(account, name, Date.now()));
+    const result = this.ctx.storage.transactionSync(() => this.#store.deleteFunction(account, name, Date.now()));
+    await this.#scheduleAlarm(false);
+    return result;
   }
 
-  getTask(account: string, id: string): StoredTaskView | null {
+  getTask(account: string, id: string): { task: StoredTaskView | null; purged: boolean } {
     return this.#store.getTask(account, id);
   }
 
-  countByState(): Record<string, number> {
-    return this.#store.countByState();
+  listTasks(account: string, fnName: string, state: TaskState | undefined, limit: number, before?: number): TaskPage {
+    return this.#store.listTasks(account, fnName, state, limit, before);
+  }
+
+  countByState(account?: string, fnName?: string): Record<string, number> {
+    return this.#store.countByState(account, fnName);
+  }
+
+  async operate(shard: string, account: string, id: string, op: TaskOperation): Promise<OperationResult> {
+    this.#remember(shard);
+    const result = this.ctx.storage.transactionSync(() => this.#store.operate(account, id, op, Date.now()));
+    if (result.ok && result.abort) await this.#abort(shard, [result.abort]);
+    if (result.ok) await this.#dispatch();
+    return result;
+  }
+
+  async purge(account: string, id: string): Promise<{ ok: true } | OperationResult> {
+    const result = this.ctx.storage.transactionSync(() => this.#store.purge(account, id, Date.now()));
+    if ("r2Keys" in result) {
+      const results = await this.env.BLOBS.list({ prefix: `results/${id}/` });
+      await this.env.BLOBS.delete([...result.r2Keys, ...results.objects.map((o) => o.key)]);
+      return { ok: true };
+    }
+    return result;
+  }
+
+  async bulk(shard: string, account: string, fnName: string, op: TaskOperation, filter: BulkFilter): Promise<BulkResult> {
+    this.#remember(shard);
+    const result = this.ctx.storage.transactionSync(() => this.#store.bulk(account, fnName, op, filter, Date.now()));
+    await this.#abort(shard, result.aborts);
+    await this.#dispatch();
+    return result;
+  }
+
+  async complete(
+    id: string,
+    token: string,
+    outcome: { ok: true; result?: BodyRef } | { ok: false; error: TaskError; retryable: boolean },
+  ): Promise<CallbackResult> {
+    const result = this.ctx.storage.transactionSync(() => this.#store.complete(id, token, outcome, Date.now()));
+    if (result.ok) await this.#dispatch();
+    return result;
+  }
+
+  async heartbeat(id: string, token: string): Promise<CallbackResult> {
+    const result = this.ctx.storage.transactionSync(() => this.#store.heartbeat(id, token, Date.now()));
+    if (result.ok) await this.#scheduleAlarm(false);
+    return result;
   }
 
   /** Invokers report how calls went (at least once; a stale or duplicate report is ignored). */
@@ -67,7 +132,13 @@ export class ShardDurableObject extends DurableObject<Env> {
 
   override async alarm(): Promise<void> {
     const now = Date.now();
-    this.ctx.storage.transactionSync(() => this.#store.recoverExpiredLeases(now));
+    const { aborts } = this.ctx.storage.transactionSync(() => {
+      this.#store.recoverExpiredLeases(now);
+      this.#store.expireIdempotencyKeys(now);
+      return this.#store.continueBulk(now);
+    });
+    const shard = this.ctx.storage.kv.get<string>(SHARD_NAME_KEY);
+    if (shard !== undefined) await this.#abort(shard, aborts);
     await this.#dispatch();
   }
 
@@ -81,11 +152,23 @@ export class ShardDurableObject extends DurableObject<Env> {
     else if (known !== shard) throw new Error(`shard ${known} was addressed as ${shard}`);
   }
 
+  async #abort(shard: string, aborts: readonly AbortOrder[]): Promise<void> {
+    // Best effort: an abort that does not arrive only lets the call finish; its outcome is then ignored.
+    await Promise.all(
+      aborts.map((order) =>
+        this.env.INVOKER.getByName(invokerName(shard, order.invoker))
+          .abort(order.taskId, order.invocation)
+          .catch((error: unknown) => console.error("abort failed", error)),
+      ),
+    );
+  }
+
   /** Run dispatch passes, hand the jobs to invokers, then make sure one alarm covers whatever still waits. */
   async #dispatch(): Promise<void> {
     const shard = this.ctx.storage.kv.get<string>(SHARD_NAME_KEY);
     if (shard === undefined) return;
     const sends: Promise<unknown>[] = [];
+    let more = false;
     for (let pass = 0; pass < PASSES_PER_CALL; pass++) {
       const plan = this.ctx.storage.transactionSync(() => this.#store.planDispatch(shard, Date.now()));
       for (const [index, jobs] of plan.byInvoker) {
@@ -93,18 +176,17 @@ export class ShardDurableObject extends DurableObject<Env> {
         // A failed hand-off is not retried here: the task's lease runs out and the alarm re-queues it.
         sends.push(invoker.enqueue(jobs).catch((error: unknown) => console.error("invoker hand-off failed", error)));
       }
-      if (!plan.more) break;
+      more = plan.more;
+      if (!more) break;
     }
     await Promise.all(sends);
-    await this.#scheduleAlarm();
+    await this.#scheduleAlarm(more);
   }
 
-  async #scheduleAlarm(): Promise<void> {
-    const wakeAt = this.#store.nextWakeAt(Date.now());
+  async #scheduleAlarm(moreReady: boolean): Promise<void> {
+    const wakeAt = this.#store.nextWakeAt(Date.now(), moreReady);
     if (wakeAt === null) return;
     const current = await this.ctx.storage.getAlarm();
     if (current === null || wakeAt < current) await this.ctx.storage.setAlarm(wakeAt);
   }
 }
-
-const SHARD_NAME_KEY = "shard-name";

@@ -65,3 +65,19 @@ export async function verifyTaskId(key: Uint8Array, account: string, id: string)
     return undefined;
   }
 }
+
+/**
+ * The shard an id names, without checking its MAC. Only for callbacks authenticated by their own per-invocation
+ * token (a tenant function holds that token, not the account's key); everything else uses {@link verifyTaskId}.
+ */
+export function shardOfTaskId(id: string): string | undefined {
+  if (!id.startsWith(PREFIX) || id.length > 400) return undefined;
+  const encoded = id.slice(PREFIX.length).split(".")[0] ?? "";
+  try {
+    const bytes = fromBase64Url(encoded);
+    if (toBase64Url(bytes) !== encoded || bytes.length === 0) return undefined;
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    return undefined;
+  }
+}

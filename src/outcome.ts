@@ -6,7 +6,17 @@
 
 import { parseRetryAfterMs } from "./backoff";
 
-export type ErrorKind = "http" | "timeout" | "network" | "lease_expired" | "redirect" | "expired" | "function_deleted" | "internal";
+export type ErrorKind =
+  | "http"
+  | "timeout"
+  | "network"
+  | "lease_expired"
+  | "heartbeat_timeout"
+  | "redirect"
+  | "expired"
+  | "function_deleted"
+  | "callback"
+  | "internal";
 
 export interface TaskError {
   readonly kind: ErrorKind;
@@ -24,6 +34,8 @@ export interface ResultBody {
 
 export type InvocationOutcome =
   | { readonly kind: "succeeded"; readonly status: number; readonly body: ResultBody }
+  /** 202 with `Sluice-Async: 1`: the function finishes later through the callback API. */
+  | { readonly kind: "async"; readonly status: 202 }
   | { readonly kind: "throttled"; readonly status: number; readonly retryAfterMs?: number }
   | { readonly kind: "transient"; readonly error: TaskError }
   | { readonly kind: "permanent"; readonly error: TaskError };
@@ -54,9 +66,11 @@ export function outcomeOfStatus(
   body: ResultBody,
   errorExcerpt: string,
   now: number,
+  asyncRequested = false,
 ): InvocationOutcome {
   switch (classifyStatus(status)) {
     case "succeeded":
+      if (status === 202 && asyncRequested) return { kind: "async", status: 202 };
       return { kind: "succeeded", status, body };
     case "throttled": {
       const retryAfterMs = parseRetryAfterMs(retryAfter, now, MAX_RETRY_AFTER_MS);

@@ -16,6 +16,10 @@ export interface FunctionRecord {
   readonly shard: string;
   /** Milliseconds of the last change; a shard keeps the newest copy it has seen. */
   readonly version: number;
+  /** Dispatch is suspended (`POST /v1/functions/:name/pause`); tasks keep queueing. */
+  readonly paused?: boolean;
+  /** Shards that held this function's tasks before its isolation changed; reads and bulk operations visit them too. */
+  readonly previousShards?: readonly string[];
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -73,6 +77,8 @@ export interface OutcomeReport {
 }
 
 export interface AttemptLogEntry {
+  /** Which run of the task (a `retry` of a failed or expired task starts run 2, ...). */
+  run: number;
   attempt: number;
   startedAt: string;
   durationMs: number;
@@ -96,10 +102,56 @@ export interface StoredTaskView {
   function: string;
   state: TaskState;
   attempts: number;
+  run: number;
   createdAt: string;
   updatedAt: string;
   timeline: TaskTimeline;
   attemptLog: AttemptLogEntry[];
   error?: TaskError;
   resultBody?: BodyRef;
+}
+
+/** Operations a user can apply to one task (and, in bulk, to many). */
+export type TaskOperation = "cancel" | "pause" | "resume" | "retry";
+
+/** A call an invoker must abort because its task was cancelled while running. */
+export interface AbortOrder {
+  readonly invoker: number;
+  readonly taskId: string;
+  readonly invocation: number;
+}
+
+export type OperationResult =
+  | { readonly ok: true; readonly task: StoredTaskView; readonly abort?: AbortOrder }
+  | { readonly ok: false; readonly reason: "not_found" }
+  | { readonly ok: false; readonly reason: "conflict"; readonly state: TaskState };
+
+export type CallbackResult =
+  | { readonly ok: true; readonly state: TaskState }
+  | { readonly ok: false; readonly reason: "not_found" | "bad_token" }
+  | { readonly ok: false; readonly reason: "conflict"; readonly state: TaskState };
+
+/** How one submitted task fared at the shard. */
+export interface SubmitResult {
+  readonly id: string;
+  readonly deduplicated: boolean;
+}
+
+export interface BulkFilter {
+  readonly ids?: readonly string[];
+  readonly state?: TaskState;
+}
+
+export interface BulkResult {
+  /** Tasks changed, or to be changed by the background continuation. */
+  readonly affected: number;
+  /** Of those, how many are done now; the rest finish in the background within seconds. */
+  readonly completed: number;
+  readonly aborts: readonly AbortOrder[];
+}
+
+export interface TaskPage {
+  readonly tasks: StoredTaskView[];
+  /** Exclusive upper bound for the next page (tasks are listed by descending sequence). */
+  readonly nextBefore?: number;
 }

@@ -148,10 +148,19 @@ export class RegistryStore {
     return secrets;
   }
 
+  /** Create or replace. A replacement keeps the creation time and the paused flag, and remembers a shard it leaves. */
   putFunction(record: FunctionRecord): { created: boolean; record: FunctionRecord } {
     const existing = this.getFunction(record.account, record.name);
     const stored: FunctionRecord = existing
-      ? { ...record, createdAt: existing.createdAt, version: Math.max(record.version, existing.version + 1) }
+      ? {
+          ...record,
+          createdAt: existing.createdAt,
+          version: Math.max(record.version, existing.version + 1),
+          paused: existing.paused ?? false,
+          previousShards: [
+            ...new Set([...(existing.previousShards ?? []), ...(existing.shard !== record.shard ? [existing.shard] : [])]),
+          ].filter((shard) => shard !== record.shard),
+        }
       : record;
     this.#sql.exec(
       `INSERT INTO functions (account, name, record) VALUES (?, ?, ?)
@@ -161,6 +170,15 @@ export class RegistryStore {
       JSON.stringify(stored),
     );
     return { created: !existing, record: stored };
+  }
+
+  /** Suspend or restart dispatch of a function; returns the new record, or undefined for an unknown function. */
+  setPaused(account: string, name: string, paused: boolean, now: number): FunctionRecord | undefined {
+    const existing = this.getFunction(account, name);
+    if (!existing) return undefined;
+    const record: FunctionRecord = { ...existing, paused, version: Math.max(now, existing.version + 1), updatedAt: now };
+    this.#sql.exec(`UPDATE functions SET record = ? WHERE account = ? AND name = ?`, JSON.stringify(record), account, name);
+    return record;
   }
 
   getFunction(account: string, name: string): FunctionRecord | undefined {

@@ -82,3 +82,52 @@ export function toFieldErrors(error: z.ZodError, prefix: readonly (string | numb
     message: issue.message,
   }));
 }
+
+/** `POST /v1/functions/:name/tasks:batch` */
+export const MAX_BATCH = 100;
+export const batchSubmitSchema = z
+  .array(
+    z.strictObject({
+      payload: z.unknown().refine((value) => value !== undefined, "payload is required"),
+      idempotencyKey: z.string().min(1).max(256).optional(),
+      delaySeconds: z.number().int().min(0).max(MAX_DELAY_SECONDS).optional(),
+      fairnessKey: z.string().min(1).max(256).optional(),
+    }),
+  )
+  .min(1, "send at least one task")
+  .max(MAX_BATCH, `at most ${MAX_BATCH} tasks per batch`);
+
+/** Bulk operations: ids or a state, never an empty filter (which would silently mean "everything"). */
+export const bulkFilterSchema = z
+  .strictObject({
+    ids: z.array(z.string().min(1).max(400)).min(1).max(1000).optional(),
+    state: z.enum(["accepted", "queued", "paused", "running", "succeeded", "failed", "cancelled", "expired"]).optional(),
+  })
+  .refine((f) => f.ids !== undefined || f.state !== undefined, {
+    message: "name the tasks: give ids, a state, or both (an empty filter is refused)",
+    path: ["ids"],
+  });
+
+/** `GET /v1/functions/:name/tasks` */
+export const listQuerySchema = z.object({
+  state: z.enum(["accepted", "queued", "paused", "running", "succeeded", "failed", "cancelled", "expired"]).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().max(200).optional(),
+});
+
+/** `POST /v1/tasks/:id/complete` */
+export const completionSchema = z.discriminatedUnion("ok", [
+  z.strictObject({ ok: z.literal(true), result: z.unknown().optional() }),
+  z.strictObject({
+    ok: z.literal(false),
+    error: z.union([z.string().max(2000), z.object({ message: z.string().max(2000) }).loose()]),
+    retryable: z.boolean().default(true),
+  }),
+]);
+
+/** `Prefer: wait=N` (RFC 7240), N at most 60 seconds. */
+export function preferWaitSeconds(header: string | undefined): number | undefined {
+  const match = header?.match(/(?:^|[,;\s])wait=(\d+)/i);
+  if (!match?.[1]) return undefined;
+  return Math.min(Number(match[1]), 60);
+}

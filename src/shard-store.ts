@@ -1,91 +1,38 @@
 /**
  * @module
- * A shard's task store: the SQLite schema, the state machine applied to rows, dispatch planning and outcome handling.
- * Every public method is one synchronous transaction (the Durable Object wraps it in `transactionSync`), so a crash
- * leaves either the whole transition or none of it. Tables are documented in docs/storage-schema.md.
+ * A shard's task store: the state machine applied to SQLite rows, dispatch planning, outcomes, user operations,
+ * deduplication, listing and bulk operations. Every public method is meant to run inside one synchronous transaction
+ * (the Durable Object wraps it in `transactionSync`), so a crash leaves either the whole transition or none of it.
  */
 
 import { backoffDelayMs } from "./backoff";
-import { toBase64Url, randomBytes } from "./encoding";
+import { bytesEqual, randomBytes, toBase64Url, utf8 } from "./encoding";
 import type { InvocationOutcome, TaskError } from "./outcome";
 import type {
-  AttemptLogEntry,
+  AbortOrder,
   BodyRef,
+  BulkFilter,
+  BulkResult,
+  CallbackResult,
   FunctionRecord,
   IngestMessage,
   InvocationJob,
+  OperationResult,
   OutcomeReport,
   StoredTaskView,
+  SubmitResult,
+  TaskOperation,
+  TaskPage,
 } from "./records";
 import { allocateDispatch } from "./scheduler";
-import { blobOf, bytesOf, type Sql, type SqlValue } from "./sql";
-import { transition, type TaskEvent, type TaskState } from "./task-states";
-
-const SCHEMA = [
-  `CREATE TABLE IF NOT EXISTS functions (
-     account TEXT NOT NULL, name TEXT NOT NULL, record TEXT NOT NULL, version INTEGER NOT NULL,
-     deleted INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (account, name))`,
-  `CREATE TABLE IF NOT EXISTS tasks (
-     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-     id TEXT NOT NULL UNIQUE,
-     account TEXT NOT NULL,
-     function TEXT NOT NULL,
-     state TEXT NOT NULL,
-     attempts INTEGER NOT NULL DEFAULT 0,
-     invocations INTEGER NOT NULL DEFAULT 0,
-     payload BLOB, payload_r2 TEXT, payload_type TEXT NOT NULL, payload_size INTEGER NOT NULL,
-     idempotency_key TEXT, fairness_key TEXT,
-     not_before INTEGER NOT NULL,
-     lease_until INTEGER, invoker INTEGER, callback_token TEXT,
-     created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
-     accepted_at INTEGER, queued_at INTEGER, first_dispatched_at INTEGER, last_dispatched_at INTEGER,
-     finished_at INTEGER, delivered_at INTEGER,
-     result BLOB, result_r2 TEXT, result_type TEXT, result_size INTEGER,
-     error TEXT)`,
-  `CREATE INDEX IF NOT EXISTS tasks_by_function_ready ON tasks (account, function, state, not_before, seq)`,
-  `CREATE INDEX IF NOT EXISTS tasks_by_state_time ON tasks (state, not_before)`,
-  `CREATE INDEX IF NOT EXISTS tasks_by_lease ON tasks (lease_until) WHERE state = 'running'`,
-  `CREATE INDEX IF NOT EXISTS tasks_by_function_seq ON tasks (account, function, seq)`,
-  `CREATE TABLE IF NOT EXISTS attempts (
-     task_id TEXT NOT NULL, invocation INTEGER NOT NULL, attempt INTEGER NOT NULL,
-     started_at INTEGER NOT NULL, duration_ms INTEGER NOT NULL, status INTEGER, error TEXT,
-     throttled INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (task_id, invocation))`,
-];
-
-type TaskRow = {
-  seq: number;
-  id: string;
-  account: string;
-  function: string;
-  state: TaskState;
-  attempts: number;
-  invocations: number;
-  payload: ArrayBuffer | null;
-  payload_r2: string | null;
-  payload_type: string;
-  payload_size: number;
-  not_before: number;
-  lease_until: number | null;
-  invoker: number | null;
-  created_at: number;
-  updated_at: number;
-  accepted_at: number | null;
-  queued_at: number | null;
-  first_dispatched_at: number | null;
-  last_dispatched_at: number | null;
-  finished_at: number | null;
-  delivered_at: number | null;
-  result: ArrayBuffer | null;
-  result_r2: string | null;
-  result_type: string | null;
-  result_size: number | null;
-  error: string | null;
-} & Record<string, SqlValue>;
+import { SHARD_SCHEMA, type AttemptRow, type TaskRow } from "./shard/schema";
+import { taskView } from "./shard/view";
+import { blobOf, type Sql } from "./sql";
+import { isTerminal, transition, type TaskEvent, type TaskState } from "./task-states";
 
 export interface ShardSettings {
   readonly leaseGraceMs: number;
   readonly invokers: number;
-  readonly callsPerInvoker: number;
 }
 
 export interface DispatchPlan {
@@ -101,11 +48,32 @@ export interface DispatchPlan {
 export const DISPATCH_BUDGET = 200;
 /** Floor under a throttled retry, so `Retry-After: 0` cannot turn a shard into a hot loop against the function. */
 export const MIN_THROTTLE_DELAY_MS = 100;
-/** How often a shard with ready-but-blocked tasks looks again, even if no completion wakes it. */
-export const IDLE_RECHECK_MS = 5_000;
+/** Tasks one bulk-operation chunk changes; larger operations continue chunk by chunk from the alarm. */
+export const BULK_CHUNK = 1000;
+/** Chunks one call or alarm runs before yielding (about 5,000 row updates: well inside the 30 s CPU limit). */
+export const BULK_CHUNKS_PER_CALL = 5;
+/** Pause between background bulk chunks, so other requests to the shard get served in between. */
+export const BULK_CONTINUE_MS = 20;
+/** How soon the shard looks again when a dispatch pass hit its budget. */
+export const MORE_DISPATCH_MS = 10;
 
-function iso(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
+const DEFAULT_RETRY = { maxAttempts: 3, initialBackoffMs: 1000, maxBackoffMs: 300_000 };
+
+const FUNCTION_DELETED_ERROR = JSON.stringify({
+  kind: "function_deleted",
+  message: "the function was deleted",
+} satisfies TaskError);
+
+/** Which state each operation starts from when it is applied in bulk by state. */
+const BULK_SOURCE_STATES: Readonly<Record<TaskOperation, readonly TaskState[]>> = {
+  cancel: ["queued", "paused", "running"],
+  pause: ["queued"],
+  resume: ["paused"],
+  retry: ["failed", "expired"],
+};
+
+export function functionKey(account: string, name: string): string {
+  return `${account}/${name}`;
 }
 
 export class ShardStore {
@@ -117,14 +85,17 @@ export class ShardStore {
   constructor(sql: Sql, settings: ShardSettings) {
     this.#sql = sql;
     this.#settings = settings;
-    for (const statement of SCHEMA) sql.exec(statement);
+    for (const statement of SHARD_SCHEMA) sql.exec(statement);
     for (const row of sql.exec<{ record: string }>("SELECT record FROM functions WHERE deleted = 0").toArray()) {
       const record = JSON.parse(row.record) as FunctionRecord;
       this.#functions.set(functionKey(record.account, record.name), record);
     }
   }
 
-  /** Keep the newest copy of a function's configuration. */
+  // ---------------------------------------------------------------------------------------------------------------
+  // Functions
+
+  /** Keep the newest copy of a function's configuration (a stale copy from a queued message never wins). */
   upsertFunction(record: FunctionRecord): void {
     const key = functionKey(record.account, record.name);
     const known = this.#functions.get(key);
@@ -142,58 +113,314 @@ export class ShardStore {
     if (written > 0) this.#functions.set(key, record);
   }
 
+  /** Mark a function deleted and cancel its waiting tasks (never drop them silently). */
+  deleteFunction(account: string, name: string, now: number): { cancelled: number } {
+    // Snapshots of this version still in the ingest queue must not revive it (upsert needs a strictly newer version).
+    this.#sql.exec(`UPDATE functions SET deleted = 1 WHERE account = ? AND name = ?`, account, name);
+    this.#functions.delete(functionKey(account, name));
+    // rowsWritten also counts index entries, so count the rows themselves.
+    const cancelled = this.#sql
+      .exec(
+        `UPDATE tasks SET state = 'cancelled', finished_at = ?, updated_at = ?, error = ?
+         WHERE account = ? AND function = ? AND state IN ('queued', 'paused') RETURNING id`,
+        now,
+        now,
+        FUNCTION_DELETED_ERROR,
+        account,
+        name,
+      )
+      .toArray().length;
+    return { cancelled };
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Accepting tasks
+
   /**
-   * Store tasks from the ingest queue. Idempotent by task id, because Queues deliver at least once.
-   * @returns how many were new and how many had been stored before.
+   * Store tasks. Idempotent by task id (Queues deliver at least once), and an `Idempotency-Key` already used within the
+   * function's `dedupWindowSeconds` yields the first task's id instead of a new task.
    */
-  accept(messages: readonly IngestMessage[], now: number): { accepted: number; duplicates: number } {
-    let accepted = 0;
-    let duplicates = 0;
+  accept(messages: readonly IngestMessage[], now: number): SubmitResult[] {
     for (const { fn } of messages) this.upsertFunction(fn);
-    for (const { task } of messages) {
+    return messages.map(({ task }) => {
+      const existing = this.#sql
+        .exec<{ function: string }>(`SELECT function FROM tasks WHERE id = ?`, task.id)
+        .toArray()[0];
+      if (existing) {
+        // Cancelled before it arrived: the placeholder learns its function, and stays cancelled.
+        if (existing.function === "") {
+          this.#sql.exec(
+            `UPDATE tasks SET function = ?, payload_type = ?, payload_size = ?, payload_r2 = ? WHERE id = ?`,
+            task.functionName,
+            task.payload.contentType,
+            task.payload.size,
+            task.payload.r2Key ?? null,
+            task.id,
+          );
+        }
+        return { id: task.id, deduplicated: false };
+      }
+      const fn = this.#functions.get(functionKey(task.account, task.functionName));
+      if (task.idempotencyKey && fn && fn.spec.dedupWindowSeconds > 0) {
+        const first = this.#sql
+          .exec<{ task_id: string }>(
+            `SELECT task_id FROM idempotency WHERE account = ? AND function = ? AND key = ? AND expires_at > ?`,
+            task.account,
+            task.functionName,
+            task.idempotencyKey,
+            now,
+          )
+          .toArray()[0];
+        if (first) return { id: first.task_id, deduplicated: true };
+        this.#sql.exec(
+          `INSERT INTO idempotency (account, function, key, task_id, expires_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (account, function, key) DO UPDATE SET task_id = excluded.task_id, expires_at = excluded.expires_at`,
+          task.account,
+          task.functionName,
+          task.idempotencyKey,
+          task.id,
+          task.acceptedAt + fn.spec.dedupWindowSeconds * 1000,
+        );
+      }
       // A task that arrives after its function was deleted is kept, as cancelled, never dropped.
-      const live = this.#functions.has(functionKey(task.account, task.functionName));
-      const enqueue = transition("accepted", live ? "enqueue" : "cancel");
-      if (!enqueue.ok) throw new Error(enqueue.reason);
-      const notBefore = task.acceptedAt + (task.delaySeconds ?? 0) * 1000;
-      const cursor = this.#sql.exec(
+      const step = transition("accepted", fn ? "enqueue" : "cancel");
+      if (!step.ok) throw new Error(step.reason);
+      this.#sql.exec(
         `INSERT INTO tasks (id, account, function, state, payload, payload_r2, payload_type, payload_size,
-           idempotency_key, fairness_key, not_before, created_at, updated_at, accepted_at, queued_at, finished_at, error)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO NOTHING`,
+           idempotency_key, fairness_key, not_before, age_from, created_at, updated_at, accepted_at, queued_at,
+           finished_at, error)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         task.id,
         task.account,
         task.functionName,
-        enqueue.to,
+        step.to,
         blobOf(task.payload.inline),
         task.payload.r2Key ?? null,
         task.payload.contentType,
         task.payload.size,
         task.idempotencyKey ?? null,
         task.fairnessKey ?? null,
-        notBefore,
+        task.acceptedAt + (task.delaySeconds ?? 0) * 1000,
+        task.acceptedAt,
         task.acceptedAt,
         now,
         task.acceptedAt,
-        live ? now : null,
-        live ? null : now,
-        live ? null : FUNCTION_DELETED_ERROR,
+        fn ? now : null,
+        fn ? null : now,
+        fn ? null : FUNCTION_DELETED_ERROR,
       );
-      if (cursor.rowsWritten > 0) accepted++;
-      else duplicates++;
-    }
-    return { accepted, duplicates };
+      return { id: task.id, deduplicated: false };
+    });
   }
 
-  getTask(account: string, id: string): StoredTaskView | null {
+  // ---------------------------------------------------------------------------------------------------------------
+  // Reading
+
+  /** The task, or whether an id of this account was purged (so the gateway can tell "gone" from "on its way"). */
+  getTask(account: string, id: string): { task: StoredTaskView | null; purged: boolean } {
     const row = this.#row(id);
-    if (!row || row.account !== account) return null;
-    return this.#view(row);
+    if (row && row.account === account) return { task: taskView(row, this.#attempts(id)), purged: false };
+    const purged = this.#sql
+      .exec(`SELECT 1 FROM tombstones WHERE id = ? AND account = ?`, id, account)
+      .toArray().length > 0;
+    return { task: null, purged };
+  }
+
+  /** Newest first, by descending sequence: inserts during paging land above the cursor, so none is seen twice. */
+  listTasks(account: string, fnName: string, state: TaskState | undefined, limit: number, before?: number): TaskPage {
+    const upper = before ?? Number.MAX_SAFE_INTEGER;
+    const rows = state
+      ? this.#sql
+          .exec<TaskRow>(
+            `SELECT * FROM tasks WHERE account = ? AND function = ? AND state = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+            account,
+            fnName,
+            state,
+            upper,
+            limit + 1,
+          )
+          .toArray()
+      : this.#sql
+          .exec<TaskRow>(
+            `SELECT * FROM tasks WHERE account = ? AND function = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+            account,
+            fnName,
+            upper,
+            limit + 1,
+          )
+          .toArray();
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      tasks: page.map((row) => taskView(row, [])),
+      ...(rows.length > limit && last ? { nextBefore: last.seq } : {}),
+    };
+  }
+
+  /** Task counts per state for one function (or the whole shard). */
+  countByState(account?: string, fnName?: string): Record<string, number> {
+    const counts: Record<string, number> = {};
+    const rows =
+      account && fnName
+        ? this.#sql
+            .exec<{ state: string; n: number }>(
+              `SELECT state, COUNT(*) AS n FROM tasks WHERE account = ? AND function = ? GROUP BY state`,
+              account,
+              fnName,
+            )
+            .toArray()
+        : this.#sql.exec<{ state: string; n: number }>(`SELECT state, COUNT(*) AS n FROM tasks GROUP BY state`).toArray();
+    for (const row of rows) counts[row.state] = row.n;
+    return counts;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // User operations
+
+  /** cancel / pause / resume / retry one task. A refused transition names the current state. */
+  operate(account: string, id: string, op: TaskOperation, now: number): OperationResult {
+    const row = this.#row(id);
+    if (!row || row.account !== account) {
+      // Cancelling a task still in the ingest queue: leave a cancelled placeholder that its arrival will not revive.
+      if (op === "cancel" && !row && !this.#isPurged(id)) return this.#cancelBeforeArrival(account, id, now);
+      return { ok: false, reason: "not_found" };
+    }
+    const applied = this.#operateRow(row, op, now);
+    if (!applied.ok) return { ok: false, reason: "conflict", state: row.state };
+    const fresh = this.#row(id);
+    if (!fresh) return { ok: false, reason: "not_found" };
+    return { ok: true, task: taskView(fresh, this.#attempts(id)), ...(applied.abort ? { abort: applied.abort } : {}) };
+  }
+
+  /** Remove an ended task for good. Returns the R2 keys the caller must delete. */
+  purge(account: string, id: string, now: number): { ok: true; r2Keys: string[] } | OperationResult {
+    const row = this.#row(id);
+    if (!row || row.account !== account) return { ok: false, reason: "not_found" };
+    if (!isTerminal(row.state)) return { ok: false, reason: "conflict", state: row.state };
+    const r2Keys = [row.payload_r2, row.result_r2].filter((k): k is string => typeof k === "string");
+    this.#sql.exec(`DELETE FROM attempts WHERE task_id = ?`, id);
+    this.#sql.exec(`DELETE FROM tasks WHERE id = ?`, id);
+    this.#sql.exec(`INSERT OR REPLACE INTO tombstones (id, account, purged_at) VALUES (?, ?, ?)`, id, account, now);
+    return { ok: true, r2Keys };
   }
 
   /**
+   * Apply an operation to many tasks of one function: by ids (at most 1,000, applied now) or by state (the first
+   * chunk now, the rest by the alarm in bounded chunks; an empty filter is refused by the gateway).
+   */
+  bulk(account: string, fnName: string, op: TaskOperation, filter: BulkFilter, now: number): BulkResult {
+    if (filter.ids) {
+      const aborts: AbortOrder[] = [];
+      let affected = 0;
+      for (const id of filter.ids) {
+        const row = this.#row(id);
+        if (!row || row.account !== account || row.function !== fnName) continue;
+        if (filter.state && row.state !== filter.state) continue;
+        const applied = this.#operateRow(row, op, now);
+        if (!applied.ok) continue;
+        affected++;
+        if (applied.abort) aborts.push(applied.abort);
+      }
+      return { affected, completed: affected, aborts };
+    }
+    const fromStates = filter.state ? [filter.state] : BULK_SOURCE_STATES[op];
+    let affected = 0;
+    let completed = 0;
+    const aborts: AbortOrder[] = [];
+    for (const fromState of fromStates) {
+      const untilSeq = this.#sql.exec<{ s: number | null }>(`SELECT MAX(seq) AS s FROM tasks`).one().s ?? 0;
+      affected += this.#sql
+        .exec<{ n: number }>(
+          `SELECT COUNT(*) AS n FROM tasks WHERE account = ? AND function = ? AND state = ? AND seq <= ?`,
+          account,
+          fnName,
+          fromState,
+          untilSeq,
+        )
+        .one().n;
+      const first = this.#bulkChunk(account, fnName, op, fromState, untilSeq, now);
+      completed += first.changed;
+      aborts.push(...first.aborts);
+      if (first.more) {
+        this.#sql.exec(
+          `INSERT INTO bulk_ops (account, function, op, from_state, until_seq, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+          account,
+          fnName,
+          op,
+          fromState,
+          untilSeq,
+          now,
+        );
+      }
+    }
+    return { affected, completed, aborts };
+  }
+
+  /** Continue background bulk operations for a bounded number of chunks. */
+  continueBulk(now: number): { aborts: AbortOrder[] } {
+    const aborts: AbortOrder[] = [];
+    for (let chunk = 0; chunk < BULK_CHUNKS_PER_CALL; chunk++) {
+      const op = this.#sql
+        .exec<{ op_id: number; account: string; function: string; op: TaskOperation; from_state: TaskState; until_seq: number }>(
+          `SELECT * FROM bulk_ops ORDER BY op_id LIMIT 1`,
+        )
+        .toArray()[0];
+      if (!op) break;
+      const result = this.#bulkChunk(op.account, op.function, op.op, op.from_state, op.until_seq, now);
+      aborts.push(...result.aborts);
+      if (!result.more) this.#sql.exec(`DELETE FROM bulk_ops WHERE op_id = ?`, op.op_id);
+    }
+    return { aborts };
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Long-running tasks
+
+  /** `POST /v1/tasks/:id/complete`, authenticated by the invocation's callback token. */
+  complete(
+    id: string,
+    token: string,
+    outcome: { ok: true; result?: BodyRef } | { ok: false; error: TaskError; retryable: boolean },
+    now: number,
+  ): CallbackResult {
+    const checked = this.#checkCallback(id, token);
+    if (!checked.ok) return checked;
+    const row = checked.row;
+    this.#sql.exec(
+      `INSERT INTO attempts (task_id, invocation, run, attempt, started_at, duration_ms, status, error)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (task_id, invocation) DO UPDATE SET duration_ms = excluded.duration_ms, status = excluded.status,
+         error = excluded.error`,
+      row.id,
+      row.invocations,
+      row.run,
+      row.attempts,
+      row.last_dispatched_at ?? now,
+      now - (row.last_dispatched_at ?? now),
+      outcome.ok ? 200 : null,
+      outcome.ok ? null : JSON.stringify(outcome.error),
+    );
+    if (outcome.ok) this.#finish(row, "succeed", now, undefined, outcome.result);
+    else if (outcome.retryable) this.#retryOrFail(row, this.#fn(row), now, outcome.error, Math.random);
+    else this.#finish(row, "fail", now, outcome.error);
+    return { ok: true, state: this.#row(id)?.state ?? row.state };
+  }
+
+  /** `POST /v1/tasks/:id/heartbeat`: the lease of a long-running task starts again from now. */
+  heartbeat(id: string, token: string, now: number): CallbackResult {
+    const checked = this.#checkCallback(id, token);
+    if (!checked.ok) return checked;
+    const timeoutMs = this.#fn(checked.row)?.spec.timeoutMs ?? 30_000;
+    this.#sql.exec(`UPDATE tasks SET lease_until = ?, updated_at = ? WHERE id = ?`, now + timeoutMs, now, id);
+    return { ok: true, state: "running" };
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Dispatch and outcomes
+
+  /**
    * Pick the next tasks to run: functions share the pass round robin, each limited by its concurrency window; tasks
-   * older than their function's `maxEventAgeSeconds` expire instead of running.
+   * older than their function's `maxEventAgeSeconds` expire instead of running; paused functions are skipped.
    */
   planDispatch(shard: string, now: number): DispatchPlan {
     const running = new Map<string, number>();
@@ -209,6 +436,7 @@ export class ShardStore {
     const candidates = [];
     for (const [key, fn] of this.#functions) {
       expired += this.#expireStale(fn, now);
+      if (fn.paused) continue;
       const room = fn.spec.maxConcurrency - (running.get(key) ?? 0);
       if (room <= 0) continue;
       const ready = this.#sql
@@ -242,10 +470,10 @@ export class ShardStore {
         )
         .toArray();
       for (const row of rows) {
-        const job = this.#dispatchRow(shard, row, fn, now, invokerLoad);
-        const list = byInvoker.get(job.invoker) ?? [];
-        list.push(job.job);
-        byInvoker.set(job.invoker, list);
+        const { invoker, job } = this.#dispatchRow(shard, row, fn, now, invokerLoad);
+        const list = byInvoker.get(invoker) ?? [];
+        list.push(job);
+        byInvoker.set(invoker, list);
         dispatched++;
       }
     }
@@ -256,13 +484,24 @@ export class ShardStore {
   /** Apply an invoker's report. A report for an invocation that is no longer current is ignored. */
   applyOutcome(report: OutcomeReport, now: number, random: () => number = Math.random): { applied: boolean } {
     const row = this.#row(report.taskId);
-    if (!row || row.state !== "running" || row.invocations !== report.invocation) return { applied: false };
-    const fn = this.#functions.get(functionKey(row.account, row.function));
+    if (!row || row.state !== "running" || row.invocations !== report.invocation || row.async) {
+      return { applied: false };
+    }
+    const fn = this.#fn(row);
     const outcome = report.outcome;
     this.#logAttempt(row, report, outcome);
     switch (outcome.kind) {
       case "succeeded":
         this.#finish(row, "succeed", now, undefined, outcome.body);
+        break;
+      case "async":
+        // The function took the task and will call back; the lease is its heartbeat deadline.
+        this.#sql.exec(
+          `UPDATE tasks SET async = 1, lease_until = ?, updated_at = ? WHERE id = ?`,
+          now + (fn?.spec.timeoutMs ?? 30_000),
+          now,
+          row.id,
+        );
         break;
       case "throttled": {
         // A throttled call does not use up an attempt (API.md); the age limit still applies at dispatch.
@@ -284,7 +523,10 @@ export class ShardStore {
     return { applied: true };
   }
 
-  /** Running tasks whose lease ran out (the call vanished): back to queued, the attempt counted, or failed if none left. */
+  /**
+   * Running tasks whose lease ran out (the call vanished, or a long-running task missed its heartbeat): back to
+   * queued with the attempt counted, or failed when none is left.
+   */
   recoverExpiredLeases(now: number, random: () => number = Math.random): number {
     const rows = this.#sql
       .exec<TaskRow>(
@@ -294,78 +536,195 @@ export class ShardStore {
       )
       .toArray();
     for (const row of rows) {
-      const error: TaskError = { kind: "lease_expired", message: "no outcome was reported before the lease ran out" };
+      const error: TaskError = row.async
+        ? { kind: "heartbeat_timeout", message: "no completion or heartbeat within timeoutMs" }
+        : { kind: "lease_expired", message: "no outcome was reported before the lease ran out" };
       this.#sql.exec(
-        `INSERT OR IGNORE INTO attempts (task_id, invocation, attempt, started_at, duration_ms, error)
-         VALUES (?, ?, ?, ?, ?, ?)`,
+        `INSERT OR IGNORE INTO attempts (task_id, invocation, run, attempt, started_at, duration_ms, error)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
         row.id,
         row.invocations,
+        row.run,
         row.attempts,
         row.last_dispatched_at ?? now,
         now - (row.last_dispatched_at ?? now),
         JSON.stringify(error),
       );
-      this.#retryOrFail(row, this.#functions.get(functionKey(row.account, row.function)), now, error, random);
+      this.#retryOrFail(row, this.#fn(row), now, error, random);
     }
     return rows.length;
   }
 
-  /** Mark a function deleted and cancel its waiting tasks (never drop them silently). */
-  deleteFunction(account: string, name: string, now: number): { cancelled: number } {
-    this.#sql.exec(`UPDATE functions SET deleted = 1 WHERE account = ? AND name = ?`, account, name);
-    // Snapshots of this version still in the ingest queue must not revive it (upsert needs a strictly newer version).
-    this.#functions.delete(functionKey(account, name));
-    const error = FUNCTION_DELETED_ERROR;
-    // rowsWritten also counts index entries, so count the rows themselves.
-    const cancelled = this.#sql.exec(
-      `UPDATE tasks SET state = 'cancelled', finished_at = ?, updated_at = ?, error = ?
-       WHERE account = ? AND function = ? AND state IN ('queued', 'paused') RETURNING id`,
-      now,
-      now,
-      error,
-      account,
-      name,
-    ).toArray().length;
-    return { cancelled };
+  /** Forget idempotency keys whose window has passed, a bounded number at a time. */
+  expireIdempotencyKeys(now: number): number {
+    return this.#sql
+      .exec(
+        `DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency WHERE expires_at <= ? LIMIT 1000) RETURNING key`,
+        now,
+      )
+      .toArray().length;
   }
 
-  /** When the shard must next look at its tasks: a delay or backoff ending, a lease running out, or a blocked backlog. */
-  nextWakeAt(now: number): number | null {
-    const nextQueued = this.#sql
-      .exec<{ t: number | null }>(`SELECT MIN(not_before) AS t FROM tasks WHERE state = 'queued' AND not_before > ?`, now)
-      .one().t;
-    const nextLease = this.#sql
-      .exec<{ t: number | null }>(`SELECT MIN(lease_until) AS t FROM tasks WHERE state = 'running'`)
-      .one().t;
-    const blocked = this.#sql
-      .exec<{ n: number }>(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM tasks WHERE state = 'queued' AND not_before <= ? LIMIT 1)`, now)
-      .one().n;
-    const times = [nextQueued, nextLease, blocked > 0 ? now + IDLE_RECHECK_MS : null].filter(
-      (t): t is number => typeof t === "number",
-    );
-    return times.length === 0 ? null : Math.min(...times);
-  }
-
-  /** Task counts per state, for stats and tests. */
-  countByState(): Record<string, number> {
-    const counts: Record<string, number> = {};
-    for (const row of this.#sql
-      .exec<{ state: string; n: number }>(`SELECT state, COUNT(*) AS n FROM tasks GROUP BY state`)
-      .toArray()) {
-      counts[row.state] = row.n;
+  /**
+   * When the shard must next look at its tasks: a delay or backoff ending, a lease running out, a task reaching its
+   * age limit, an idempotency key expiring, unfinished bulk work, or a dispatch pass that stopped at its budget.
+   */
+  nextWakeAt(now: number, moreReady: boolean): number | null {
+    const times: (number | null)[] = [
+      moreReady ? now + MORE_DISPATCH_MS : null,
+      this.#sql.exec<{ t: number | null }>(`SELECT MIN(lease_until) AS t FROM tasks WHERE state = 'running'`).one().t,
+      this.#sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM idempotency`).one().t,
+      this.#sql.exec(`SELECT 1 FROM bulk_ops LIMIT 1`).toArray().length > 0 ? now + BULK_CONTINUE_MS : null,
+    ];
+    for (const fn of this.#functions.values()) {
+      if (!fn.paused) {
+        times.push(
+          this.#sql
+            .exec<{ t: number | null }>(
+              `SELECT MIN(not_before) AS t FROM tasks WHERE account = ? AND function = ? AND state = 'queued'
+               AND not_before > ?`,
+              fn.account,
+              fn.name,
+              now,
+            )
+            .one().t,
+        );
+      }
+      const oldest = this.#oldestQueuedAge(fn);
+      if (oldest !== undefined) times.push(oldest + fn.spec.maxEventAgeSeconds * 1000);
     }
-    return counts;
+    const valid = times.filter((t): t is number => typeof t === "number");
+    return valid.length === 0 ? null : Math.max(now, Math.min(...valid));
   }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Internals
 
   #row(id: string): TaskRow | undefined {
     return this.#sql.exec<TaskRow>(`SELECT * FROM tasks WHERE id = ?`, id).toArray()[0];
+  }
+
+  #attempts(id: string): AttemptRow[] {
+    return this.#sql
+      .exec<AttemptRow>(
+        `SELECT run, attempt, started_at, duration_ms, status, error, throttled FROM attempts WHERE task_id = ?
+         ORDER BY invocation`,
+        id,
+      )
+      .toArray();
+  }
+
+  #fn(row: TaskRow): FunctionRecord | undefined {
+    return this.#functions.get(functionKey(row.account, row.function));
+  }
+
+  #isPurged(id: string): boolean {
+    return this.#sql.exec(`SELECT 1 FROM tombstones WHERE id = ?`, id).toArray().length > 0;
+  }
+
+  #cancelBeforeArrival(account: string, id: string, now: number): OperationResult {
+    const step = transition("accepted", "cancel");
+    if (!step.ok) return { ok: false, reason: "conflict", state: "accepted" };
+    this.#sql.exec(
+      `INSERT INTO tasks (id, account, function, state, payload_type, payload_size, not_before, age_from, created_at,
+         updated_at, accepted_at, finished_at)
+       VALUES (?, ?, '', ?, 'application/octet-stream', 0, ?, ?, ?, ?, ?, ?)`,
+      id,
+      account,
+      step.to,
+      now,
+      now,
+      now,
+      now,
+      now,
+      now,
+    );
+    const row = this.#row(id);
+    return row ? { ok: true, task: taskView(row, []) } : { ok: false, reason: "not_found" };
+  }
+
+  #operateRow(row: TaskRow, op: TaskOperation, now: number): { ok: true; abort?: AbortOrder } | { ok: false } {
+    const step = transition(row.state, op);
+    if (!step.ok) return { ok: false };
+    switch (op) {
+      case "cancel": {
+        const abort =
+          row.state === "running" && row.invoker !== null
+            ? { invoker: row.invoker, taskId: row.id, invocation: row.invocations }
+            : undefined;
+        this.#sql.exec(
+          `UPDATE tasks SET state = ?, finished_at = ?, updated_at = ?, lease_until = NULL, invoker = NULL,
+             callback_token = NULL WHERE id = ?`,
+          step.to,
+          now,
+          now,
+          row.id,
+        );
+        return abort ? { ok: true, abort } : { ok: true };
+      }
+      case "pause":
+      case "resume":
+        this.#sql.exec(`UPDATE tasks SET state = ?, updated_at = ? WHERE id = ?`, step.to, now, row.id);
+        return { ok: true };
+      case "retry":
+        // A new run: attempts and the age limit start over; the attempt log keeps the earlier runs.
+        this.#sql.exec(
+          `UPDATE tasks SET state = ?, run = run + 1, attempts = 0, not_before = ?, age_from = ?, finished_at = NULL,
+             error = NULL, result = NULL, result_r2 = NULL, result_type = NULL, result_size = NULL, async = 0,
+             updated_at = ? WHERE id = ?`,
+          step.to,
+          now,
+          now,
+          now,
+          row.id,
+        );
+        return { ok: true };
+    }
+  }
+
+  #bulkChunk(
+    account: string,
+    fnName: string,
+    op: TaskOperation,
+    fromState: TaskState,
+    untilSeq: number,
+    now: number,
+  ): { changed: number; more: boolean; aborts: AbortOrder[] } {
+    const rows = this.#sql
+      .exec<TaskRow>(
+        `SELECT * FROM tasks WHERE account = ? AND function = ? AND state = ? AND seq <= ? ORDER BY seq LIMIT ?`,
+        account,
+        fnName,
+        fromState,
+        untilSeq,
+        BULK_CHUNK,
+      )
+      .toArray();
+    const aborts: AbortOrder[] = [];
+    let changed = 0;
+    for (const row of rows) {
+      const applied = this.#operateRow(row, op, now);
+      if (!applied.ok) continue;
+      changed++;
+      if (applied.abort) aborts.push(applied.abort);
+    }
+    return { changed, more: rows.length === BULK_CHUNK, aborts };
+  }
+
+  #checkCallback(id: string, token: string): { ok: true; row: TaskRow } | Exclude<CallbackResult, { ok: true }> {
+    const row = this.#row(id);
+    if (!row) return { ok: false, reason: "not_found" };
+    if (row.state !== "running") return { ok: false, reason: "conflict", state: row.state };
+    if (!row.callback_token || !bytesEqual(utf8(row.callback_token), utf8(token))) return { ok: false, reason: "bad_token" };
+    return { ok: true, row };
   }
 
   #invokerLoad(): number[] {
     const load = new Array<number>(this.#settings.invokers).fill(0);
     for (const row of this.#sql
       .exec<{ invoker: number; n: number }>(
-        `SELECT invoker, COUNT(*) AS n FROM tasks WHERE state = 'running' AND invoker IS NOT NULL GROUP BY invoker`,
+        `SELECT invoker, COUNT(*) AS n FROM tasks WHERE state = 'running' AND invoker IS NOT NULL AND async = 0
+         GROUP BY invoker`,
       )
       .toArray()) {
       if (row.invoker < load.length) load[row.invoker] = row.n;
@@ -382,7 +741,7 @@ export class ShardStore {
   ): { invoker: number; job: InvocationJob } {
     const step = transition(row.state, "dispatch");
     if (!step.ok) throw new Error(step.reason);
-    // Fill the least-loaded invoker; each runs at most callsPerInvoker calls at once, extra jobs wait in its queue.
+    // Fill the least-loaded invoker; each runs at most 6 calls at once and queues the rest.
     let invoker = 0;
     for (let i = 1; i < invokerLoad.length; i++) {
       if ((invokerLoad[i] ?? 0) < (invokerLoad[invoker] ?? 0)) invoker = i;
@@ -394,7 +753,7 @@ export class ShardStore {
     const callbackToken = toBase64Url(randomBytes(24));
     this.#sql.exec(
       `UPDATE tasks SET state = ?, attempts = ?, invocations = ?, lease_until = ?, invoker = ?, callback_token = ?,
-         first_dispatched_at = COALESCE(first_dispatched_at, ?), last_dispatched_at = ?, updated_at = ?
+         async = 0, first_dispatched_at = COALESCE(first_dispatched_at, ?), last_dispatched_at = ?, updated_at = ?
        WHERE id = ?`,
       step.to,
       attempt,
@@ -431,23 +790,40 @@ export class ShardStore {
     };
   }
 
+  /**
+   * Age of the longest-queued task, read from the sequence index rather than by scanning a deep backlog. A task that
+   * was re-driven by `retry` may sit early in sequence with a younger age; that only makes a wake-up early.
+   */
+  #oldestQueuedAge(fn: FunctionRecord): number | undefined {
+    return this.#sql
+      .exec<{ age_from: number }>(
+        `SELECT age_from FROM tasks WHERE account = ? AND function = ? AND state = 'queued' ORDER BY seq LIMIT 1`,
+        fn.account,
+        fn.name,
+      )
+      .toArray()[0]?.age_from;
+  }
+
   #expireStale(fn: FunctionRecord, now: number): number {
     const cutoff = now - fn.spec.maxEventAgeSeconds * 1000;
+    const oldest = this.#oldestQueuedAge(fn);
+    if (oldest === undefined || oldest > cutoff) return 0;
     const error = JSON.stringify({
       kind: "expired",
       message: `not finished within maxEventAgeSeconds (${fn.spec.maxEventAgeSeconds})`,
     } satisfies TaskError);
-    return this.#sql.exec(
-      `UPDATE tasks SET state = 'expired', finished_at = ?, updated_at = ?, error = ?, lease_until = NULL
-       WHERE account = ? AND function = ? AND state = 'queued' AND created_at <= ? AND not_before <= ? RETURNING id`,
-      now,
-      now,
-      error,
-      fn.account,
-      fn.name,
-      cutoff,
-      now,
-    ).toArray().length;
+    return this.#sql
+      .exec(
+        `UPDATE tasks SET state = 'expired', finished_at = ?, updated_at = ?, error = ?, lease_until = NULL
+         WHERE account = ? AND function = ? AND state = 'queued' AND age_from <= ? RETURNING id`,
+        now,
+        now,
+        error,
+        fn.account,
+        fn.name,
+        cutoff,
+      )
+      .toArray().length;
   }
 
   #retryOrFail(row: TaskRow, fn: FunctionRecord | undefined, now: number, error: TaskError, random: () => number): void {
@@ -462,16 +838,12 @@ export class ShardStore {
   #requeue(row: TaskRow, now: number, delayMs: number, attempts: number, error?: TaskError): void {
     const step = transition(row.state, "requeue");
     if (!step.ok) throw new Error(step.reason);
-    const fn = this.#functions.get(functionKey(row.account, row.function));
-    // Never park a task past its expiry: wake it at the deadline so it expires on time.
-    const expiresAt = row.created_at + (fn?.spec.maxEventAgeSeconds ?? 21_600) * 1000;
-    const notBefore = Math.min(now + delayMs, Math.max(now, expiresAt));
     this.#sql.exec(
       `UPDATE tasks SET state = ?, attempts = ?, not_before = ?, lease_until = NULL, invoker = NULL, callback_token = NULL,
-         updated_at = ?, error = ? WHERE id = ?`,
+         async = 0, updated_at = ?, error = ? WHERE id = ?`,
       step.to,
       attempts,
-      notBefore,
+      now + delayMs,
       now,
       error ? JSON.stringify(error) : null,
       row.id,
@@ -498,13 +870,17 @@ export class ShardStore {
   }
 
   #logAttempt(row: TaskRow, report: OutcomeReport, outcome: InvocationOutcome): void {
-    const status = outcome.kind === "succeeded" || outcome.kind === "throttled" ? outcome.status : outcome.error.status;
+    const status =
+      outcome.kind === "succeeded" || outcome.kind === "throttled" || outcome.kind === "async"
+        ? outcome.status
+        : outcome.error.status;
     const error = outcome.kind === "transient" || outcome.kind === "permanent" ? JSON.stringify(outcome.error) : null;
     this.#sql.exec(
-      `INSERT OR IGNORE INTO attempts (task_id, invocation, attempt, started_at, duration_ms, status, error, throttled)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO attempts (task_id, invocation, run, attempt, started_at, duration_ms, status, error, throttled)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       row.id,
       report.invocation,
+      row.run,
       row.attempts,
       report.startedAt,
       report.durationMs,
@@ -513,63 +889,4 @@ export class ShardStore {
       outcome.kind === "throttled" ? 1 : 0,
     );
   }
-
-  #view(row: TaskRow): StoredTaskView {
-    const attemptLog = this.#sql
-      .exec<{ attempt: number; started_at: number; duration_ms: number; status: number | null; error: string | null; throttled: number }>(
-        `SELECT attempt, started_at, duration_ms, status, error, throttled FROM attempts WHERE task_id = ? ORDER BY invocation`,
-        row.id,
-      )
-      .toArray()
-      .map((a): AttemptLogEntry => {
-        const entry: AttemptLogEntry = {
-          attempt: a.attempt,
-          startedAt: new Date(a.started_at).toISOString(),
-          durationMs: a.duration_ms,
-        };
-        if (a.status !== null) entry.status = a.status;
-        if (a.error !== null) entry.error = JSON.parse(a.error) as TaskError;
-        if (a.throttled) entry.throttled = true;
-        return entry;
-      });
-    const view: StoredTaskView = {
-      id: row.id,
-      function: row.function,
-      state: row.state,
-      attempts: row.attempts,
-      createdAt: new Date(row.created_at).toISOString(),
-      updatedAt: new Date(row.updated_at).toISOString(),
-      timeline: {
-        acceptedAt: iso(row.accepted_at),
-        queuedAt: iso(row.queued_at),
-        firstDispatchedAt: iso(row.first_dispatched_at),
-        lastDispatchedAt: iso(row.last_dispatched_at),
-        finishedAt: iso(row.finished_at),
-        deliveredAt: iso(row.delivered_at),
-      },
-      attemptLog,
-    };
-    if (row.error !== null && row.state !== "succeeded") view.error = JSON.parse(row.error) as TaskError;
-    if (row.state === "succeeded" && row.result_type !== null) {
-      const inline = bytesOf(row.result);
-      view.resultBody = {
-        contentType: row.result_type,
-        size: row.result_size ?? 0,
-        ...(inline ? { inline } : {}),
-        ...(row.result_r2 ? { r2Key: row.result_r2 } : {}),
-      };
-    }
-    return view;
-  }
-}
-
-const FUNCTION_DELETED_ERROR = JSON.stringify({
-  kind: "function_deleted",
-  message: "the function was deleted",
-} satisfies TaskError);
-
-const DEFAULT_RETRY = { maxAttempts: 3, initialBackoffMs: 1000, maxBackoffMs: 300_000 };
-
-export function functionKey(account: string, name: string): string {
-  return `${account}/${name}`;
 }

@@ -1,27 +1,37 @@
 /**
  * @module
- * The Hono gateway: stateless, scales out, and on the submit path touches only isolate caches, R2 (large payloads)
- * and one ingest queue.
+ * The Hono gateway: stateless, scales out, and on the plain submit path touches only isolate caches, R2 (large
+ * payloads) and one ingest queue.
  */
 
 import { Hono } from "hono";
 import { Problem } from "../../src/problem";
 import { adminRoutes } from "./admin";
+import { callbackRoutes } from "./callbacks";
+import { functionTaskRoutes } from "./function-tasks";
 import { functionRoutes } from "./functions";
-import { onError, problemResponse, type GatewayEnv } from "./middleware";
-import { submitRoutes, taskRoutes } from "./tasks";
+import { onError, problemResponse, requireTenant, type GatewayEnv } from "./middleware";
+import { submitRoutes } from "./submit";
+import { taskRoutes } from "./tasks";
+
+/** Everything under the tenant's API key. */
+const tenantRoutes = new Hono<GatewayEnv>()
+  .use(requireTenant())
+  .route("/functions", submitRoutes)
+  .route("/functions", functionTaskRoutes)
+  .route("/functions", functionRoutes)
+  .route("/tasks", taskRoutes);
 
 export const app = new Hono<GatewayEnv>()
   .get("/", (c) =>
     c.json({
       name: "sluice",
       description: "Asynchronous task platform: POST to a function URL, Sluice queues, runs, retries and tracks it.",
-      docs: "https://github.com/sluice/sluice#readme",
     }),
   )
   .route("/v1/accounts", adminRoutes)
-  .route("/v1/functions", submitRoutes)
-  .route("/v1/functions", functionRoutes)
-  .route("/v1/tasks", taskRoutes)
+  // Before the tenant routes: callbacks authenticate with the invocation's token, not an API key.
+  .route("/v1/tasks", callbackRoutes)
+  .route("/v1", tenantRoutes)
   .notFound(() => problemResponse(new Problem("not-found", "No such route.")))
   .onError(onError);

@@ -1,22 +1,31 @@
 /**
  * @module
- * Tenant function management: `PUT/GET/DELETE /v1/functions/:name` and `GET /v1/functions`.
+ * Tenant function management: `PUT/GET/DELETE /v1/functions/:name`, `GET /v1/functions`, and
+ * `POST /v1/functions/:name/pause|resume`.
  */
 
 import { Hono } from "hono";
 import { readConfig } from "../../src/config";
-import { Problem, validationProblem, type FieldError } from "../../src/problem";
 import { shardFor } from "../../src/placement";
+import { Problem, validationProblem, type FieldError } from "../../src/problem";
 import type { FunctionRecord } from "../../src/records";
 import { FUNCTION_NAME, functionSpecSchema, type FunctionSpec } from "../../src/schemas";
 import { outboundUrlProblem } from "../../src/ssrf";
 import { findFunction, forgetFunction, registry, rememberFunction } from "./lookups";
-import { requireTenant, type GatewayEnv } from "./middleware";
+import type { GatewayEnv } from "./middleware";
+import { shard, shardsOf } from "./shards";
 import { parseJsonBody } from "./validation";
 
 export function functionName(name: string): string {
   if (!FUNCTION_NAME.test(name)) throw new Problem("not-found", `No function ${JSON.stringify(name)}.`);
   return name;
+}
+
+/** The caller's function, or a 404 problem. */
+export async function requireFunction(env: Env, account: string, name: string): Promise<FunctionRecord> {
+  const record = await findFunction(env, account, functionName(name));
+  if (!record) throw new Problem("not-found", `No function ${name}.`);
+  return record;
 }
 
 /** Checks that need the deployment's configuration: SSRF rules and which service bindings exist. */
@@ -50,14 +59,20 @@ export function functionView(record: FunctionRecord) {
   return {
     name: record.name,
     ...record.spec,
+    paused: record.paused ?? false,
     submitUrl: `/v1/functions/${record.name}/tasks`,
     createdAt: new Date(record.createdAt).toISOString(),
     updatedAt: new Date(record.updatedAt).toISOString(),
   };
 }
 
+/** Send the newest record to every shard holding the function's tasks, so queued tasks see it at once. */
+async function pushToShards(env: Env, record: FunctionRecord): Promise<void> {
+  await Promise.all(shardsOf(record).map((name) => shard(env, name).upsertFunction(name, record)));
+  rememberFunction(env, record);
+}
+
 export const functionRoutes = new Hono<GatewayEnv>()
-  .use(requireTenant())
   .get("/", async (c) => {
     const records = await registry(c.env).listFunctions(c.get("principal").account);
     return c.json({ functions: records.map(functionView) });
@@ -69,7 +84,7 @@ export const functionRoutes = new Hono<GatewayEnv>()
     if (errors.length > 0) throw validationProblem(errors);
     const account = c.get("principal").account;
     const now = Date.now();
-    const record: FunctionRecord = {
+    const saved = await registry(c.env).putFunction({
       account,
       name,
       spec,
@@ -77,16 +92,12 @@ export const functionRoutes = new Hono<GatewayEnv>()
       version: now,
       createdAt: now,
       updatedAt: now,
-    };
-    const saved = await registry(c.env).putFunction(record);
-    // Tell the shard now, so queued tasks run with the new settings without waiting for the next submission.
-    await c.env.SHARD.getByName(saved.record.shard).upsertFunction(saved.record.shard, saved.record);
-    rememberFunction(c.env, saved.record);
+    });
+    await pushToShards(c.env, saved.record);
     return c.json(functionView(saved.record), saved.created ? 201 : 200);
   })
   .get("/:name", async (c) => {
-    const record = await findFunction(c.env, c.get("principal").account, functionName(c.req.param("name")));
-    if (!record) throw new Problem("not-found", `No function ${c.req.param("name")}.`);
+    const record = await requireFunction(c.env, c.get("principal").account, c.req.param("name"));
     return c.json(functionView(record));
   })
   .delete("/:name", async (c) => {
@@ -95,6 +106,16 @@ export const functionRoutes = new Hono<GatewayEnv>()
     const removed = await registry(c.env).deleteFunction(account, name);
     forgetFunction(account, name);
     if (!removed) throw new Problem("not-found", `No function ${name}.`);
-    const { cancelled } = await c.env.SHARD.getByName(removed.shard).deleteFunction(removed.shard, account, name);
-    return c.json({ deleted: name, cancelledTasks: cancelled });
+    const results = await Promise.all(
+      shardsOf(removed).map((where) => shard(c.env, where).deleteFunction(where, account, name)),
+    );
+    return c.json({ deleted: name, cancelledTasks: results.reduce((n, r) => n + r.cancelled, 0) });
+  })
+  .post("/:name/:action{pause|resume}", async (c) => {
+    const account = c.get("principal").account;
+    const name = functionName(c.req.param("name"));
+    const record = await registry(c.env).setPaused(account, name, c.req.param("action") === "pause");
+    if (!record) throw new Problem("not-found", `No function ${name}.`);
+    await pushToShards(c.env, record);
+    return c.json(functionView(record));
   });

@@ -53,7 +53,12 @@ class PermanentCallError extends Error {
   override readonly name = "PermanentCallError";
 }
 
-export async function invokeTenant(env: Env, config: PlatformConfig, job: InvocationJob): Promise<CallResult> {
+export async function invokeTenant(
+  env: Env,
+  config: PlatformConfig,
+  job: InvocationJob,
+  cancelled?: AbortSignal,
+): Promise<CallResult> {
   const startedAt = Date.now();
   const done = (outcome: InvocationOutcome): CallResult => ({ startedAt, durationMs: Date.now() - startedAt, outcome });
   let timedOut = false;
@@ -71,6 +76,7 @@ export async function invokeTenant(env: Env, config: PlatformConfig, job: Invoca
       timedOut = true;
       controller.abort();
     }, job.timeoutMs);
+    cancelled?.addEventListener("abort", () => controller.abort(cancelled.reason));
     try {
       const response = await fetcher.fetch(url, {
         method: "POST",
@@ -97,7 +103,10 @@ export async function invokeTenant(env: Env, config: PlatformConfig, job: Invoca
       const isSuccess = response.status >= 200 && response.status < 300;
       const resultBody = isSuccess ? await storeResult(env, config, job, bytes, contentType) : { contentType, size: 0 };
       const excerpt = isSuccess ? "" : new TextDecoder().decode(bytes.subarray(0, 300));
-      return done(outcomeOfStatus(response.status, response.headers.get("retry-after"), resultBody, excerpt, Date.now()));
+      const asyncRequested = response.headers.get("sluice-async") === "1";
+      return done(
+        outcomeOfStatus(response.status, response.headers.get("retry-after"), resultBody, excerpt, Date.now(), asyncRequested),
+      );
     } finally {
       clearTimeout(timer);
     }

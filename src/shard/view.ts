@@ -1,0 +1,59 @@
+/**
+ * @module
+ * Turning shard rows into the task object of API.md.
+ */
+
+import type { TaskError } from "../outcome";
+import type { AttemptLogEntry, StoredTaskView } from "../records";
+import { bytesOf } from "../sql";
+import type { AttemptRow, TaskRow } from "./schema";
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+export function attemptEntry(a: AttemptRow): AttemptLogEntry {
+  const entry: AttemptLogEntry = {
+    run: a.run,
+    attempt: a.attempt,
+    startedAt: new Date(a.started_at).toISOString(),
+    durationMs: a.duration_ms,
+  };
+  if (a.status !== null) entry.status = a.status;
+  if (a.error !== null) entry.error = JSON.parse(a.error) as TaskError;
+  if (a.throttled) entry.throttled = true;
+  return entry;
+}
+
+/** The task object; `attemptLog` is left empty when the caller does not need it (listings). */
+export function taskView(row: TaskRow, attempts: readonly AttemptRow[]): StoredTaskView {
+  const view: StoredTaskView = {
+    id: row.id,
+    function: row.function,
+    state: row.state,
+    attempts: row.attempts,
+    run: row.run,
+    createdAt: new Date(row.created_at).toISOString(),
+    updatedAt: new Date(row.updated_at).toISOString(),
+    timeline: {
+      acceptedAt: iso(row.accepted_at),
+      queuedAt: iso(row.queued_at),
+      firstDispatchedAt: iso(row.first_dispatched_at),
+      lastDispatchedAt: iso(row.last_dispatched_at),
+      finishedAt: iso(row.finished_at),
+      deliveredAt: iso(row.delivered_at),
+    },
+    attemptLog: attempts.map(attemptEntry),
+  };
+  if (row.error !== null && row.state !== "succeeded") view.error = JSON.parse(row.error) as TaskError;
+  if (row.state === "succeeded" && row.result_type !== null) {
+    const inline = bytesOf(row.result);
+    view.resultBody = {
+      contentType: row.result_type,
+      size: row.result_size ?? 0,
+      ...(inline ? { inline } : {}),
+      ...(row.result_r2 ? { r2Key: row.result_r2 } : {}),
+    };
+  }
+  return view;
+}
