@@ -9,6 +9,7 @@
  * - `{"status": 429, "retryAfter": 1}` answer a bare status, optionally with `Retry-After`
  * - `{"echo": anything}`        succeed with `{"echo": anything}`
  * - `{"bytes": 100000}`         succeed with a text body of that many bytes
+ * - `{"async": true}`           accept as a long-running task (202 + `Sluice-Async: 1`); finish via the callback API
  *
  * Anything else (including a non-JSON body) succeeds with a summary of what arrived.
  */
@@ -21,6 +22,7 @@ interface DemoInstructions {
   retryAfter?: number;
   echo?: unknown;
   bytes?: number;
+  async?: boolean;
 }
 
 function parseInstructions(text: string): DemoInstructions {
@@ -40,6 +42,9 @@ export async function handleDemoCall(request: Request): Promise<Response> {
 
   if (typeof instructions.sleepMs === "number" && instructions.sleepMs > 0) {
     await new Promise((resolve) => setTimeout(resolve, Math.min(instructions.sleepMs ?? 0, 600_000)));
+  }
+  if (instructions.async === true) {
+    return new Response(null, { status: 202, headers: { "sluice-async": "1" } });
   }
   if (typeof instructions.status === "number") {
     const headers = new Headers();
