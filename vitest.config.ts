@@ -30,6 +30,12 @@ export default defineConfig({
                 ALLOW_PRIVATE_TARGETS: "true",
                 LEASE_GRACE_MS: "1000",
                 CACHE_TTL_MS: "1000",
+                // Eight delivery attempts a second apart instead of hours, and quick receiver timeouts.
+                DELIVERY_SCHEDULE_SECONDS: "0,1,1,1,1,1,1,1",
+                DELIVERY_TIMEOUT_MS: "2000",
+                WEBHOOK_SECRET_GRACE_SECONDS: "3600",
+                MAX_CHAIN_DEPTH: "3",
+                EVENT_SOURCES: JSON.stringify({ "sluice-events": { account: "events-acct", function: "events" } }),
               },
               workers: [
                 {
@@ -38,11 +44,23 @@ export default defineConfig({
                   scriptPath: demoFunctionScript,
                   compatibilityDate: "2026-11-01",
                 },
+                {
+                  name: "results-consumer",
+                  modules: true,
+                  scriptPath: "test/workers/results-consumer.mjs",
+                  compatibilityDate: "2026-11-01",
+                  queueConsumers: { "sluice-results": { maxBatchTimeout: 0 } },
+                  r2Buckets: { SINK: "sluice-results" },
+                },
               ],
             },
           }),
         ],
-        test: { name: "workers", include: ["test/workers/**/*.test.ts"] },
+        test: {
+          name: "workers",
+          include: ["test/workers/**/*.test.ts"],
+          globalSetup: ["test/workers/webhook-receiver.global.ts"],
+        },
       },
       {
         test: {

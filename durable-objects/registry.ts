@@ -56,6 +56,10 @@ export class RegistryDurableObject extends DurableObject<Env> {
     return this.#store.signingSecrets(account, Date.now());
   }
 
+  rotateWebhookSecret(account: string, graceMs: number): string | undefined {
+    return this.ctx.storage.transactionSync(() => this.#store.rotateWebhookSecret(account, graceMs, Date.now()));
+  }
+
   putFunction(record: FunctionRecord): { created: boolean; record: FunctionRecord } {
     return this.ctx.storage.transactionSync(() => this.#store.putFunction(record));
   }

@@ -8,6 +8,7 @@
 
 import { DurableObject } from "cloudflare:workers";
 import { readConfig } from "../src/config";
+import type { DeliveryReport } from "../src/delivery";
 import type { TaskError } from "../src/outcome";
 import { invokerName } from "../src/placement";
 import type {
@@ -130,6 +131,18 @@ export class ShardDurableObject extends DurableObject<Env> {
     return { applied };
   }
 
+  /** The delivery consumer reports each attempt (at least once; stale reports are ignored). */
+  reportDelivery(report: DeliveryReport): { applied: boolean } {
+    return this.ctx.storage.transactionSync(() => this.#store.applyDeliveryReport(report));
+  }
+
+  async redeliver(shard: string, account: string, id: string) {
+    this.#remember(shard);
+    const result = this.ctx.storage.transactionSync(() => this.#store.redeliver(account, id, Date.now()));
+    if (result.ok) await this.#handOffDeliveries(shard);
+    return result;
+  }
+
   override async alarm(): Promise<void> {
     const now = Date.now();
     const { aborts } = this.ctx.storage.transactionSync(() => {
@@ -180,7 +193,27 @@ export class ShardDurableObject extends DurableObject<Env> {
       if (!more) break;
     }
     await Promise.all(sends);
+    await this.#handOffDeliveries(shard);
     await this.#scheduleAlarm(more);
+  }
+
+  /** Outbox: send deliveries recorded by transitions to the delivery queue; the alarm retries any that fail. */
+  async #handOffDeliveries(shard: string): Promise<void> {
+    const messages = this.#store.pendingHandoffs(shard, 100, Date.now());
+    if (messages.length === 0) return;
+    const sent = await Promise.all(
+      messages.map((message) =>
+        this.env.DELIVERIES.send(message, { contentType: "v8" }).then(
+          () => message.deliveryId,
+          (error: unknown) => {
+            console.error("delivery hand-off failed; the alarm retries", error);
+            return undefined;
+          },
+        ),
+      ),
+    );
+    const handedOff = sent.filter((id): id is string => id !== undefined);
+    this.ctx.storage.transactionSync(() => this.#store.markHandedOff(handedOff));
   }
 
   async #scheduleAlarm(moreReady: boolean): Promise<void> {

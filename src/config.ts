@@ -3,6 +3,8 @@
  * Platform settings from `[vars]` (strings, because Workers vars are strings), with the documented defaults.
  */
 
+import { parseSchedule } from "./delivery";
+
 export interface PlatformConfig {
   readonly allowPrivateTargets: boolean;
   readonly serviceTargets: readonly string[];
@@ -12,6 +14,15 @@ export interface PlatformConfig {
   readonly cacheTtlMs: number;
   readonly maxPayloadBytes: number;
   readonly inlineLimitBytes: number;
+  /** Producer bindings a `queue` destination may name. */
+  readonly resultQueues: readonly string[];
+  /** Seconds before each delivery attempt. */
+  readonly deliverySchedule: readonly number[];
+  readonly deliveryTimeoutMs: number;
+  readonly webhookSecretGraceMs: number;
+  readonly maxChainDepth: number;
+  /** Queues that feed functions: queue name -> { account, function }. */
+  readonly eventSources: Readonly<Record<string, { account: string; function: string }>>;
 }
 
 type Vars = Partial<Record<keyof typeof VAR_NAMES, string | undefined>>;
@@ -25,7 +36,40 @@ const VAR_NAMES = {
   CACHE_TTL_MS: true,
   MAX_PAYLOAD_BYTES: true,
   INLINE_LIMIT_BYTES: true,
+  RESULT_QUEUES: true,
+  DELIVERY_SCHEDULE_SECONDS: true,
+  DELIVERY_TIMEOUT_MS: true,
+  WEBHOOK_SECRET_GRACE_SECONDS: true,
+  MAX_CHAIN_DEPTH: true,
+  EVENT_SOURCES: true,
 } as const;
+
+function list(value: string | undefined): string[] {
+  return (value ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** `EVENT_SOURCES` is JSON; anything malformed means no event sources (and says so in the log). */
+function parseEventSources(text: string | undefined): Record<string, { account: string; function: string }> {
+  if (!text) return {};
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (value === null || typeof value !== "object") return {};
+    const sources: Record<string, { account: string; function: string }> = {};
+    for (const [queue, target] of Object.entries(value as Record<string, unknown>)) {
+      const t = target as { account?: unknown; function?: unknown } | null;
+      if (typeof t?.account === "string" && typeof t.function === "string") {
+        sources[queue] = { account: t.account, function: t.function };
+      }
+    }
+    return sources;
+  } catch {
+    console.error("EVENT_SOURCES is not valid JSON; no event sources are active");
+    return {};
+  }
+}
 
 function positiveInt(value: string | undefined, fallback: number): number {
   const n = Number(value);
@@ -35,16 +79,19 @@ function positiveInt(value: string | undefined, fallback: number): number {
 export function readConfig(vars: Vars): PlatformConfig {
   return {
     allowPrivateTargets: vars.ALLOW_PRIVATE_TARGETS === "true",
-    serviceTargets: (vars.SERVICE_TARGETS ?? "")
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean),
+    serviceTargets: list(vars.SERVICE_TARGETS),
     sharedShards: positiveInt(vars.SHARED_SHARDS, 16),
     invokersPerShard: positiveInt(vars.INVOKERS_PER_SHARD, 64),
     leaseGraceMs: positiveInt(vars.LEASE_GRACE_MS, 15_000),
     cacheTtlMs: positiveInt(vars.CACHE_TTL_MS, 10_000),
     maxPayloadBytes: positiveInt(vars.MAX_PAYLOAD_BYTES, 1_048_576),
     inlineLimitBytes: positiveInt(vars.INLINE_LIMIT_BYTES, 65_536),
+    resultQueues: list(vars.RESULT_QUEUES),
+    deliverySchedule: parseSchedule(vars.DELIVERY_SCHEDULE_SECONDS),
+    deliveryTimeoutMs: positiveInt(vars.DELIVERY_TIMEOUT_MS, 10_000),
+    webhookSecretGraceMs: positiveInt(vars.WEBHOOK_SECRET_GRACE_SECONDS, 86_400) * 1000,
+    maxChainDepth: positiveInt(vars.MAX_CHAIN_DEPTH, 8),
+    eventSources: parseEventSources(vars.EVENT_SOURCES),
   };
 }
 

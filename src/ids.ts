@@ -36,9 +36,19 @@ function readTimestamp(bytes: Uint8Array): number {
   return ms;
 }
 
-/** Mint a new id for a task of `account` stored in `shard`. */
-export async function mintTaskId(key: Uint8Array, account: string, shard: string, now = Date.now()): Promise<string> {
-  const nonce = concatBytes(timestampBytes(now), randomBytes(10));
+/**
+ * Mint a new id for a task of `account` stored in `shard`. Pass `seed` (10 bytes) and a fixed `now` to mint the same
+ * id again for the same event, e.g. a chained task re-delivered after a crash.
+ */
+export async function mintTaskId(
+  key: Uint8Array,
+  account: string,
+  shard: string,
+  now = Date.now(),
+  seed?: Uint8Array,
+): Promise<string> {
+  const nonce = concatBytes(timestampBytes(now), seed ? seed.subarray(0, 10) : randomBytes(10));
+  if (nonce.length !== 16) throw new Error("a task id seed needs 10 bytes");
   const mac = (await hmacSha256(key, macInput(account, shard, nonce))).subarray(0, MAC_BYTES);
   return `${PREFIX}${toBase64Url(utf8(shard))}.${toBase64Url(nonce)}.${toBase64Url(mac)}`;
 }

@@ -42,6 +42,10 @@ export interface IngestTask {
   readonly idempotencyKey?: string;
   readonly delaySeconds?: number;
   readonly fairnessKey?: string;
+  /** How many function destinations led here (0 for a task a user submitted). */
+  readonly chainDepth?: number;
+  /** Public origin of the gateway that took the task, for absolute `resultUrl`s in deliveries. */
+  readonly origin?: string;
 }
 
 /** One ingest queue message: a task plus the function snapshot the gateway saw, so the shard never waits on a lookup. */
@@ -108,6 +112,7 @@ export interface StoredTaskView {
   timeline: TaskTimeline;
   attemptLog: AttemptLogEntry[];
   error?: TaskError;
+  delivery?: { state: "pending" | "delivered" | "failed"; attempts: number; lastError?: string };
   resultBody?: BodyRef;
 }
 

@@ -148,6 +148,23 @@ export class RegistryStore {
     return secrets;
   }
 
+  /** New webhook secret; the old one keeps signing beside it until `graceMs` has passed. */
+  rotateWebhookSecret(account: string, graceMs: number, now: number): string | undefined {
+    const row = this.#sql
+      .exec<{ webhook_secret: string }>(`SELECT webhook_secret FROM accounts WHERE id = ?`, account)
+      .toArray()[0];
+    if (!row) return undefined;
+    const webhookSecret = generateWebhookSecret();
+    this.#sql.exec(
+      `UPDATE accounts SET webhook_secret = ?, previous_secret = ?, previous_secret_until = ? WHERE id = ?`,
+      webhookSecret,
+      row.webhook_secret,
+      now + graceMs,
+      account,
+    );
+    return webhookSecret;
+  }
+
   /** Create or replace. A replacement keeps the creation time and the paused flag, and remembers a shard it leaves. */
   putFunction(record: FunctionRecord): { created: boolean; record: FunctionRecord } {
     const existing = this.getFunction(record.account, record.name);

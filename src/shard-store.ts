@@ -6,6 +6,7 @@
  */
 
 import { backoffDelayMs } from "./backoff";
+import { buildEnvelope, destinationFor, type DeliveryMessage, type DeliveryReport } from "./delivery";
 import { bytesEqual, randomBytes, toBase64Url, utf8 } from "./encoding";
 import type { InvocationOutcome, TaskError } from "./outcome";
 import type {
@@ -25,9 +26,10 @@ import type {
   TaskPage,
 } from "./records";
 import { allocateDispatch } from "./scheduler";
-import { SHARD_SCHEMA, type AttemptRow, type TaskRow } from "./shard/schema";
+import { viewResult } from "./result-view";
+import { SHARD_SCHEMA, type AttemptRow, type DeliveryRow, type TaskRow } from "./shard/schema";
 import { taskView } from "./shard/view";
-import { blobOf, type Sql } from "./sql";
+import { blobOf, bytesOf, type Sql } from "./sql";
 import { isTerminal, transition, type TaskEvent, type TaskState } from "./task-states";
 
 export interface ShardSettings {
@@ -54,6 +56,8 @@ export const BULK_CHUNK = 1000;
 export const BULK_CHUNKS_PER_CALL = 5;
 /** Pause between background bulk chunks, so other requests to the shard get served in between. */
 export const BULK_CONTINUE_MS = 20;
+/** How soon a delivery that could not be handed to the delivery queue is tried again. */
+export const HANDOFF_RETRY_MS = 1_000;
 /** How soon the shard looks again when a dispatch pass hit its budget. */
 export const MORE_DISPATCH_MS = 10;
 
@@ -188,8 +192,8 @@ export class ShardStore {
       this.#sql.exec(
         `INSERT INTO tasks (id, account, function, state, payload, payload_r2, payload_type, payload_size,
            idempotency_key, fairness_key, not_before, age_from, created_at, updated_at, accepted_at, queued_at,
-           finished_at, error)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           finished_at, error, chain_depth, origin)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         task.id,
         task.account,
         task.functionName,
@@ -208,6 +212,8 @@ export class ShardStore {
         fn ? now : null,
         fn ? null : now,
         fn ? null : FUNCTION_DELETED_ERROR,
+        task.chainDepth ?? 0,
+        task.origin ?? null,
       );
       return { id: task.id, deduplicated: false };
     });
@@ -219,7 +225,7 @@ export class ShardStore {
   /** The task, or whether an id of this account was purged (so the gateway can tell "gone" from "on its way"). */
   getTask(account: string, id: string): { task: StoredTaskView | null; purged: boolean } {
     const row = this.#row(id);
-    if (row && row.account === account) return { task: taskView(row, this.#attempts(id)), purged: false };
+    if (row && row.account === account) return { task: this.#fullView(row), purged: false };
     const purged = this.#sql
       .exec(`SELECT 1 FROM tombstones WHERE id = ? AND account = ?`, id, account)
       .toArray().length > 0;
@@ -252,7 +258,7 @@ export class ShardStore {
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return {
-      tasks: page.map((row) => taskView(row, [])),
+      tasks: page.map((row) => taskView(row, [], this.#delivery(row.id))),
       ...(rows.length > limit && last ? { nextBefore: last.seq } : {}),
     };
   }
@@ -289,7 +295,7 @@ export class ShardStore {
     if (!applied.ok) return { ok: false, reason: "conflict", state: row.state };
     const fresh = this.#row(id);
     if (!fresh) return { ok: false, reason: "not_found" };
-    return { ok: true, task: taskView(fresh, this.#attempts(id)), ...(applied.abort ? { abort: applied.abort } : {}) };
+    return { ok: true, task: this.#fullView(fresh), ...(applied.abort ? { abort: applied.abort } : {}) };
   }
 
   /** Remove an ended task for good. Returns the R2 keys the caller must delete. */
@@ -299,6 +305,7 @@ export class ShardStore {
     if (!isTerminal(row.state)) return { ok: false, reason: "conflict", state: row.state };
     const r2Keys = [row.payload_r2, row.result_r2].filter((k): k is string => typeof k === "string");
     this.#sql.exec(`DELETE FROM attempts WHERE task_id = ?`, id);
+    this.#sql.exec(`DELETE FROM deliveries WHERE task_id = ?`, id);
     this.#sql.exec(`DELETE FROM tasks WHERE id = ?`, id);
     this.#sql.exec(`INSERT OR REPLACE INTO tombstones (id, account, purged_at) VALUES (?, ?, ?)`, id, account, now);
     return { ok: true, r2Keys };
@@ -575,6 +582,9 @@ export class ShardStore {
       this.#sql.exec<{ t: number | null }>(`SELECT MIN(lease_until) AS t FROM tasks WHERE state = 'running'`).one().t,
       this.#sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM idempotency`).one().t,
       this.#sql.exec(`SELECT 1 FROM bulk_ops LIMIT 1`).toArray().length > 0 ? now + BULK_CONTINUE_MS : null,
+      this.#sql.exec(`SELECT 1 FROM deliveries WHERE handed_off = 0 LIMIT 1`).toArray().length > 0
+        ? now + HANDOFF_RETRY_MS
+        : null,
     ];
     for (const fn of this.#functions.values()) {
       if (!fn.paused) {
@@ -667,7 +677,9 @@ export class ShardStore {
         this.#sql.exec(`UPDATE tasks SET state = ?, updated_at = ? WHERE id = ?`, step.to, now, row.id);
         return { ok: true };
       case "retry":
-        // A new run: attempts and the age limit start over; the attempt log keeps the earlier runs.
+        // A new run: attempts and the age limit start over; the attempt log keeps the earlier runs. The earlier run's
+        // delivery is forgotten (a late report for it no longer matches); this run delivers when it ends.
+        this.#sql.exec(`DELETE FROM deliveries WHERE task_id = ?`, row.id);
         this.#sql.exec(
           `UPDATE tasks SET state = ?, run = run + 1, attempts = 0, not_before = ?, age_from = ?, finished_at = NULL,
              error = NULL, result = NULL, result_r2 = NULL, result_type = NULL, result_size = NULL, async = 0,
@@ -812,8 +824,8 @@ export class ShardStore {
       kind: "expired",
       message: `not finished within maxEventAgeSeconds (${fn.spec.maxEventAgeSeconds})`,
     } satisfies TaskError);
-    return this.#sql
-      .exec(
+    const expired = this.#sql
+      .exec<{ id: string }>(
         `UPDATE tasks SET state = 'expired', finished_at = ?, updated_at = ?, error = ?, lease_until = NULL
          WHERE account = ? AND function = ? AND state = 'queued' AND age_from <= ? RETURNING id`,
         now,
@@ -823,7 +835,9 @@ export class ShardStore {
         fn.name,
         cutoff,
       )
-      .toArray().length;
+      .toArray();
+    if (fn.spec.destinations.onFailure) for (const { id } of expired) this.#scheduleDelivery(id, "expired", now);
+    return expired.length;
   }
 
   #retryOrFail(row: TaskRow, fn: FunctionRecord | undefined, now: number, error: TaskError, random: () => number): void {
@@ -867,6 +881,108 @@ export class ShardStore {
       result?.size ?? null,
       row.id,
     );
+    this.#scheduleDelivery(row.id, step.to, now);
+  }
+
+  /** Outbox: a task that ended with a destination gets a delivery row in the same transaction as its transition. */
+  #scheduleDelivery(taskId: string, state: TaskState, now: number): void {
+    const row = this.#row(taskId);
+    const fn = row ? this.#fn(row) : undefined;
+    if (!row || !fn) return;
+    const destination = destinationFor(state, fn.spec.destinations);
+    if (!destination) return;
+    this.#sql.exec(
+      `INSERT OR REPLACE INTO deliveries (task_id, delivery_id, destination, state, attempts, handed_off, updated_at)
+       VALUES (?, ?, ?, 'pending', 0, 0, ?)`,
+      taskId,
+      `dlv_${row.run}_${taskId}`,
+      JSON.stringify(destination),
+      now,
+    );
+  }
+
+  /** Deliveries written but not yet handed to the delivery queue (after a crash, too), with their envelopes. */
+  pendingHandoffs(shard: string, limit: number, now: number): DeliveryMessage[] {
+    const rows = this.#sql
+      .exec<DeliveryRow>(`SELECT * FROM deliveries WHERE handed_off = 0 ORDER BY updated_at LIMIT ?`, limit)
+      .toArray();
+    const messages: DeliveryMessage[] = [];
+    for (const delivery of rows) {
+      const row = this.#row(delivery.task_id);
+      if (!row) continue;
+      const view = taskView(row, []);
+      const origin = row.origin ?? "";
+      const resultBytes = bytesOf(row.result);
+      const result =
+        row.state !== "succeeded" || row.result_type === null
+          ? undefined
+          : resultBytes
+            ? viewResult(resultBytes, row.result_type)
+            : { resultUrl: `${origin}/v1/tasks/${row.id}/result`, resultContentType: row.result_type };
+      const envelope = buildEnvelope({ ...view, account: row.account }, result, now);
+      if (!envelope) continue;
+      messages.push({
+        v: 1,
+        shard,
+        deliveryId: delivery.delivery_id,
+        account: row.account,
+        functionName: row.function,
+        taskId: row.id,
+        destination: JSON.parse(delivery.destination) as DeliveryMessage["destination"],
+        envelope,
+        chainDepth: row.chain_depth,
+        origin,
+      });
+    }
+    return messages;
+  }
+
+  markHandedOff(deliveryIds: readonly string[]): void {
+    for (const id of deliveryIds) this.#sql.exec(`UPDATE deliveries SET handed_off = 1 WHERE delivery_id = ?`, id);
+  }
+
+  /** Progress of a delivery, reported at least once by the delivery consumer; a report for another run is ignored. */
+  applyDeliveryReport(report: DeliveryReport): { applied: boolean } {
+    const delivery = this.#sql
+      .exec<DeliveryRow>(`SELECT * FROM deliveries WHERE task_id = ? AND delivery_id = ?`, report.taskId, report.deliveryId)
+      .toArray()[0];
+    // Never move backwards: a late "pending" must not undo "delivered", nor fewer attempts overwrite more.
+    if (!delivery || delivery.state === "delivered" || report.attempts < delivery.attempts) return { applied: false };
+    this.#sql.exec(
+      `UPDATE deliveries SET state = ?, attempts = ?, last_error = ?, updated_at = ? WHERE task_id = ?`,
+      report.state,
+      report.attempts,
+      report.error ?? null,
+      report.at,
+      report.taskId,
+    );
+    if (report.state === "delivered") {
+      this.#sql.exec(`UPDATE tasks SET delivered_at = ?, updated_at = ? WHERE id = ?`, report.at, report.at, report.taskId);
+    }
+    return { applied: true };
+  }
+
+  /** `POST /v1/tasks/:id/redeliver`: start a failed delivery over (same delivery id, so receivers can dedup). */
+  redeliver(account: string, id: string, now: number): { ok: true; task: StoredTaskView } | { ok: false; reason: "not_found" | "conflict"; state?: string } {
+    const row = this.#row(id);
+    if (!row || row.account !== account) return { ok: false, reason: "not_found" };
+    const delivery = this.#delivery(id);
+    if (!delivery) return { ok: false, reason: "conflict", state: "none" };
+    if (delivery.state !== "failed") return { ok: false, reason: "conflict", state: delivery.state };
+    this.#sql.exec(
+      `UPDATE deliveries SET state = 'pending', attempts = 0, handed_off = 0, last_error = NULL, updated_at = ? WHERE task_id = ?`,
+      now,
+      id,
+    );
+    return { ok: true, task: this.#fullView(row) };
+  }
+
+  #fullView(row: TaskRow): StoredTaskView {
+    return taskView(row, this.#attempts(row.id), this.#delivery(row.id));
+  }
+
+  #delivery(taskId: string): DeliveryRow | undefined {
+    return this.#sql.exec<DeliveryRow>(`SELECT * FROM deliveries WHERE task_id = ?`, taskId).toArray()[0];
   }
 
   #logAttempt(row: TaskRow, report: OutcomeReport, outcome: InvocationOutcome): void {

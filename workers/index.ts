@@ -1,9 +1,13 @@
 /**
  * @module
- * The Sluice platform Worker: the gateway (`fetch`), the ingest consumer (`queue`) and the Durable Object classes.
+ * The Sluice platform Worker: the gateway (`fetch`), the queue consumers (ingest, deliveries, event sources) and the
+ * Durable Object classes.
  */
 
+import type { DeliveryMessage } from "../src/delivery";
 import type { IngestMessage } from "../src/records";
+import { handleDeliveryBatch } from "./deliveries";
+import { handleEventSourceBatch, isEventSource } from "./event-sources";
 import { app } from "./gateway/app";
 import { handleIngestBatch } from "./ingest";
 
@@ -11,7 +15,16 @@ export { InvokerDurableObject } from "../durable-objects/invoker";
 export { RegistryDurableObject } from "../durable-objects/registry";
 export { ShardDurableObject } from "../durable-objects/shard";
 
+/** Route a batch to its consumer by the queue it came from. */
+export async function routeQueueBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  if (batch.queue.startsWith("sluice-ingest")) return handleIngestBatch(batch as MessageBatch<IngestMessage>, env);
+  if (batch.queue === "sluice-deliveries") return handleDeliveryBatch(batch as MessageBatch<DeliveryMessage>, env);
+  if (isEventSource(env, batch.queue)) return handleEventSourceBatch(batch, env);
+  console.error(JSON.stringify({ level: "error", message: "no consumer for queue; retrying later", queue: batch.queue }));
+  batch.retryAll({ delaySeconds: 60 });
+}
+
 export default {
   fetch: app.fetch,
-  queue: handleIngestBatch,
-} satisfies ExportedHandler<Env, IngestMessage>;
+  queue: routeQueueBatch,
+} satisfies ExportedHandler<Env, unknown>;

@@ -25,6 +25,7 @@ export const SHARD_SCHEMA = [
      not_before INTEGER NOT NULL,
      age_from INTEGER NOT NULL,
      lease_until INTEGER, invoker INTEGER, callback_token TEXT, async INTEGER NOT NULL DEFAULT 0,
+     chain_depth INTEGER NOT NULL DEFAULT 0, origin TEXT,
      created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
      accepted_at INTEGER, queued_at INTEGER, first_dispatched_at INTEGER, last_dispatched_at INTEGER,
      finished_at INTEGER, delivered_at INTEGER,
@@ -44,6 +45,11 @@ export const SHARD_SCHEMA = [
      expires_at INTEGER NOT NULL, PRIMARY KEY (account, function, key))`,
   `CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at)`,
   `CREATE TABLE IF NOT EXISTS tombstones (id TEXT PRIMARY KEY, account TEXT NOT NULL, purged_at INTEGER NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS deliveries (
+     task_id TEXT PRIMARY KEY, delivery_id TEXT NOT NULL, destination TEXT NOT NULL, state TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0, handed_off INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+     updated_at INTEGER NOT NULL)`,
+  `CREATE INDEX IF NOT EXISTS deliveries_to_hand_off ON deliveries (handed_off) WHERE handed_off = 0`,
   `CREATE TABLE IF NOT EXISTS bulk_ops (
      op_id INTEGER PRIMARY KEY AUTOINCREMENT, account TEXT NOT NULL, function TEXT NOT NULL, op TEXT NOT NULL,
      from_state TEXT NOT NULL, until_seq INTEGER NOT NULL, created_at INTEGER NOT NULL)`,
@@ -69,6 +75,8 @@ export type TaskRow = {
   invoker: number | null;
   callback_token: string | null;
   async: number;
+  chain_depth: number;
+  origin: string | null;
   created_at: number;
   updated_at: number;
   accepted_at: number | null;
@@ -92,4 +100,15 @@ export type AttemptRow = {
   status: number | null;
   error: string | null;
   throttled: number;
+} & Record<string, SqlValue>;
+
+export type DeliveryRow = {
+  task_id: string;
+  delivery_id: string;
+  destination: string;
+  state: "pending" | "delivered" | "failed";
+  attempts: number;
+  handed_off: number;
+  last_error: string | null;
+  updated_at: number;
 } & Record<string, SqlValue>;

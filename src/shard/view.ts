@@ -6,7 +6,7 @@
 import type { TaskError } from "../outcome";
 import type { AttemptLogEntry, StoredTaskView } from "../records";
 import { bytesOf } from "../sql";
-import type { AttemptRow, TaskRow } from "./schema";
+import type { AttemptRow, DeliveryRow, TaskRow } from "./schema";
 
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
@@ -26,7 +26,7 @@ export function attemptEntry(a: AttemptRow): AttemptLogEntry {
 }
 
 /** The task object; `attemptLog` is left empty when the caller does not need it (listings). */
-export function taskView(row: TaskRow, attempts: readonly AttemptRow[]): StoredTaskView {
+export function taskView(row: TaskRow, attempts: readonly AttemptRow[], delivery?: DeliveryRow): StoredTaskView {
   const view: StoredTaskView = {
     id: row.id,
     function: row.function,
@@ -46,6 +46,13 @@ export function taskView(row: TaskRow, attempts: readonly AttemptRow[]): StoredT
     attemptLog: attempts.map(attemptEntry),
   };
   if (row.error !== null && row.state !== "succeeded") view.error = JSON.parse(row.error) as TaskError;
+  if (delivery) {
+    view.delivery = {
+      state: delivery.state,
+      attempts: delivery.attempts,
+      ...(delivery.last_error ? { lastError: delivery.last_error } : {}),
+    };
+  }
   if (row.state === "succeeded" && row.result_type !== null) {
     const inline = bytesOf(row.result);
     view.resultBody = {

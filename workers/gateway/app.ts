@@ -6,6 +6,7 @@
 
 import { Hono } from "hono";
 import { Problem } from "../../src/problem";
+import { accountRoutes } from "./account";
 import { adminRoutes } from "./admin";
 import { callbackRoutes } from "./callbacks";
 import { functionTaskRoutes } from "./function-tasks";
@@ -20,7 +21,8 @@ const tenantRoutes = new Hono<GatewayEnv>()
   .route("/functions", submitRoutes)
   .route("/functions", functionTaskRoutes)
   .route("/functions", functionRoutes)
-  .route("/tasks", taskRoutes);
+  .route("/tasks", taskRoutes)
+  .route("/account", accountRoutes);
 
 export const app = new Hono<GatewayEnv>()
   .get("/", (c) =>

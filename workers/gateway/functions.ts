@@ -50,6 +50,12 @@ function targetProblems(env: Env, spec: FunctionSpec): FieldError[] {
       const problem = outboundUrlProblem(destination.url, config.allowPrivateTargets);
       if (problem) errors.push({ path: `destinations.${which}.url`, message: problem });
     }
+    if (destination?.type === "queue" && !config.resultQueues.includes(destination.queue)) {
+      errors.push({
+        path: `destinations.${which}.queue`,
+        message: `unknown queue binding; available: ${config.resultQueues.join(", ") || "none"}`,
+      });
+    }
   }
   return errors;
 }

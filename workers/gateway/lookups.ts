@@ -68,3 +68,7 @@ export function taskIdKey(env: Env): Promise<Uint8Array> {
 export function signingSecrets(env: Env, account: string): Promise<string[]> {
   return secrets.getOrLoad(account, readConfig(env).cacheTtlMs, () => registry(env).signingSecrets(account));
 }
+
+export function forgetSigningSecrets(account: string): void {
+  secrets.delete(account);
+}

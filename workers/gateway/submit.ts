@@ -53,6 +53,7 @@ async function storePayload(env: Env, config: PlatformConfig, id: string, bytes:
 }
 
 interface TaskOptions {
+  origin: string;
   idempotencyKey?: string | undefined;
   delaySeconds?: number | undefined;
   fairnessKey?: string | undefined;
@@ -75,6 +76,7 @@ async function buildTask(
     shard: fn.shard,
     payload: await storePayload(env, config, id, bytes, contentType),
     acceptedAt,
+    origin: options.origin,
     ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
     ...(options.delaySeconds ? { delaySeconds: options.delaySeconds } : {}),
     ...(options.fairnessKey ? { fairnessKey: options.fairnessKey } : {}),
@@ -106,6 +108,7 @@ export const submitRoutes = new Hono<GatewayEnv>()
     if (!headers.success) throw validationProblem(toFieldErrors(headers.error, ["headers"]), "A header has a bad value.");
     const bytes = await readPayload(c, config.maxPayloadBytes);
     const task = await buildTask(c.env, config, fn, bytes, c.req.header("content-type") ?? "application/octet-stream", {
+      origin: new URL(c.req.url).origin,
       idempotencyKey: headers.data["idempotency-key"],
       delaySeconds: headers.data["sluice-delay"],
       fairnessKey: headers.data["sluice-fairness-key"],
@@ -146,7 +149,7 @@ export const submitRoutes = new Hono<GatewayEnv>()
       if (bytes.byteLength > config.maxPayloadBytes) {
         throw validationProblem([{ path: `${index}.payload`, message: `larger than ${config.maxPayloadBytes} bytes` }]);
       }
-      const task = await buildTask(c.env, config, fn, bytes, "application/json", item);
+      const task = await buildTask(c.env, config, fn, bytes, "application/json", { ...item, origin: new URL(c.req.url).origin });
       messages.push({ v: 1, task, fn });
     }
     const results = await shard(c.env, fn.shard).accept(fn.shard, messages);

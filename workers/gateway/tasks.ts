@@ -66,6 +66,17 @@ export const taskRoutes = new Hono<GatewayEnv>()
     if (!result.ok) throw operationProblem(result, op);
     return c.json(presentTask(c, result.task));
   })
+  .post("/:id/redeliver", async (c) => {
+    const where = await locate(c);
+    const result = await shard(c.env, where.shard).redeliver(where.shard, where.account, where.id);
+    if (!result.ok && result.reason === "not_found") throw new Problem("not-found", "No such task.");
+    if (!result.ok) {
+      throw new Problem("invalid-transition", `Only a failed delivery can be re-driven; this one is ${result.state}.`, {
+        extensions: { delivery: result.state },
+      });
+    }
+    return c.json(presentTask(c, result.task), 202);
+  })
   .delete("/:id", async (c) => {
     const where = await locate(c);
     const result = await shard(c.env, where.shard).purge(where.account, where.id);

@@ -1,0 +1,62 @@
+/**
+ * @module
+ * Event sources: any Cloudflare Queue named in EVENT_SOURCES feeds a function. Each message becomes a task of that
+ * function (same shards, flow control, state machine and destinations) and is acked only after the shard has stored it.
+ * The task id is derived from the queue and message id, so a redelivered message never makes a second task.
+ */
+
+import { readConfig } from "../src/config";
+import { hmacSha256, utf8 } from "../src/encoding";
+import { mintTaskId } from "../src/ids";
+import type { BodyRef, IngestMessage } from "../src/records";
+import { findFunction, taskIdKey } from "./gateway/lookups";
+
+/** A message body as task payload: strings as text, bytes as bytes, anything else as JSON. */
+function encodeBody(body: unknown): { bytes: Uint8Array; contentType: string } {
+  if (typeof body === "string") return { bytes: utf8(body), contentType: "text/plain; charset=utf-8" };
+  if (body instanceof ArrayBuffer) return { bytes: new Uint8Array(body), contentType: "application/octet-stream" };
+  if (ArrayBuffer.isView(body)) {
+    return { bytes: new Uint8Array(body.buffer, body.byteOffset, body.byteLength), contentType: "application/octet-stream" };
+  }
+  return { bytes: utf8(JSON.stringify(body ?? null)), contentType: "application/json" };
+}
+
+export function isEventSource(env: Env, queue: string): boolean {
+  return queue in readConfig(env).eventSources;
+}
+
+export async function handleEventSourceBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const config = readConfig(env);
+  const source = config.eventSources[batch.queue];
+  const fn = source ? await findFunction(env, source.account, source.function) : null;
+  if (!source || !fn) {
+    console.error(JSON.stringify({ level: "error", message: "event source has no function yet; retrying", queue: batch.queue }));
+    batch.retryAll({ delaySeconds: 30 });
+    return;
+  }
+  const key = await taskIdKey(env);
+  const messages: IngestMessage[] = [];
+  for (const message of batch.messages) {
+    const seed = (await hmacSha256(key, utf8(`event\n${batch.queue}\n${message.id}`))).subarray(0, 10);
+    const id = await mintTaskId(key, fn.account, fn.shard, message.timestamp.getTime(), seed);
+    const { bytes, contentType } = encodeBody(message.body);
+    let payload: BodyRef = { contentType, size: bytes.byteLength, inline: bytes };
+    if (bytes.byteLength > config.inlineLimitBytes) {
+      const r2Key = `payloads/${id}`;
+      await env.BLOBS.put(r2Key, bytes, { httpMetadata: { contentType } });
+      payload = { contentType, size: bytes.byteLength, r2Key };
+    }
+    messages.push({
+      v: 1,
+      fn,
+      task: { id, account: fn.account, functionName: fn.name, shard: fn.shard, payload, acceptedAt: message.timestamp.getTime() },
+    });
+  }
+  try {
+    await env.SHARD.getByName(fn.shard).accept(fn.shard, messages);
+    batch.ackAll();
+  } catch (error) {
+    console.error(JSON.stringify({ level: "error", message: "event source accept failed; retrying", error: String(error) }));
+    batch.retryAll({ delaySeconds: 2 });
+  }
+}
