@@ -55,7 +55,7 @@ export interface DeliveryReport {
 }
 
 /** Default schedule (seconds before each attempt): 9 attempts spanning about 10.6 hours. */
-export const DEFAULT_DELIVERY_SCHEDULE = [0, 5, 30, 120, 600, 1800, 3600, 10800, 21600] as const;
+export const DEFAULT_DELIVERY_SCHEDULE: readonly number[] = [0, 5, 30, 120, 600, 1800, 3600, 10800, 21600];
 
 /** Parse `DELIVERY_SCHEDULE_SECONDS` ("0,5,30,..."); falls back to the default on anything malformed. */
 export function parseSchedule(text: string | undefined): readonly number[] {

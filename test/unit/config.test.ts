@@ -10,6 +10,12 @@ const DEFAULTS = {
   cacheTtlMs: 10_000,
   maxPayloadBytes: 1_048_576,
   inlineLimitBytes: 65_536,
+  resultQueues: [],
+  deliverySchedule: [0, 5, 30, 120, 600, 1800, 3600, 10800, 21600],
+  deliveryTimeoutMs: 10_000,
+  webhookSecretGraceMs: 86_400_000,
+  maxChainDepth: 8,
+  eventSources: {},
 };
 
 describe("readConfig", () => {
@@ -33,6 +39,12 @@ describe("readConfig", () => {
         CACHE_TTL_MS: "1000",
         MAX_PAYLOAD_BYTES: "2048",
         INLINE_LIMIT_BYTES: "512",
+        RESULT_QUEUES: "RESULTS, OTHER",
+        DELIVERY_SCHEDULE_SECONDS: "0,1,2",
+        DELIVERY_TIMEOUT_MS: "500",
+        WEBHOOK_SECRET_GRACE_SECONDS: "60",
+        MAX_CHAIN_DEPTH: "2",
+        EVENT_SOURCES: '{"q1": {"account": "acme", "function": "f"}, "bad": {"account": 1}}',
       }),
     ).toEqual({
       allowPrivateTargets: true,
@@ -43,6 +55,12 @@ describe("readConfig", () => {
       cacheTtlMs: 1000,
       maxPayloadBytes: 2048,
       inlineLimitBytes: 512,
+      resultQueues: ["RESULTS", "OTHER"],
+      deliverySchedule: [0, 1, 2],
+      deliveryTimeoutMs: 500,
+      webhookSecretGraceMs: 60_000,
+      maxChainDepth: 2,
+      eventSources: { q1: { account: "acme", function: "f" } },
     });
   });
 
@@ -84,5 +102,17 @@ describe("readConfig", () => {
 describe("CALLS_PER_INVOKER", () => {
   it("is the Workers limit of 6 simultaneous outgoing connections", () => {
     expect(CALLS_PER_INVOKER).toBe(6);
+  });
+});
+
+describe("delivery settings", () => {
+  it("falls back to the default schedule when DELIVERY_SCHEDULE_SECONDS is malformed", () => {
+    for (const bad of ["", "a,b", "1,-1", "1.5", "99999999"]) {
+      expect(readConfig({ DELIVERY_SCHEDULE_SECONDS: bad }).deliverySchedule).toEqual(DEFAULTS.deliverySchedule);
+    }
+  });
+
+  it("ignores EVENT_SOURCES that is not JSON", () => {
+    expect(readConfig({ EVENT_SOURCES: "{nope" }).eventSources).toEqual({});
   });
 });
