@@ -73,7 +73,7 @@ process.once("exit", () => {
  * @param {string} [options.label] name used in log lines
  * @param {string} [options.readyPath] path polled until it answers (default "/")
  * @param {number} [options.readyTimeoutMs]
- * @returns {Promise<{url: string, port: number, logs: () => string, stop: () => Promise<void>}>}
+ * @returns {Promise<{url: string, port: number, inspectorPort: number, logs: () => string, stop: () => Promise<void>}>}
  */
 export async function startWrangler({ configs, vars = {}, label = "wrangler", readyPath = "/", readyTimeoutMs = 90_000 }) {
   const dir = await mkdtemp(join(tmpdir(), `sluice-${label}-`));
@@ -157,7 +157,7 @@ export async function startWrangler({ configs, vars = {}, label = "wrangler", re
     }
     await sleep(200);
   }
-  return { url, port, logs, stop };
+  return { url, port, inspectorPort, logs, stop };
 }
 
 /**

@@ -11,7 +11,7 @@
  */
 
 import { mkdir, writeFile } from "node:fs/promises";
-import { cpus } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import {
   REPO_ROOT,
@@ -37,7 +37,10 @@ const SIZE = QUICK
   : { b1: 3_000, b2: 2_000, b6: 200, b5Backlog: 8_000, b5Wave: 2_000, b5Probe: 1_500, b5Fast: 1_000, conc: 32 };
 
 const PAYLOAD = JSON.stringify({ echo: 1 });
+/** Rounds per measurement (best kept); B5 runs once. */
+const ROUNDS = QUICK ? 1 : 2;
 const started = Date.now();
+const loadAtStart = loadavg().map((x) => x.toFixed(2)).join(" ");
 const log = (...args) => console.error(`[bench +${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s]`, ...args);
 
 /** Results keyed by benchmark id. */
@@ -147,13 +150,27 @@ async function tenant(platform, prefix) {
 
 // ---------------------------------------------------------------------------------------------------------------- baselines
 
+/**
+ * Run `round` `n` times and keep the best by `score` (higher is better). Other processes on a shared 2-core machine
+ * only ever slow a round down, so the best round is the least disturbed estimate; every round's figure is kept.
+ */
+async function bestOf(n, round, score) {
+  const rounds = [];
+  for (let i = 0; i < n; i++) rounds.push(await round(i));
+  const best = rounds.reduce((a, b) => (score(b) > score(a) ? b : a));
+  return { ...best, rounds: rounds.map(score) };
+}
+
 async function baselineIngest() {
   const server = await startWrangler({ label: "baseline-ingest", configs: ["bench/baseline-ingest/wrangler.toml"] });
   try {
-    await flood(server.url, "/", 300, SIZE.conc); // warm-up
+    await flood(server.url, "/", 500, SIZE.conc); // warm-up
     await sleep(500);
-    const run = await flood(server.url, "/", SIZE.b1, SIZE.conc);
-    return { rate: (run.ok / run.elapsedMs) * 1000, run };
+    return await bestOf(ROUNDS, async () => {
+      const run = await flood(server.url, "/", SIZE.b1, SIZE.conc);
+      await sleep(1_000); // let the consumer catch up between rounds
+      return { rate: (run.ok / run.elapsedMs) * 1000, run: summarize(run) };
+    }, (r) => r.rate);
   } finally {
     await server.stop();
   }
@@ -169,13 +186,14 @@ async function baselineE2e() {
     // Warm-up, then zero the counters.
     await flood(server.url, "/", 200, SIZE.conc);
     await waitCount(counter, 200, 60_000);
-    await call(server.url, "POST", "/reset");
-
-    const t0 = Date.now();
-    const run = await flood(server.url, "/", SIZE.b2, SIZE.conc);
-    const done = await waitCount(counter, run.ok, 180_000);
-    const wallMs = done.lastAt - t0;
-    return { rate: (run.ok / wallMs) * 1000, wallMs, run, failures: done.failures };
+    return await bestOf(ROUNDS, async () => {
+      await call(server.url, "POST", "/reset");
+      const t0 = Date.now();
+      const run = await flood(server.url, "/", SIZE.b2, SIZE.conc);
+      const done = await waitCount(counter, run.ok, 180_000);
+      const wallMs = done.lastAt - t0;
+      return { rate: (run.ok / wallMs) * 1000, wallMs, run: summarize(run), failures: done.failures };
+    }, (r) => r.rate);
   } finally {
     await server.stop();
   }
@@ -205,14 +223,21 @@ async function platformIngest(platform) {
   // Dedicated shard, and a one-hour delay: this measures accepting (gateway + ingest queue + shard storage), not running.
   await putFunction(platform.url, acct.apiKey, "ingest", { target: { type: "service", service: "DEMO_FN" }, isolation: "dedicated" });
   const path = "/v1/functions/ingest/tasks";
-  await flood(platform.url, path, 300, SIZE.conc, { token: acct.apiKey, headers: { "sluice-delay": "3600" } }); // warm-up
-  await sleep(500);
-  const run = await flood(platform.url, path, SIZE.b1, SIZE.conc, { token: acct.apiKey, headers: { "sluice-delay": "3600" } });
-  // Let ingest drain before the next benchmark, and check every task made it into the shard.
-  const t0 = Date.now();
-  const views = await settle(platform.url, acct.apiKey, run.ids, { done: (t) => t.state !== "accepted", timeoutMs: 120_000 });
-  const storedAllMs = maxTime(views, "queuedAt") - (t0 - run.elapsedMs);
-  return { rate: (run.ok / run.elapsedMs) * 1000, run, states: countStates(views), storedAllMs };
+  const delayed = { token: acct.apiKey, headers: { "sluice-delay": "3600" } };
+  const warm = await flood(platform.url, path, 500, SIZE.conc, delayed);
+  await settle(platform.url, acct.apiKey, warm.ids, { done: (t) => t.state !== "accepted", timeoutMs: 120_000 });
+  return bestOf(ROUNDS, async () => {
+    const run = await flood(platform.url, path, SIZE.b1, SIZE.conc, delayed);
+    // Let ingest drain before the next round, and check every task made it into the shard.
+    const views = await settle(platform.url, acct.apiKey, run.ids, { done: (t) => t.state !== "accepted", timeoutMs: 120_000 });
+    const firstAccepted = Math.min(...views.map((v) => Date.parse(v.timeline.acceptedAt)));
+    return {
+      rate: (run.ok / run.elapsedMs) * 1000,
+      run: summarize(run),
+      states: countStates(views),
+      storedAllMs: maxTime(views, "queuedAt") - firstAccepted,
+    };
+  }, (r) => r.rate);
 }
 
 async function platformE2e(platform) {
@@ -222,23 +247,26 @@ async function platformE2e(platform) {
   const warm = await flood(platform.url, path, 200, SIZE.conc, { token: acct.apiKey });
   await settle(platform.url, acct.apiKey, warm.ids, { timeoutMs: 60_000 });
 
-  const t0 = Date.now();
-  const run = await flood(platform.url, path, SIZE.b2, SIZE.conc, { token: acct.apiKey });
-  const views = await settle(platform.url, acct.apiKey, run.ids, { timeoutMs: 240_000 });
-  const wallMs = maxTime(views, "finishedAt") - t0;
-  const e2e = views.map((v) => Date.parse(v.timeline.finishedAt) - Date.parse(v.timeline.acceptedAt));
-  const queueWait = views.map((v) => Date.parse(v.timeline.firstDispatchedAt) - Date.parse(v.timeline.queuedAt));
-  const ingestWait = views.map((v) => Date.parse(v.timeline.queuedAt) - Date.parse(v.timeline.acceptedAt));
-  return {
-    rate: (views.filter((v) => v.state === "succeeded").length / wallMs) * 1000,
-    wallMs,
-    run,
-    states: countStates(views),
-    leaseExpired: leaseExpired(views),
-    peak: peakConcurrency(views),
-    p50: { endToEnd: percentile(e2e, 50), ingest: percentile(ingestWait, 50), queueWait: percentile(queueWait, 50) },
-    p99: { endToEnd: percentile(e2e, 99), ingest: percentile(ingestWait, 99), queueWait: percentile(queueWait, 99) },
-  };
+  return bestOf(ROUNDS, async () => {
+    const t0 = Date.now();
+    const run = await flood(platform.url, path, SIZE.b2, SIZE.conc, { token: acct.apiKey });
+    const views = await settle(platform.url, acct.apiKey, run.ids, { timeoutMs: 240_000 });
+    const wallMs = maxTime(views, "finishedAt") - t0;
+    const e2e = views.map((v) => Date.parse(v.timeline.finishedAt) - Date.parse(v.timeline.acceptedAt));
+    const queueWait = views.map((v) => Date.parse(v.timeline.firstDispatchedAt) - Date.parse(v.timeline.queuedAt));
+    const ingestWait = views.map((v) => Date.parse(v.timeline.queuedAt) - Date.parse(v.timeline.acceptedAt));
+    return {
+      rate: (views.filter((v) => v.state === "succeeded").length / wallMs) * 1000,
+      wallMs,
+      submitRate: (run.ok / run.elapsedMs) * 1000,
+      run: summarize(run),
+      states: countStates(views),
+      leaseExpired: leaseExpired(views),
+      peak: peakConcurrency(views),
+      p50: { endToEnd: percentile(e2e, 50), ingest: percentile(ingestWait, 50), queueWait: percentile(queueWait, 50) },
+      p99: { endToEnd: percentile(e2e, 99), ingest: percentile(ingestWait, 99), queueWait: percentile(queueWait, 99) },
+    };
+  }, (r) => r.rate);
 }
 
 async function platformFanOut(platform) {
@@ -253,19 +281,21 @@ async function platformFanOut(platform) {
   const warm = await flood(platform.url, path, 20, 20, { token: acct.apiKey, body: JSON.stringify({ sleepMs: 10 }) });
   await settle(platform.url, acct.apiKey, warm.ids, { timeoutMs: 60_000 });
 
-  const t0 = Date.now();
-  const run = await flood(platform.url, path, SIZE.b6, SIZE.b6, { token: acct.apiKey, body: JSON.stringify({ sleepMs: 1000 }) });
-  const views = await settle(platform.url, acct.apiKey, run.ids, { timeoutMs: 120_000 });
-  const wallMs = maxTime(views, "finishedAt") - t0;
-  return {
-    wallMs,
-    submitMs: run.elapsedMs,
-    run,
-    states: countStates(views),
-    leaseExpired: leaseExpired(views),
-    peak: peakConcurrency(views),
-    lastDispatchMs: maxTime(views, "firstDispatchedAt") - t0,
-  };
+  return bestOf(ROUNDS, async () => {
+    const t0 = Date.now();
+    const run = await flood(platform.url, path, SIZE.b6, SIZE.b6, { token: acct.apiKey, body: JSON.stringify({ sleepMs: 1000 }) });
+    const views = await settle(platform.url, acct.apiKey, run.ids, { timeoutMs: 120_000 });
+    const wallMs = maxTime(views, "finishedAt") - t0;
+    return {
+      wallMs,
+      submitMs: run.elapsedMs,
+      run: summarize(run),
+      states: countStates(views),
+      leaseExpired: leaseExpired(views),
+      peak: peakConcurrency(views),
+      lastDispatchMs: maxTime(views, "firstDispatchedAt") - t0,
+    };
+  }, (r) => -r.wallMs);
 }
 
 /**
@@ -368,9 +398,9 @@ async function main() {
         ratio: m.rate / b1Base.rate,
         target: ">= 0.7",
         pass: m.rate / b1Base.rate >= 0.7,
-        details: { platform: { ...m, run: summarize(m.run) }, baseline: { ...b1Base, run: summarize(b1Base.run) } },
+        details: { platform: m, baseline: b1Base },
       });
-      notes.push(`B1: all ${SIZE.b1} tasks stored in the shard ${(m.storedAllMs / 1000).toFixed(1)} s after the first submit; states ${JSON.stringify(m.states)}; errors platform ${JSON.stringify(m.run.errors)} baseline ${JSON.stringify(b1Base.run.errors)}`);
+      notes.push(`B1: rounds req/s platform ${roundsText(m)} baseline ${roundsText(b1Base)}; all ${SIZE.b1} tasks stored in the shard ${(m.storedAllMs / 1000).toFixed(1)} s after the first submit; states ${JSON.stringify(m.states)}; errors platform ${JSON.stringify(m.run.errors)} baseline ${JSON.stringify(b1Base.run.errors)}`);
     }
 
     if (wants("B2")) {
@@ -385,9 +415,9 @@ async function main() {
         ratio: m.rate / b2Base.rate,
         target: ">= 0.5",
         pass: m.rate / b2Base.rate >= 0.5,
-        details: { platform: { ...m, run: summarize(m.run) }, baseline: { ...b2Base, run: summarize(b2Base.run) } },
+        details: { platform: m, baseline: b2Base },
       });
-      notes.push(`B2: platform ${(m.wallMs / 1000).toFixed(1)} s vs baseline ${(b2Base.wallMs / 1000).toFixed(1)} s; states ${JSON.stringify(m.states)}; tasks with a lease-expired attempt ${m.leaseExpired}; peak concurrent calls ${m.peak}; p50/p99 ms: end-to-end ${m.p50.endToEnd}/${m.p99.endToEnd}, accepted->queued ${m.p50.ingest}/${m.p99.ingest}, queued->dispatched ${m.p50.queueWait}/${m.p99.queueWait}`);
+      notes.push(`B2: rounds tasks/s platform ${roundsText(m)} baseline ${roundsText(b2Base)}; best platform ${(m.wallMs / 1000).toFixed(1)} s vs baseline ${(b2Base.wallMs / 1000).toFixed(1)} s; platform submissions ran at ${m.submitRate.toFixed(0)} req/s while tasks executed; states ${JSON.stringify(m.states)}; tasks with a lease-expired attempt ${m.leaseExpired}; peak concurrent calls ${m.peak}; p50/p99 ms: end-to-end ${m.p50.endToEnd}/${m.p99.endToEnd}, accepted->queued ${m.p50.ingest}/${m.p99.ingest}, queued->dispatched ${m.p50.queueWait}/${m.p99.queueWait}`);
     }
 
     if (wants("B6")) {
@@ -403,9 +433,9 @@ async function main() {
         ratio,
         target: "<= 1.5",
         pass: ratio <= 1.5,
-        details: { ...m, run: summarize(m.run) },
+        details: m,
       });
-      notes.push(`B6: submitting took ${(m.submitMs / 1000).toFixed(2)} s; last task first dispatched ${(m.lastDispatchMs / 1000).toFixed(2)} s after the first submit; peak concurrent calls ${m.peak} (of ${SIZE.b6}); tasks with a lease-expired attempt ${m.leaseExpired}; states ${JSON.stringify(m.states)}`);
+      notes.push(`B6: rounds s ${m.rounds.map((x) => (-x / 1000).toFixed(2)).join(", ")}; submitting took ${(m.submitMs / 1000).toFixed(2)} s; last task first dispatched ${(m.lastDispatchMs / 1000).toFixed(2)} s after the first submit; peak concurrent calls ${m.peak} (of ${SIZE.b6}); tasks with a lease-expired attempt ${m.leaseExpired}; states ${JSON.stringify(m.states)}`);
     }
 
     if (wants("B5")) {
@@ -459,7 +489,7 @@ async function main() {
   const table = lines.join("\n");
   console.log(`\n${table}\n`);
   for (const note of notes) console.log(`- ${note}`);
-  console.log(`\n(${cpus().length} CPUs, node ${process.version}, ${((Date.now() - started) / 1000).toFixed(0)} s total)`);
+  console.log(`\n(${cpus().length} CPUs, load average at start ${loadAtStart}, at end ${loadavg().map((x) => x.toFixed(2)).join(" ")}; node ${process.version}, ${((Date.now() - started) / 1000).toFixed(0)} s total)`);
 
   const dir = join(REPO_ROOT, "bench", "results");
   await mkdir(dir, { recursive: true });
@@ -472,6 +502,10 @@ async function main() {
     ) + "\n",
   );
   log(`wrote bench/results/latest.json`);
+}
+
+function roundsText(m) {
+  return m.rounds.map((x) => x.toFixed(0)).join(", ");
 }
 
 function summarize(run) {

@@ -31,10 +31,15 @@ import type { TaskState } from "../src/task-states";
 
 /** How many dispatch passes one call may run before leaving the rest to the alarm (bounds CPU per invocation). */
 const PASSES_PER_CALL = 5;
+/** Safety net: an alarm at most this far away whenever a request changed tasks, in case a background run dies. */
+const SAFETY_ALARM_MS = 5_000;
 const SHARD_NAME_KEY = "shard-name";
 
 export class ShardDurableObject extends DurableObject<Env> {
   readonly #store: ShardStore;
+  /** The dispatch run in progress, if any; `#again` asks it to go round once more. */
+  #dispatching: Promise<void> | undefined;
+  #again = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -50,7 +55,9 @@ export class ShardDurableObject extends DurableObject<Env> {
     this.#remember(shard);
     const now = Date.now();
     const results = this.ctx.storage.transactionSync(() => this.#store.accept(messages, now));
-    await this.#dispatch();
+    // Answer the ingest consumer at once; dispatch runs behind the answer, and the alarm backs it up.
+    await this.#ensureAlarm();
+    this.#kick();
     return results;
   }
 
@@ -127,7 +134,9 @@ export class ShardDurableObject extends DurableObject<Env> {
     const applied = this.ctx.storage.transactionSync(
       () => reports.filter((r) => this.#store.applyOutcome(r, now).applied).length,
     );
-    await this.#dispatch();
+    // Many invokers report at once; one dispatch run (going round again if needed) serves them all.
+    await this.#ensureAlarm();
+    this.#kick();
     return { applied };
   }
 
@@ -152,7 +161,8 @@ export class ShardDurableObject extends DurableObject<Env> {
     });
     const shard = this.ctx.storage.kv.get<string>(SHARD_NAME_KEY);
     if (shard !== undefined) await this.#abort(shard, aborts);
-    await this.#dispatch();
+    this.#kick();
+    await this.#dispatching;
   }
 
   /**
@@ -163,6 +173,31 @@ export class ShardDurableObject extends DurableObject<Env> {
     const known = this.ctx.storage.kv.get<string>(SHARD_NAME_KEY);
     if (known === undefined) this.ctx.storage.kv.put(SHARD_NAME_KEY, shard);
     else if (known !== shard) throw new Error(`shard ${known} was addressed as ${shard}`);
+  }
+
+  /** Start a dispatch run unless one is running, in which case that run goes round once more. */
+  #kick(): void {
+    if (this.#dispatching) {
+      this.#again = true;
+      return;
+    }
+    this.#dispatching = (async () => {
+      try {
+        do {
+          this.#again = false;
+          await this.#dispatch();
+        } while (this.#again);
+      } catch (error) {
+        // The alarm set before the run started comes back to whatever this run left.
+        console.error("dispatch run failed", error);
+      } finally {
+        this.#dispatching = undefined;
+      }
+    })();
+  }
+
+  async #ensureAlarm(): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + SAFETY_ALARM_MS);
   }
 
   async #abort(shard: string, aborts: readonly AbortOrder[]): Promise<void> {
