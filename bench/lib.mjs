@@ -55,7 +55,7 @@ function nodeBinary() {
 
 /** Every process group we started, so a crash of the parent still takes them down. */
 const liveGroups = new Set();
-process.once("exit", () => {
+function killLiveGroups() {
   for (const pid of liveGroups) {
     try {
       process.kill(-pid, "SIGKILL");
@@ -63,7 +63,16 @@ process.once("exit", () => {
       /* already gone */
     }
   }
-});
+  liveGroups.clear();
+}
+process.once("exit", killLiveGroups);
+// A signal skips "exit" handlers: clean up, then die of the same signal as we would have.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.once(signal, () => {
+    killLiveGroups();
+    process.kill(process.pid, signal);
+  });
+}
 
 /**
  * Start `wrangler dev` for the given configs on a free loopback port.
