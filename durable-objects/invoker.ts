@@ -57,7 +57,11 @@ export class InvokerDurableObject extends DurableObject<Env> {
       }
     });
     if (this.#draining) this.#pump();
-    else if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(now);
+    else {
+      // Run now, even if a later alarm (a report retry) is already set.
+      const current = await this.ctx.storage.getAlarm();
+      if (current === null || current > now) await this.ctx.storage.setAlarm(now);
+    }
     return { queued: jobs.length };
   }
 
@@ -86,9 +90,12 @@ export class InvokerDurableObject extends DurableObject<Env> {
   }
 
   #wake: (() => void) | undefined;
+  /** Set by every completion or arrival, so one that happens while the loop is busy elsewhere is not missed. */
+  #signalled = false;
 
   /** Nudge the drain loop: a call finished or a job arrived. */
   #pump(): void {
+    this.#signalled = true;
     this.#wake?.();
   }
 
@@ -96,6 +103,7 @@ export class InvokerDurableObject extends DurableObject<Env> {
     const stopTakingAt = Date.now() + MAX_DRAIN_MS;
     let unreported = false;
     for (;;) {
+      this.#signalled = false;
       unreported = (await this.#reportFinished()) || unreported;
       const free = CALLS_PER_INVOKER - this.#active.size;
       if (free > 0 && Date.now() < stopTakingAt) {
@@ -106,7 +114,9 @@ export class InvokerDurableObject extends DurableObject<Env> {
           .slice(0, free);
         for (const row of rows) this.#start(row);
       }
-      if (this.#active.size === 0) break;
+      if (this.#active.size === 0 && !this.#signalled) break;
+      // Something finished while we were reporting: go round again without waiting.
+      if (this.#signalled) continue;
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
       });
