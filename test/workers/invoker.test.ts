@@ -1,0 +1,63 @@
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it, vi } from "vitest";
+import type { InvocationJob } from "../../src/records";
+
+function job(taskId: string, payload: unknown, shard: string): InvocationJob {
+  const bytes = new TextEncoder().encode(JSON.stringify(payload));
+  return {
+    shard,
+    taskId,
+    account: "nobody",
+    functionName: "f",
+    attempt: 1,
+    invocation: 1,
+    target: { type: "service", service: "DEMO_FN" },
+    timeoutMs: 10_000,
+    deadline: Date.now() + 10_000,
+    callbackToken: "t",
+    payload: { contentType: "application/json", size: bytes.byteLength, inline: bytes },
+  };
+}
+
+async function jobsLeft(name: string): Promise<string[]> {
+  return runInDurableObject(env.INVOKER.getByName(name), (_instance, state) =>
+    state.storage.sql
+      .exec<{ task_id: string }>("SELECT task_id FROM jobs ORDER BY task_id")
+      .toArray()
+      .map((r) => r.task_id),
+  );
+}
+
+describe("invoker", () => {
+  it("runs at most 6 calls at once and queues the rest", async () => {
+    const name = "invoker:test-cap:0";
+    const invoker = env.INVOKER.getByName(name);
+    const jobs = Array.from({ length: 8 }, (_, i) => job(`cap-${i}`, { sleepMs: 600 }, "test-cap"));
+    await invoker.enqueue(jobs);
+    // Two waves of 600 ms: after the first wave only the 2 queued jobs are left.
+    await vi.waitFor(async () => expect((await jobsLeft(name)).length).toBe(2), { timeout: 3000, interval: 50 });
+    await vi.waitFor(async () => expect(await jobsLeft(name)).toEqual([]), { timeout: 3000, interval: 50 });
+  });
+
+  it("reports quick calls at once even while a long call occupies the same invoker (no lost wake-up)", async () => {
+    const name = "invoker:test-wakeup:0";
+    const invoker = env.INVOKER.getByName(name);
+    await invoker.enqueue([job("slow", { sleepMs: 4000 }, "test-wakeup")]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await invoker.enqueue(Array.from({ length: 5 }, (_, i) => job(`fast-${i}`, { echo: i }, "test-wakeup")));
+    // The fast calls finish within milliseconds, several of them while the loop is busy reporting the first one.
+    await vi.waitFor(async () => expect(await jobsLeft(name)).toEqual(["slow"]), { timeout: 1500, interval: 25 });
+    await vi.waitFor(async () => expect(await jobsLeft(name)).toEqual([]), { timeout: 6000, interval: 100 });
+  });
+
+  it("aborts a running call when its task is cancelled", async () => {
+    const name = "invoker:test-abort:0";
+    const invoker = env.INVOKER.getByName(name);
+    const started = Date.now();
+    await invoker.enqueue([job("victim", { sleepMs: 5000 }, "test-abort")]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await invoker.abort("victim", 1)).aborted).toBe(true);
+    await vi.waitFor(async () => expect(await jobsLeft(name)).toEqual([]), { timeout: 2000, interval: 25 });
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+});
