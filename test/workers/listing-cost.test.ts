@@ -1,0 +1,72 @@
+import { env, runInDurableObject } from "cloudflare:test";
+import { expect, it } from "vitest";
+import type { FunctionRecord, IngestMessage } from "../../src/records";
+import { functionSpecSchema } from "../../src/schemas";
+import { ShardStore } from "../../src/shard-store";
+import type { Sql, SqlCursor, SqlValue } from "../../src/sql";
+
+/** Wraps the Durable Object's SQLite to add up the rows each statement read. */
+function countingSql(sql: Sql): { sql: Sql; rowsRead: () => number; reset: () => void } {
+  let cursors: { rowsRead: number }[] = [];
+  return {
+    sql: {
+      exec<T extends Record<string, SqlValue>>(query: string, ...bindings: unknown[]): SqlCursor<T> {
+        const cursor = sql.exec<T>(query, ...bindings);
+        cursors.push(cursor as unknown as { rowsRead: number });
+        return cursor;
+      },
+    },
+    rowsRead: () => cursors.reduce((n, c) => n + c.rowsRead, 0),
+    reset: () => {
+      cursors = [];
+    },
+  };
+}
+
+it("lists one page out of 20,000 tasks by reading about one page of rows, not the table", async () => {
+  const stub = env.SHARD.getByName("listing-cost");
+  await runInDurableObject(stub, (_instance, state) => {
+    const counter = countingSql(state.storage.sql as unknown as Sql);
+    const store = new ShardStore(counter.sql, { leaseGraceMs: 1000, invokers: 4 });
+    const fn: FunctionRecord = {
+      account: "acme",
+      name: "big",
+      spec: functionSpecSchema.parse({ target: { type: "service", service: "DEMO_FN" } }),
+      shard: "listing-cost",
+      version: 1,
+      createdAt: 0,
+      updatedAt: 0,
+      paused: true,
+    };
+    const now = Date.now();
+    for (let chunk = 0; chunk < 20; chunk++) {
+      const messages: IngestMessage[] = Array.from({ length: 1000 }, (_, i) => ({
+        v: 1,
+        fn,
+        task: {
+          id: `t-${chunk}-${i}`,
+          account: "acme",
+          functionName: "big",
+          shard: "listing-cost",
+          acceptedAt: now,
+          payload: { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") },
+        },
+      }));
+      state.storage.transactionSync(() => store.accept(messages, now));
+    }
+    counter.reset();
+    const first = store.listTasks("acme", "big", "queued", 100);
+    expect(first.tasks).toHaveLength(100);
+    expect(counter.rowsRead()).toBeLessThan(1_000);
+    counter.reset();
+    const second = store.listTasks("acme", "big", undefined, 100, first.nextBefore);
+    expect(second.tasks).toHaveLength(100);
+    expect(second.tasks[0]?.id).not.toBe(first.tasks[0]?.id);
+    expect(counter.rowsRead()).toBeLessThan(1_000);
+    // A dispatch pass over a paused function with this backlog must not scan it either.
+    counter.reset();
+    store.planDispatch("listing-cost", now);
+    store.nextWakeAt(now, false);
+    expect(counter.rowsRead()).toBeLessThan(1_000);
+  });
+}, 60_000);
