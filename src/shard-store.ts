@@ -393,20 +393,7 @@ export class ShardStore {
     const checked = this.#checkCallback(id, token);
     if (!checked.ok) return checked;
     const row = checked.row;
-    this.#sql.exec(
-      `INSERT INTO attempts (task_id, invocation, run, attempt, started_at, duration_ms, status, error)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (task_id, invocation) DO UPDATE SET duration_ms = excluded.duration_ms, status = excluded.status,
-         error = excluded.error`,
-      row.id,
-      row.invocations,
-      row.run,
-      row.attempts,
-      row.last_dispatched_at ?? now,
-      now - (row.last_dispatched_at ?? now),
-      outcome.ok ? 200 : null,
-      outcome.ok ? null : JSON.stringify(outcome.error),
-    );
+    this.#closeAttempt(row, now, outcome.ok ? 200 : null, outcome.ok ? undefined : outcome.error);
     if (outcome.ok) this.#finish(row, "succeed", now, undefined, outcome.result);
     else if (outcome.retryable) this.#retryOrFail(row, this.#fn(row), now, outcome.error, Math.random);
     else this.#finish(row, "fail", now, outcome.error);
@@ -546,17 +533,7 @@ export class ShardStore {
       const error: TaskError = row.async
         ? { kind: "heartbeat_timeout", message: "no completion or heartbeat within timeoutMs" }
         : { kind: "lease_expired", message: "no outcome was reported before the lease ran out" };
-      this.#sql.exec(
-        `INSERT OR IGNORE INTO attempts (task_id, invocation, run, attempt, started_at, duration_ms, error)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-        row.id,
-        row.invocations,
-        row.run,
-        row.attempts,
-        row.last_dispatched_at ?? now,
-        now - (row.last_dispatched_at ?? now),
-        JSON.stringify(error),
-      );
+      this.#closeAttempt(row, now, null, error);
       this.#retryOrFail(row, this.#fn(row), now, error, random);
     }
     return rows.length;
@@ -983,6 +960,28 @@ export class ShardStore {
 
   #delivery(taskId: string): DeliveryRow | undefined {
     return this.#sql.exec<DeliveryRow>(`SELECT * FROM deliveries WHERE task_id = ?`, taskId).toArray()[0];
+  }
+
+  /**
+   * Record how the current invocation ended when no invoker report says so (a callback, or a lost lease). A long-running
+   * task already has a row from its 202; the ending overwrites that row's duration, status and error.
+   */
+  #closeAttempt(row: TaskRow, now: number, status: number | null, error: TaskError | undefined): void {
+    const startedAt = row.last_dispatched_at ?? now;
+    this.#sql.exec(
+      `INSERT INTO attempts (task_id, invocation, run, attempt, started_at, duration_ms, status, error)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (task_id, invocation) DO UPDATE SET duration_ms = excluded.duration_ms, status = excluded.status,
+         error = excluded.error`,
+      row.id,
+      row.invocations,
+      row.run,
+      row.attempts,
+      startedAt,
+      now - startedAt,
+      status,
+      error ? JSON.stringify(error) : null,
+    );
   }
 
   #logAttempt(row: TaskRow, report: OutcomeReport, outcome: InvocationOutcome): void {

@@ -355,6 +355,9 @@ describe("long-running tasks (202 + Sluice-Async: 1)", () => {
     expect((await getTask(account, id)).state).toBe("running");
     const task = await waitForState(account, id, "failed", 10_000);
     expect(task.error).toMatchObject({ kind: "heartbeat_timeout" });
+    // The attempt that answered 202 is closed with the missed heartbeat, not left looking like a success.
+    expect(task.attemptLog).toHaveLength(1);
+    expect(task.attemptLog[0]?.error).toMatchObject({ kind: "heartbeat_timeout" });
     await expectProblem(await callback(id, "complete", token, { ok: true }), 409, "invalid-transition");
   });
 });
