@@ -84,6 +84,31 @@ async function flood(url, path, count, concurrency, { token, body = PAYLOAD, hea
   return { ids, elapsedMs, errors: Object.fromEntries(errors), ok: ids.filter(Boolean).length };
 }
 
+/** Submit `count` tasks with `tasks:batch`, 100 per request, all requests at once. */
+async function batchSubmit(url, path, count, { token, payload }) {
+  const t0 = performance.now();
+  const errors = new Map();
+  const sizes = [];
+  for (let left = count; left > 0; left -= 100) sizes.push(Math.min(100, left));
+  const pages = await Promise.all(
+    sizes.map(async (size) => {
+      const response = await fetch(url + path, {
+        method: "POST",
+        body: JSON.stringify(Array.from({ length: size }, () => ({ payload }))),
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      });
+      const text = await response.text();
+      if (response.status !== 202) {
+        errors.set(response.status, (errors.get(response.status) ?? 0) + size);
+        return [];
+      }
+      return JSON.parse(text).tasks.map((t) => t.id);
+    }),
+  );
+  const ids = pages.flat();
+  return { ids, elapsedMs: performance.now() - t0, errors: Object.fromEntries(errors), ok: ids.length };
+}
+
 /**
  * Wait until every task satisfies `done`: first watch a few of the last-submitted ids (cheap), then read them all
  * (8 at a time) and re-read the stragglers. Returns the final task views.
@@ -282,8 +307,10 @@ async function platformFanOut(platform) {
   await settle(platform.url, acct.apiKey, warm.ids, { timeoutMs: 60_000 });
 
   return bestOf(ROUNDS, async () => {
+    // Submitted with tasks:batch (100 per request) so the figure measures the invoker pool's fan-out, not how fast
+    // 200 separate HTTP requests get through wrangler's local proxy (B1 measures that).
     const t0 = Date.now();
-    const run = await flood(platform.url, path, SIZE.b6, SIZE.b6, { token: acct.apiKey, body: JSON.stringify({ sleepMs: 1000 }) });
+    const run = await batchSubmit(platform.url, "/v1/functions/fanout/tasks:batch", SIZE.b6, { token: acct.apiKey, payload: { sleepMs: 1000 } });
     const views = await settle(platform.url, acct.apiKey, run.ids, { timeoutMs: 120_000 });
     const wallMs = maxTime(views, "finishedAt") - t0;
     return {
@@ -426,7 +453,7 @@ async function main() {
       const ratio = m.wallMs / 1000;
       record({
         id: "B6",
-        what: `fan-out: ${SIZE.b6} concurrent 1 s calls (DEMO_FN {"sleepMs":1000}, maxConcurrency 200), submit -> all succeeded`,
+        what: `fan-out: ${SIZE.b6} concurrent 1 s calls (DEMO_FN {"sleepMs":1000}, maxConcurrency 200, submitted as 2 batches), submit -> all succeeded`,
         measured: m.wallMs / 1000,
         unit: "s",
         baseline: 1,

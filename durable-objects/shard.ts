@@ -7,7 +7,7 @@
  */
 
 import { DurableObject } from "cloudflare:workers";
-import { readConfig } from "../src/config";
+import { CALLS_PER_INVOKER, readConfig } from "../src/config";
 import type { DeliveryReport } from "../src/delivery";
 import type { TaskError } from "../src/outcome";
 import { invokerName } from "../src/placement";
@@ -47,6 +47,7 @@ export class ShardDurableObject extends DurableObject<Env> {
     this.#store = new ShardStore(ctx.storage.sql, {
       leaseGraceMs: config.leaseGraceMs,
       invokers: config.invokersPerShard,
+      callsPerInvoker: CALLS_PER_INVOKER,
     });
   }
 

@@ -25,7 +25,7 @@ import type {
   TaskOperation,
   TaskPage,
 } from "./records";
-import { allocateDispatch } from "./scheduler";
+import { allocateDispatch, pickInvoker } from "./scheduler";
 import { viewResult } from "./result-view";
 import { SHARD_SCHEMA, type AttemptRow, type DeliveryRow, type TaskRow } from "./shard/schema";
 import { taskView } from "./shard/view";
@@ -35,6 +35,8 @@ import { isTerminal, transition, type TaskEvent, type TaskState } from "./task-s
 export interface ShardSettings {
   readonly leaseGraceMs: number;
   readonly invokers: number;
+  /** Calls one invoker runs at once (6: Cloudflare's open-connection limit per invocation). */
+  readonly callsPerInvoker: number;
 }
 
 export interface DispatchPlan {
@@ -730,11 +732,7 @@ export class ShardStore {
   ): { invoker: number; job: InvocationJob } {
     const step = transition(row.state, "dispatch");
     if (!step.ok) throw new Error(step.reason);
-    // Fill the least-loaded invoker; each runs at most 6 calls at once and queues the rest.
-    let invoker = 0;
-    for (let i = 1; i < invokerLoad.length; i++) {
-      if ((invokerLoad[i] ?? 0) < (invokerLoad[invoker] ?? 0)) invoker = i;
-    }
+    const invoker = pickInvoker(invokerLoad, this.#settings.callsPerInvoker);
     invokerLoad[invoker] = (invokerLoad[invoker] ?? 0) + 1;
     const attempt = row.attempts + 1;
     const invocation = row.invocations + 1;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { allocateDispatch, type DispatchCandidate } from "../../src/scheduler";
+import { allocateDispatch, pickInvoker, type DispatchCandidate } from "../../src/scheduler";
 
 function asObject(map: Map<string, number>): Record<string, number> {
   return Object.fromEntries(map);
@@ -164,5 +164,19 @@ describe("allocateDispatch", () => {
   it("uses start 0 by default", () => {
     const candidates = ["a", "b"].map((key) => ({ key, room: 10, ready: 10 }));
     expect(asObject(allocateDispatch(candidates, 1))).toEqual({ a: 1 });
+  });
+});
+
+describe("pickInvoker", () => {
+  it("fills the first invoker with a free slot before touching the next", () => {
+    expect(pickInvoker([0, 0, 0], 6)).toBe(0);
+    expect(pickInvoker([5, 0, 0], 6)).toBe(0);
+    expect(pickInvoker([6, 0, 0], 6)).toBe(1);
+    expect(pickInvoker([6, 6, 3], 6)).toBe(2);
+  });
+
+  it("queues on the least loaded invoker when every one is full", () => {
+    expect(pickInvoker([9, 7, 8], 6)).toBe(1);
+    expect(pickInvoker([6, 6, 6], 6)).toBe(0);
   });
 });
