@@ -38,6 +38,9 @@ export class InvokerDurableObject extends DurableObject<Env> {
     ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS jobs (
       task_id TEXT NOT NULL, invocation INTEGER NOT NULL, job TEXT NOT NULL, payload BLOB,
       report TEXT, result BLOB, enqueued_at INTEGER NOT NULL, PRIMARY KEY (task_id, invocation))`);
+    // The drain loop asks for waiting jobs and for finished ones on every turn: index both, not the whole table.
+    ctx.storage.sql.exec(`CREATE INDEX IF NOT EXISTS jobs_waiting ON jobs (enqueued_at) WHERE report IS NULL`);
+    ctx.storage.sql.exec(`CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (task_id) WHERE report IS NOT NULL`);
   }
 
   /** Store jobs from the shard and make sure they run. Returns at once; calls happen in this object's alarm. */
