@@ -63,6 +63,12 @@ export const HANDOFF_RETRY_MS = 1_000;
 /** How soon the shard looks again when a dispatch pass hit its budget. */
 export const MORE_DISPATCH_MS = 10;
 
+/** Every task column but the two blobs, which read as NULL. */
+const ROW_WITHOUT_BODIES = `seq, id, account, function, state, run, attempts, invocations, NULL AS payload, payload_r2,
+  payload_type, payload_size, idempotency_key, fairness_key, not_before, age_from, lease_until, invoker, callback_token,
+  async, chain_depth, origin, created_at, updated_at, accepted_at, queued_at, first_dispatched_at, last_dispatched_at,
+  finished_at, delivered_at, NULL AS result, result_r2, result_type, result_size, error`;
+
 const DEFAULT_RETRY = { maxAttempts: 3, initialBackoffMs: 1000, maxBackoffMs: 300_000 };
 
 const FUNCTION_DELETED_ERROR = JSON.stringify({
@@ -226,7 +232,7 @@ export class ShardStore {
 
   /** The task, or whether an id of this account was purged (so the gateway can tell "gone" from "on its way"). */
   getTask(account: string, id: string): { task: StoredTaskView | null; purged: boolean } {
-    const row = this.#row(id);
+    const row = this.#rowWithBodies(id);
     if (row && row.account === account) return { task: this.#fullView(row), purged: false };
     const purged = this.#sql
       .exec(`SELECT 1 FROM tombstones WHERE id = ? AND account = ?`, id, account)
@@ -295,7 +301,7 @@ export class ShardStore {
     }
     const applied = this.#operateRow(row, op, now);
     if (!applied.ok) return { ok: false, reason: "conflict", state: row.state };
-    const fresh = this.#row(id);
+    const fresh = this.#rowWithBodies(id);
     if (!fresh) return { ok: false, reason: "not_found" };
     return { ok: true, task: this.#fullView(fresh), ...(applied.abort ? { abort: applied.abort } : {}) };
   }
@@ -589,7 +595,12 @@ export class ShardStore {
   // ---------------------------------------------------------------------------------------------------------------
   // Internals
 
+  /** A task without its payload and result blobs (up to 64 KiB each), for transitions that do not need them. */
   #row(id: string): TaskRow | undefined {
+    return this.#sql.exec<TaskRow>(`SELECT ${ROW_WITHOUT_BODIES} FROM tasks WHERE id = ?`, id).toArray()[0];
+  }
+
+  #rowWithBodies(id: string): TaskRow | undefined {
     return this.#sql.exec<TaskRow>(`SELECT * FROM tasks WHERE id = ?`, id).toArray()[0];
   }
 
@@ -883,7 +894,7 @@ export class ShardStore {
       .toArray();
     const messages: DeliveryMessage[] = [];
     for (const delivery of rows) {
-      const row = this.#row(delivery.task_id);
+      const row = this.#rowWithBodies(delivery.task_id);
       if (!row) continue;
       const view = taskView(row, []);
       const origin = row.origin ?? "";
@@ -939,7 +950,7 @@ export class ShardStore {
 
   /** `POST /v1/tasks/:id/redeliver`: start a failed delivery over (same delivery id, so receivers can dedup). */
   redeliver(account: string, id: string, now: number): { ok: true; task: StoredTaskView } | { ok: false; reason: "not_found" | "conflict"; state?: string } {
-    const row = this.#row(id);
+    const row = this.#rowWithBodies(id);
     if (!row || row.account !== account) return { ok: false, reason: "not_found" };
     const delivery = this.#delivery(id);
     if (!delivery) return { ok: false, reason: "conflict", state: "none" };
