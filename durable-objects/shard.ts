@@ -48,6 +48,8 @@ export class ShardDurableObject extends DurableObject<Env> {
       leaseGraceMs: config.leaseGraceMs,
       invokers: config.invokersPerShard,
       callsPerInvoker: CALLS_PER_INVOKER,
+      aimdDecreaseFactor: config.aimdDecreaseFactor,
+      aimdCooldownMs: config.aimdCooldownMs,
     });
   }
 
@@ -85,6 +87,10 @@ export class ShardDurableObject extends DurableObject<Env> {
 
   countByState(account?: string, fnName?: string): Record<string, number> {
     return this.#store.countByState(account, fnName);
+  }
+
+  concurrencyLimit(account: string, fnName: string): number | undefined {
+    return this.#store.concurrencyLimit(account, fnName);
   }
 
   async operate(shard: string, account: string, id: string, op: TaskOperation): Promise<OperationResult> {

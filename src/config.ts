@@ -21,6 +21,9 @@ export interface PlatformConfig {
   readonly deliveryTimeoutMs: number;
   readonly webhookSecretGraceMs: number;
   readonly maxChainDepth: number;
+  /** AIMD: multiplier applied to a function's window when it pushes back, and the least time between two cuts. */
+  readonly aimdDecreaseFactor: number;
+  readonly aimdCooldownMs: number;
   /** Queues that feed functions: queue name -> { account, function }. */
   readonly eventSources: Readonly<Record<string, { account: string; function: string }>>;
 }
@@ -42,7 +45,15 @@ const VAR_NAMES = {
   WEBHOOK_SECRET_GRACE_SECONDS: true,
   MAX_CHAIN_DEPTH: true,
   EVENT_SOURCES: true,
+  AIMD_DECREASE_FACTOR: true,
+  AIMD_COOLDOWN_MS: true,
 } as const;
+
+/** A number strictly between 0 and 1. */
+function fraction(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return value !== undefined && value.trim() !== "" && n > 0 && n < 1 ? n : fallback;
+}
 
 function list(value: string | undefined): string[] {
   return (value ?? "")
@@ -92,6 +103,8 @@ export function readConfig(vars: Vars): PlatformConfig {
     webhookSecretGraceMs: positiveInt(vars.WEBHOOK_SECRET_GRACE_SECONDS, 86_400) * 1000,
     maxChainDepth: positiveInt(vars.MAX_CHAIN_DEPTH, 8),
     eventSources: parseEventSources(vars.EVENT_SOURCES),
+    aimdDecreaseFactor: fraction(vars.AIMD_DECREASE_FACTOR, 0.5),
+    aimdCooldownMs: positiveInt(vars.AIMD_COOLDOWN_MS, 1000),
   };
 }
 

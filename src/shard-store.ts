@@ -5,6 +5,7 @@
  * (the Durable Object wraps it in `transactionSync`), so a crash leaves either the whole transition or none of it.
  */
 
+import { aimdLimit, aimdOnCongestion, aimdOnSuccess, clampAimd, initialAimd, type AimdParams, type AimdState } from "./aimd";
 import { backoffDelayMs } from "./backoff";
 import { buildEnvelope, destinationFor, type DeliveryMessage, type DeliveryReport } from "./delivery";
 import { bytesEqual, randomBytes, toBase64Url, utf8 } from "./encoding";
@@ -37,6 +38,9 @@ export interface ShardSettings {
   readonly invokers: number;
   /** Calls one invoker runs at once (6: Cloudflare's open-connection limit per invocation). */
   readonly callsPerInvoker: number;
+  /** AIMD: window multiplier on congestion, and the least time between two cuts. */
+  readonly aimdDecreaseFactor: number;
+  readonly aimdCooldownMs: number;
 }
 
 export interface DispatchPlan {
@@ -92,6 +96,8 @@ export class ShardStore {
   readonly #sql: Sql;
   readonly #settings: ShardSettings;
   readonly #functions = new Map<string, FunctionRecord>();
+  /** AIMD windows, loaded from the `governors` table on first use (so they survive an eviction). */
+  readonly #governors = new Map<string, AimdState>();
   #rotation = 0;
 
   constructor(sql: Sql, settings: ShardSettings) {
@@ -439,7 +445,7 @@ export class ShardStore {
     for (const [key, fn] of this.#functions) {
       expired += this.#expireStale(fn, now);
       if (fn.paused) continue;
-      const room = fn.spec.maxConcurrency - (running.get(key) ?? 0);
+      const room = aimdLimit(this.#governor(fn)) - (running.get(key) ?? 0);
       if (room <= 0) continue;
       const ready = this.#sql
         .exec<{ n: number }>(
@@ -492,6 +498,7 @@ export class ShardStore {
     const fn = this.#fn(row);
     const outcome = report.outcome;
     this.#logAttempt(row, report, outcome);
+    if (fn) this.#feedGovernor(fn, outcome, now);
     switch (outcome.kind) {
       case "succeeded":
         this.#finish(row, "succeed", now, undefined, outcome.body);
@@ -592,8 +599,59 @@ export class ShardStore {
     return valid.length === 0 ? null : Math.max(now, Math.min(...valid));
   }
 
+  /** The function's AIMD window now (`concurrencyLimit` in stats). */
+  concurrencyLimit(account: string, fnName: string): number | undefined {
+    const fn = this.#functions.get(functionKey(account, fnName));
+    return fn ? aimdLimit(this.#governor(fn)) : undefined;
+  }
+
   // ---------------------------------------------------------------------------------------------------------------
   // Internals
+
+  #aimdParams(fn: FunctionRecord): AimdParams {
+    return {
+      max: fn.spec.maxConcurrency,
+      decreaseFactor: this.#settings.aimdDecreaseFactor,
+      cooldownMs: this.#settings.aimdCooldownMs,
+    };
+  }
+
+  #governor(fn: FunctionRecord): AimdState {
+    const key = functionKey(fn.account, fn.name);
+    let state = this.#governors.get(key);
+    if (!state) {
+      const row = this.#sql
+        .exec<{ window: number; last_decrease_at: number }>(
+          `SELECT window, last_decrease_at FROM governors WHERE account = ? AND function = ?`,
+          fn.account,
+          fn.name,
+        )
+        .toArray()[0];
+      state = row ? { window: row.window, lastDecreaseAt: row.last_decrease_at } : initialAimd(this.#aimdParams(fn));
+      this.#governors.set(key, state);
+    }
+    return clampAimd(state, this.#aimdParams(fn));
+  }
+
+  /** Successes widen the window; 429/503 and timeouts narrow it. Other failures say nothing about capacity. */
+  #feedGovernor(fn: FunctionRecord, outcome: InvocationOutcome, now: number): void {
+    const before = this.#governor(fn);
+    let after = before;
+    if (outcome.kind === "succeeded" || outcome.kind === "async") after = aimdOnSuccess(before, this.#aimdParams(fn));
+    else if (outcome.kind === "throttled" || (outcome.kind === "transient" && outcome.error.kind === "timeout")) {
+      after = aimdOnCongestion(before, this.#aimdParams(fn), now);
+    }
+    if (after === before) return;
+    this.#governors.set(functionKey(fn.account, fn.name), after);
+    this.#sql.exec(
+      `INSERT INTO governors (account, function, window, last_decrease_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (account, function) DO UPDATE SET window = excluded.window, last_decrease_at = excluded.last_decrease_at`,
+      fn.account,
+      fn.name,
+      after.window,
+      after.lastDecreaseAt,
+    );
+  }
 
   /** A task without its payload and result blobs (up to 64 KiB each), for transitions that do not need them. */
   #row(id: string): TaskRow | undefined {

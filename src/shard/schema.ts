@@ -50,6 +50,9 @@ export const SHARD_SCHEMA = [
      attempts INTEGER NOT NULL DEFAULT 0, handed_off INTEGER NOT NULL DEFAULT 0, last_error TEXT,
      updated_at INTEGER NOT NULL)`,
   `CREATE INDEX IF NOT EXISTS deliveries_to_hand_off ON deliveries (handed_off) WHERE handed_off = 0`,
+  `CREATE TABLE IF NOT EXISTS governors (
+     account TEXT NOT NULL, function TEXT NOT NULL, window REAL NOT NULL, last_decrease_at INTEGER NOT NULL,
+     PRIMARY KEY (account, function))`,
   `CREATE TABLE IF NOT EXISTS bulk_ops (
      op_id INTEGER PRIMARY KEY AUTOINCREMENT, account TEXT NOT NULL, function TEXT NOT NULL, op TEXT NOT NULL,
      from_state TEXT NOT NULL, until_seq INTEGER NOT NULL, created_at INTEGER NOT NULL)`,

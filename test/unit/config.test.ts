@@ -16,6 +16,8 @@ const DEFAULTS = {
   webhookSecretGraceMs: 86_400_000,
   maxChainDepth: 8,
   eventSources: {},
+  aimdDecreaseFactor: 0.5,
+  aimdCooldownMs: 1000,
 };
 
 describe("readConfig", () => {
@@ -45,6 +47,8 @@ describe("readConfig", () => {
         WEBHOOK_SECRET_GRACE_SECONDS: "60",
         MAX_CHAIN_DEPTH: "2",
         EVENT_SOURCES: '{"q1": {"account": "acme", "function": "f"}, "bad": {"account": 1}}',
+        AIMD_DECREASE_FACTOR: "0.7",
+        AIMD_COOLDOWN_MS: "250",
       }),
     ).toEqual({
       allowPrivateTargets: true,
@@ -61,6 +65,8 @@ describe("readConfig", () => {
       webhookSecretGraceMs: 60_000,
       maxChainDepth: 2,
       eventSources: { q1: { account: "acme", function: "f" } },
+      aimdDecreaseFactor: 0.7,
+      aimdCooldownMs: 250,
     });
   });
 
@@ -114,5 +120,11 @@ describe("delivery settings", () => {
 
   it("ignores EVENT_SOURCES that is not JSON", () => {
     expect(readConfig({ EVENT_SOURCES: "{nope" }).eventSources).toEqual({});
+  });
+});
+
+describe("AIMD settings", () => {
+  it.each(["0", "1", "1.5", "-0.2", "abc", ""])("AIMD_DECREASE_FACTOR=%j falls back to 0.5", (value) => {
+    expect(readConfig({ AIMD_DECREASE_FACTOR: value }).aimdDecreaseFactor).toBe(0.5);
   });
 });
