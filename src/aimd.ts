@@ -2,8 +2,8 @@
  * @module
  * The AIMD governor of one function: a concurrency window that grows additively while calls succeed and shrinks
  * multiplicatively when the function pushes back (429/503, timeouts), capped by `maxConcurrency`. Like TCP congestion
- * control, it grows by about one slot per window's worth of successes, and shrinks at most once per cooldown so one
- * burst of rejections from a single round of calls counts as one signal, not fifty.
+ * control, it grows by about one slot per window's worth of successes, and shrinks once per round trip: rejections of
+ * calls that were already in flight when the window was cut count as the same signal, not fifty more.
  */
 
 export interface AimdState {
@@ -41,7 +41,14 @@ export function aimdOnSuccess(state: AimdState, params: AimdParams): AimdState {
  * @example aimdOnCongestion({ window: 40, lastDecreaseAt: 0 }, { max: 100, decreaseFactor: 0.5, cooldownMs: 1000 }, 5000)
  * // { window: 20, lastDecreaseAt: 5000 }
  */
-export function aimdOnCongestion(state: AimdState, params: AimdParams, now: number): AimdState {
+export function aimdOnCongestion(
+  state: AimdState,
+  params: AimdParams,
+  now: number,
+  callStartedAt: number = now,
+): AimdState {
+  // A call that started before the last cut was sent under the old, larger window: it says nothing new.
+  if (callStartedAt < state.lastDecreaseAt) return state;
   if (now - state.lastDecreaseAt < params.cooldownMs) return state;
   return { window: Math.max(1, state.window * params.decreaseFactor), lastDecreaseAt: now };
 }

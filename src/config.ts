@@ -103,8 +103,8 @@ export function readConfig(vars: Vars): PlatformConfig {
     webhookSecretGraceMs: positiveInt(vars.WEBHOOK_SECRET_GRACE_SECONDS, 86_400) * 1000,
     maxChainDepth: positiveInt(vars.MAX_CHAIN_DEPTH, 8),
     eventSources: parseEventSources(vars.EVENT_SOURCES),
-    aimdDecreaseFactor: fraction(vars.AIMD_DECREASE_FACTOR, 0.5),
-    aimdCooldownMs: positiveInt(vars.AIMD_COOLDOWN_MS, 1000),
+    aimdDecreaseFactor: fraction(vars.AIMD_DECREASE_FACTOR, 0.7),
+    aimdCooldownMs: positiveInt(vars.AIMD_COOLDOWN_MS, 100),
   };
 }
 

@@ -498,7 +498,7 @@ export class ShardStore {
     const fn = this.#fn(row);
     const outcome = report.outcome;
     this.#logAttempt(row, report, outcome);
-    if (fn) this.#feedGovernor(fn, outcome, now);
+    if (fn) this.#feedGovernor(fn, outcome, now, report.startedAt);
     switch (outcome.kind) {
       case "succeeded":
         this.#finish(row, "succeed", now, undefined, outcome.body);
@@ -634,12 +634,12 @@ export class ShardStore {
   }
 
   /** Successes widen the window; 429/503 and timeouts narrow it. Other failures say nothing about capacity. */
-  #feedGovernor(fn: FunctionRecord, outcome: InvocationOutcome, now: number): void {
+  #feedGovernor(fn: FunctionRecord, outcome: InvocationOutcome, now: number, callStartedAt: number): void {
     const before = this.#governor(fn);
     let after = before;
     if (outcome.kind === "succeeded" || outcome.kind === "async") after = aimdOnSuccess(before, this.#aimdParams(fn));
     else if (outcome.kind === "throttled" || (outcome.kind === "transient" && outcome.error.kind === "timeout")) {
-      after = aimdOnCongestion(before, this.#aimdParams(fn), now);
+      after = aimdOnCongestion(before, this.#aimdParams(fn), now, callStartedAt);
     }
     if (after === before) return;
     this.#governors.set(functionKey(fn.account, fn.name), after);

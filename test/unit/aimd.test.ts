@@ -54,3 +54,17 @@ describe("AIMD governor", () => {
     expect(clampAimd({ window: 0.2, lastDecreaseAt: 5 }, params).window).toBe(1);
   });
 });
+
+describe("one cut per round trip", () => {
+  it("ignores rejections of calls that started before the last cut", () => {
+    const p = { max: 100, decreaseFactor: 0.5, cooldownMs: 0 };
+    const cut = aimdOnCongestion(initialAimd(p), p, 1000, 900);
+    expect(cut.window).toBe(50);
+    // Forty more 429s from calls sent before the cut: no further cut.
+    let state = cut;
+    for (let i = 0; i < 40; i++) state = aimdOnCongestion(state, p, 1010 + i, 950);
+    expect(state.window).toBe(50);
+    // A call sent after the cut and still rejected: cut again.
+    expect(aimdOnCongestion(state, p, 1300, 1100).window).toBe(25);
+  });
+});

@@ -16,8 +16,8 @@ const DEFAULTS = {
   webhookSecretGraceMs: 86_400_000,
   maxChainDepth: 8,
   eventSources: {},
-  aimdDecreaseFactor: 0.5,
-  aimdCooldownMs: 1000,
+  aimdDecreaseFactor: 0.7,
+  aimdCooldownMs: 100,
 };
 
 describe("readConfig", () => {
@@ -124,7 +124,7 @@ describe("delivery settings", () => {
 });
 
 describe("AIMD settings", () => {
-  it.each(["0", "1", "1.5", "-0.2", "abc", ""])("AIMD_DECREASE_FACTOR=%j falls back to 0.5", (value) => {
-    expect(readConfig({ AIMD_DECREASE_FACTOR: value }).aimdDecreaseFactor).toBe(0.5);
+  it.each(["0", "1", "1.5", "-0.2", "abc", ""])("AIMD_DECREASE_FACTOR=%j falls back to 0.7", (value) => {
+    expect(readConfig({ AIMD_DECREASE_FACTOR: value }).aimdDecreaseFactor).toBe(0.7);
   });
 });
