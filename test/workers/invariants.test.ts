@@ -34,6 +34,16 @@ async function ingestMessageFor(account: string, fnName: string, payload: unknow
   };
 }
 
+/** The caller "vanished": make a running task's lease run out now and let its shard's alarm find it. */
+async function expireLease(account: string, fnName: string, id: string): Promise<void> {
+  const fn = await env.REGISTRY.getByName("global").getFunction(account, fnName);
+  const shard = env.SHARD.getByName(fn?.shard ?? "");
+  await runInDurableObject(shard, (_instance, state) => {
+    state.storage.sql.exec("UPDATE tasks SET lease_until = ? WHERE id = ?", Date.now() - 1, id);
+  });
+  await runDurableObjectAlarm(shard);
+}
+
 describe("invariant: no task lost, exactly-once transitions", () => {
   it("a redelivered ingest message creates one task, and both deliveries are acked", async () => {
     const account = await createAccount();
@@ -88,13 +98,7 @@ describe("invariant: no task lost, exactly-once transitions", () => {
     await putFunction(account, "vanish", { target: demoTarget, timeoutMs: 10_000, retry: fastRetry });
     const id = await submit(account, "vanish", JSON.stringify({ sleepMs: 1500, echo: "late" }));
     await waitForState(account, id, "running");
-    const fn = await env.REGISTRY.getByName("global").getFunction(account.id, "vanish");
-    const shard = env.SHARD.getByName(fn?.shard ?? "");
-    // The caller "vanished": make its lease run out now and let the shard's alarm find it.
-    await runInDurableObject(shard, (_instance, state) => {
-      state.storage.sql.exec("UPDATE tasks SET lease_until = ? WHERE id = ?", Date.now() - 1, id);
-    });
-    await runDurableObjectAlarm(shard);
+    await expireLease(account.id, "vanish", id);
     const recovered = await getTask(account, id);
     expect(recovered.attemptLog[0]).toMatchObject({ attempt: 1, error: { kind: "lease_expired" } });
     expect(["queued", "running"]).toContain(recovered.state);
@@ -114,12 +118,7 @@ describe("invariant: no task lost, exactly-once transitions", () => {
     });
     const id = await submit(account, "vanish-last", JSON.stringify({ sleepMs: 1500 }));
     await waitForState(account, id, "running");
-    const fn = await env.REGISTRY.getByName("global").getFunction(account.id, "vanish-last");
-    const shard = env.SHARD.getByName(fn?.shard ?? "");
-    await runInDurableObject(shard, (_instance, state) => {
-      state.storage.sql.exec("UPDATE tasks SET lease_until = ? WHERE id = ?", Date.now() - 1, id);
-    });
-    await runDurableObjectAlarm(shard);
+    await expireLease(account.id, "vanish-last", id);
     const task = await getTask(account, id);
     expect(task.state).toBe("failed");
     expect(task.error).toMatchObject({ kind: "lease_expired" });
