@@ -87,7 +87,19 @@ function positiveInt(value: string | undefined, fallback: number): number {
   return Number.isInteger(n) && n > 0 ? n : fallback;
 }
 
+/** One parse per environment object: the invoker and gateway read settings on hot paths, and EVENT_SOURCES is JSON. */
+const parsed = new WeakMap<object, PlatformConfig>();
+
 export function readConfig(vars: Vars): PlatformConfig {
+  let config = parsed.get(vars);
+  if (!config) {
+    config = parseConfig(vars);
+    parsed.set(vars, config);
+  }
+  return config;
+}
+
+function parseConfig(vars: Vars): PlatformConfig {
   return {
     allowPrivateTargets: vars.ALLOW_PRIVATE_TARGETS === "true",
     serviceTargets: list(vars.SERVICE_TARGETS),

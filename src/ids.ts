@@ -53,6 +53,21 @@ export async function mintTaskId(
   return `${PREFIX}${toBase64Url(utf8(shard))}.${toBase64Url(nonce)}.${toBase64Url(mac)}`;
 }
 
+/**
+ * The id of a task made for an event that may arrive more than once (a queue message, a delivery): derived from
+ * `label` with the same key, so every arrival of the same event names the same task and accept stays idempotent.
+ */
+export async function mintDerivedTaskId(
+  key: Uint8Array,
+  account: string,
+  shard: string,
+  at: number,
+  label: string,
+): Promise<string> {
+  const seed = (await hmacSha256(key, utf8(`derived\n${label}`))).subarray(0, 10);
+  return mintTaskId(key, account, shard, at, seed);
+}
+
 /** Verify an id against the caller's account. Returns undefined for anything malformed, forged or foreign. */
 export async function verifyTaskId(key: Uint8Array, account: string, id: string): Promise<TaskIdParts | undefined> {
   if (!id.startsWith(PREFIX) || id.length > 400) return undefined;

@@ -5,7 +5,7 @@
  * what they read from it (src/ttl-cache.ts). Tables are documented in docs/storage-schema.md.
  */
 
-import { randomBytes, sha256Hex, toBase64, toHex } from "./encoding";
+import { randomBytes, sha256Hex, toBase64, toBase64Url, toHex } from "./encoding";
 import type { FunctionRecord } from "./records";
 import type { CreateAccountInput } from "./schemas";
 import { generateWebhookSecret } from "./signing";
@@ -44,7 +44,7 @@ export interface IssuedKey {
 /** API keys look like `sk_<8 hex prefix>_<43 base64url chars>`; the prefix names the key for revocation. */
 async function issueKey(): Promise<IssuedKey & { hash: string }> {
   const keyPrefix = `sk_${toHex(randomBytes(4))}`;
-  const secret = toBase64(randomBytes(32)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  const secret = toBase64Url(randomBytes(32));
   const apiKey = `${keyPrefix}_${secret}`;
   return { apiKey, keyPrefix, hash: await sha256Hex(apiKey) };
 }

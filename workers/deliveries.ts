@@ -7,8 +7,9 @@
 
 import { readConfig, type PlatformConfig } from "../src/config";
 import { classifyReceiver, nextDeliveryDelay, r2DestinationKey, type DeliveryMessage } from "../src/delivery";
-import { hmacSha256, utf8 } from "../src/encoding";
-import { mintTaskId } from "../src/ids";
+import { utf8 } from "../src/encoding";
+import { mintDerivedTaskId } from "../src/ids";
+import { payloadKey, storeBody } from "./blobs";
 import type { IngestMessage } from "../src/records";
 import { signWebhook } from "../src/signing";
 import { outboundUrlProblem } from "../src/ssrf";
@@ -54,16 +55,9 @@ async function deliverToFunction(env: Env, config: PlatformConfig, message: Deli
   if (!fn) return { verdict: "retry", error: `no function ${name}` };
   const key = await taskIdKey(env);
   // The same delivery always makes the same task id, so a repeated delivery cannot create a second task.
-  const seed = (await hmacSha256(key, utf8(`chain\n${message.deliveryId}`))).subarray(0, 10);
   const finishedAt = Date.parse(message.envelope.data.timeline.finishedAt ?? message.envelope.timestamp);
-  const id = await mintTaskId(key, fn.account, fn.shard, finishedAt, seed);
-  const payload = utf8(JSON.stringify(message.envelope));
-  let body: IngestMessage["task"]["payload"] = { contentType: "application/json", size: payload.byteLength, inline: payload };
-  if (payload.byteLength > config.inlineLimitBytes) {
-    const r2Key = `payloads/${id}`;
-    await env.BLOBS.put(r2Key, payload, { httpMetadata: { contentType: "application/json" } });
-    body = { contentType: "application/json", size: payload.byteLength, r2Key };
-  }
+  const id = await mintDerivedTaskId(key, fn.account, fn.shard, finishedAt, `chain\n${message.deliveryId}`);
+  const body = await storeBody(env, payloadKey(id), utf8(JSON.stringify(message.envelope)), "application/json");
   const ingest: IngestMessage = {
     v: 1,
     fn,

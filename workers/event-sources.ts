@@ -6,9 +6,10 @@
  */
 
 import { readConfig } from "../src/config";
-import { hmacSha256, utf8 } from "../src/encoding";
-import { mintTaskId } from "../src/ids";
-import type { BodyRef, IngestMessage } from "../src/records";
+import { utf8 } from "../src/encoding";
+import { mintDerivedTaskId } from "../src/ids";
+import type { IngestMessage } from "../src/records";
+import { payloadKey, storeBody } from "./blobs";
 import { findFunction, taskIdKey } from "./gateway/lookups";
 
 /** A message body as task payload: strings as text, bytes as bytes, anything else as JSON. */
@@ -37,15 +38,10 @@ export async function handleEventSourceBatch(batch: MessageBatch<unknown>, env: 
   const key = await taskIdKey(env);
   const messages: IngestMessage[] = [];
   for (const message of batch.messages) {
-    const seed = (await hmacSha256(key, utf8(`event\n${batch.queue}\n${message.id}`))).subarray(0, 10);
-    const id = await mintTaskId(key, fn.account, fn.shard, message.timestamp.getTime(), seed);
+    const at = message.timestamp.getTime();
+    const id = await mintDerivedTaskId(key, fn.account, fn.shard, at, `event\n${batch.queue}\n${message.id}`);
     const { bytes, contentType } = encodeBody(message.body);
-    let payload: BodyRef = { contentType, size: bytes.byteLength, inline: bytes };
-    if (bytes.byteLength > config.inlineLimitBytes) {
-      const r2Key = `payloads/${id}`;
-      await env.BLOBS.put(r2Key, bytes, { httpMetadata: { contentType } });
-      payload = { contentType, size: bytes.byteLength, r2Key };
-    }
+    const payload = await storeBody(env, payloadKey(id), bytes, contentType);
     messages.push({
       v: 1,
       fn,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mintTaskId, verifyTaskId } from "../../src/ids";
+import { mintDerivedTaskId, mintTaskId, verifyTaskId } from "../../src/ids";
 
 const key = new Uint8Array(32).map((_, i) => i + 1);
 const otherKey = new Uint8Array(32).map((_, i) => 200 - i);
@@ -234,5 +234,15 @@ describe("mintTaskId / verifyTaskId", () => {
     const id = await mintTaskId(key, ACCOUNT, shard, NOW);
     expect(id.length).toBe(400);
     expect(await verifyTaskId(key, ACCOUNT, id)).toEqual({ shard, createdAt: NOW });
+  });
+});
+
+describe("mintDerivedTaskId", () => {
+  it("names the same task for the same event, a different one for another event, and verifies like any id", async () => {
+    const key = new Uint8Array(32).fill(7);
+    const a = await mintDerivedTaskId(key, "acme", "shared:1", 1_700_000_000_000, "event\nq\nm-1");
+    expect(await mintDerivedTaskId(key, "acme", "shared:1", 1_700_000_000_000, "event\nq\nm-1")).toBe(a);
+    expect(await mintDerivedTaskId(key, "acme", "shared:1", 1_700_000_000_000, "event\nq\nm-2")).not.toBe(a);
+    expect(await verifyTaskId(key, "acme", a)).toEqual({ shard: "shared:1", createdAt: 1_700_000_000_000 });
   });
 });

@@ -13,6 +13,7 @@ import { Problem } from "../../src/problem";
 import type { BodyRef, CallbackResult } from "../../src/records";
 import { completionSchema } from "../../src/schemas";
 import type { GatewayEnv } from "./middleware";
+import { resultKey, storeBody } from "../blobs";
 import { shard } from "./shards";
 import { parseJsonBody } from "./validation";
 
@@ -50,14 +51,7 @@ export const callbackRoutes = new Hono<GatewayEnv>()
       if (bytes && bytes.byteLength > config.maxPayloadBytes * 10) {
         throw new Problem("payload-too-large", "The result is too large.");
       }
-      let result: BodyRef | undefined;
-      if (bytes && bytes.byteLength > config.inlineLimitBytes) {
-        const r2Key = `results/${target.id}/callback`;
-        await c.env.BLOBS.put(r2Key, bytes, { httpMetadata: { contentType: "application/json" } });
-        result = { contentType: "application/json", size: bytes.byteLength, r2Key };
-      } else if (bytes) {
-        result = { contentType: "application/json", size: bytes.byteLength, inline: bytes };
-      }
+      const result = bytes && (await storeBody(c.env, resultKey(target.id, "callback"), bytes, "application/json"));
       outcome = result ? { ok: true, result } : { ok: true };
     } else {
       const message = typeof body.error === "string" ? body.error : body.error.message;

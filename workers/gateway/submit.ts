@@ -9,17 +9,18 @@
  */
 
 import { Hono, type Context } from "hono";
-import { readConfig, type PlatformConfig } from "../../src/config";
+import { readConfig } from "../../src/config";
 import { utf8 } from "../../src/encoding";
 import { mintTaskId } from "../../src/ids";
 import { ingestPartition } from "../../src/placement";
 import { Problem, validationProblem } from "../../src/problem";
-import type { BodyRef, FunctionRecord, IngestMessage, IngestTask } from "../../src/records";
+import type { FunctionRecord, IngestMessage, IngestTask } from "../../src/records";
 import { batchSubmitSchema, preferWaitSeconds, submitHeadersSchema, toFieldErrors } from "../../src/schemas";
 import { isTerminal } from "../../src/task-states";
 import { requireFunction } from "./functions";
 import { taskIdKey } from "./lookups";
 import type { GatewayEnv } from "./middleware";
+import { payloadKey, storeBody } from "../blobs";
 import { shard } from "./shards";
 import { presentTask, taskUrl } from "./task-view";
 import { parseJsonBody } from "./validation";
@@ -44,14 +45,6 @@ async function readPayload(c: Context<GatewayEnv>, maxBytes: number): Promise<Ui
   return bytes;
 }
 
-/** Inline small payloads; put large ones in R2, because queue messages are capped at 128 KB. */
-async function storePayload(env: Env, config: PlatformConfig, id: string, bytes: Uint8Array, contentType: string): Promise<BodyRef> {
-  if (bytes.byteLength <= config.inlineLimitBytes) return { contentType, size: bytes.byteLength, inline: bytes };
-  const r2Key = `payloads/${id}`;
-  await env.BLOBS.put(r2Key, bytes, { httpMetadata: { contentType } });
-  return { contentType, size: bytes.byteLength, r2Key };
-}
-
 interface TaskOptions {
   origin: string;
   idempotencyKey?: string | undefined;
@@ -61,7 +54,6 @@ interface TaskOptions {
 
 async function buildTask(
   env: Env,
-  config: PlatformConfig,
   fn: FunctionRecord,
   bytes: Uint8Array,
   contentType: string,
@@ -74,7 +66,7 @@ async function buildTask(
     account: fn.account,
     functionName: fn.name,
     shard: fn.shard,
-    payload: await storePayload(env, config, id, bytes, contentType),
+    payload: await storeBody(env, payloadKey(id), bytes, contentType),
     acceptedAt,
     origin: options.origin,
     ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
@@ -107,7 +99,7 @@ export const submitRoutes = new Hono<GatewayEnv>()
     });
     if (!headers.success) throw validationProblem(toFieldErrors(headers.error, ["headers"]), "A header has a bad value.");
     const bytes = await readPayload(c, config.maxPayloadBytes);
-    const task = await buildTask(c.env, config, fn, bytes, c.req.header("content-type") ?? "application/octet-stream", {
+    const task = await buildTask(c.env, fn, bytes, c.req.header("content-type") ?? "application/octet-stream", {
       origin: new URL(c.req.url).origin,
       idempotencyKey: headers.data["idempotency-key"],
       delaySeconds: headers.data["sluice-delay"],
@@ -149,7 +141,7 @@ export const submitRoutes = new Hono<GatewayEnv>()
       if (bytes.byteLength > config.maxPayloadBytes) {
         throw validationProblem([{ path: `${index}.payload`, message: `larger than ${config.maxPayloadBytes} bytes` }]);
       }
-      const task = await buildTask(c.env, config, fn, bytes, "application/json", { ...item, origin: new URL(c.req.url).origin });
+      const task = await buildTask(c.env, fn, bytes, "application/json", { ...item, origin: new URL(c.req.url).origin });
       messages.push({ v: 1, task, fn });
     }
     const results = await shard(c.env, fn.shard).accept(fn.shard, messages);

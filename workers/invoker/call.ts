@@ -10,6 +10,7 @@ import { outcomeOfError, outcomeOfStatus, type InvocationOutcome } from "../../s
 import type { BodyRef, InvocationJob } from "../../src/records";
 import { signWebhook } from "../../src/signing";
 import { outboundUrlProblem } from "../../src/ssrf";
+import { resultKey, storeBody } from "../blobs";
 import { signingSecrets } from "../gateway/lookups";
 
 /** Results larger than this fail the attempt instead of filling R2 without bound. */
@@ -101,7 +102,9 @@ export async function invokeTenant(
         });
       }
       const isSuccess = response.status >= 200 && response.status < 300;
-      const resultBody = isSuccess ? await storeResult(env, config, job, bytes, contentType) : { contentType, size: 0 };
+      const resultBody = isSuccess
+        ? await storeBody(env, resultKey(job.taskId, job.invocation), bytes, contentType)
+        : { contentType, size: 0 };
       const excerpt = isSuccess ? "" : new TextDecoder().decode(bytes.subarray(0, 300));
       const asyncRequested = response.headers.get("sluice-async") === "1";
       return done(
@@ -117,17 +120,3 @@ export async function invokeTenant(
     return done(outcomeOfError(error, timedOut));
   }
 }
-
-async function storeResult(
-  env: Env,
-  config: PlatformConfig,
-  job: InvocationJob,
-  bytes: Uint8Array,
-  contentType: string,
-): Promise<BodyRef> {
-  if (bytes.byteLength <= config.inlineLimitBytes) return { contentType, size: bytes.byteLength, inline: bytes };
-  const r2Key = `results/${job.taskId}/${job.invocation}`;
-  await env.BLOBS.put(r2Key, bytes, { httpMetadata: { contentType } });
-  return { contentType, size: bytes.byteLength, r2Key };
-}
-
