@@ -60,14 +60,14 @@ export class ShardDurableObject extends DurableObject<Env> {
     const results = this.ctx.storage.transactionSync(() => this.#store.accept(messages, now));
     // Answer the ingest consumer at once; dispatch runs behind the answer, and the alarm backs it up.
     await this.#ensureAlarm();
-    this.#kick();
+    void this.#kick();
     return results;
   }
 
   async upsertFunction(shard: string, record: FunctionRecord): Promise<void> {
     this.#remember(shard);
     this.ctx.storage.transactionSync(() => this.#store.upsertFunction(record));
-    await this.#dispatch();
+    await this.#kick();
   }
 
   async deleteFunction(shard: string, account: string, name: string): Promise<{ cancelled: number }> {
@@ -97,7 +97,7 @@ export class ShardDurableObject extends DurableObject<Env> {
     this.#remember(shard);
     const result = this.ctx.storage.transactionSync(() => this.#store.operate(account, id, op, Date.now()));
     if (result.ok && result.abort) await this.#abort(shard, [result.abort]);
-    if (result.ok) await this.#dispatch();
+    if (result.ok) await this.#kick();
     return result;
   }
 
@@ -115,7 +115,7 @@ export class ShardDurableObject extends DurableObject<Env> {
     this.#remember(shard);
     const result = this.ctx.storage.transactionSync(() => this.#store.bulk(account, fnName, op, filter, Date.now()));
     await this.#abort(shard, result.aborts);
-    await this.#dispatch();
+    await this.#kick();
     return result;
   }
 
@@ -125,7 +125,7 @@ export class ShardDurableObject extends DurableObject<Env> {
     outcome: { ok: true; result?: BodyRef } | { ok: false; error: TaskError; retryable: boolean },
   ): Promise<CallbackResult> {
     const result = this.ctx.storage.transactionSync(() => this.#store.complete(id, token, outcome, Date.now()));
-    if (result.ok) await this.#dispatch();
+    if (result.ok) await this.#kick();
     return result;
   }
 
@@ -143,7 +143,7 @@ export class ShardDurableObject extends DurableObject<Env> {
     );
     // Many invokers report at once; one dispatch run (going round again if needed) serves them all.
     await this.#ensureAlarm();
-    this.#kick();
+    void this.#kick();
     return { applied };
   }
 
@@ -168,8 +168,7 @@ export class ShardDurableObject extends DurableObject<Env> {
     });
     const shard = this.ctx.storage.kv.get<string>(SHARD_NAME_KEY);
     if (shard !== undefined) await this.#abort(shard, aborts);
-    this.#kick();
-    await this.#dispatching;
+    await this.#kick();
   }
 
   /**
@@ -182,25 +181,29 @@ export class ShardDurableObject extends DurableObject<Env> {
     else if (known !== shard) throw new Error(`shard ${known} was addressed as ${shard}`);
   }
 
-  /** Start a dispatch run unless one is running, in which case that run goes round once more. */
-  #kick(): void {
+  /**
+   * Start a dispatch run unless one is running, in which case that run goes round once more: one run at a time,
+   * whoever asks. Returns the run, which rejects if dispatch failed, so an alarm that awaits it is retried; callers
+   * that do not wait have the failure logged, and the safety alarm comes back.
+   */
+  #kick(): Promise<void> {
     if (this.#dispatching) {
       this.#again = true;
-      return;
+      return this.#dispatching;
     }
-    this.#dispatching = (async () => {
+    const run = (async () => {
       try {
         do {
           this.#again = false;
           await this.#dispatch();
         } while (this.#again);
-      } catch (error) {
-        // The alarm set before the run started comes back to whatever this run left.
-        console.error("dispatch run failed", error);
       } finally {
         this.#dispatching = undefined;
       }
     })();
+    run.catch((error: unknown) => console.error("dispatch run failed", error));
+    this.#dispatching = run;
+    return run;
   }
 
   async #ensureAlarm(): Promise<void> {
