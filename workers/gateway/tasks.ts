@@ -21,7 +21,7 @@ async function locate(c: Context<GatewayEnv>): Promise<{ id: string; shard: stri
   return { id, account, ...parts };
 }
 
-export function operationProblem(result: Exclude<OperationResult, { ok: true }>, what: string): Problem {
+function operationProblem(result: Exclude<OperationResult, { ok: true }>, what: string): Problem {
   if (result.reason === "not_found") return new Problem("not-found", "No such task.");
   return new Problem("invalid-transition", `Cannot ${what} a task that is ${result.state}.`, {
     extensions: { state: result.state },
