@@ -82,14 +82,19 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
  * @param {string} [options.label] name used in log lines
  * @param {string} [options.readyPath] path polled until it answers (default "/")
  * @param {number} [options.readyTimeoutMs]
- * @returns {Promise<{url: string, port: number, inspectorPort: number, logs: () => string, stop: () => Promise<void>}>}
+ * @param {string} [options.stateDir] keep local state here instead of a fresh temporary directory, so a second start
+ *   (after `kill()`) finds what the first one stored; the caller removes it
+ * @param {number} [options.port] serve on this port (default: a free one)
+ * @returns {Promise<{url: string, port: number, pid: number, inspectorPort: number, logs: () => string,
+ *   stop: () => Promise<void>, kill: () => Promise<void>}>} `pid` is the process group of wrangler and its workerd;
+ *   `kill()` sends SIGKILL to the whole group at once (a crash: nothing is flushed) and keeps `stateDir`
  */
-export async function startWrangler({ configs, vars = {}, label = "wrangler", readyPath = "/", readyTimeoutMs = 90_000 }) {
+export async function startWrangler({ configs, vars = {}, label = "wrangler", readyPath = "/", readyTimeoutMs = 90_000, stateDir, port: wantedPort }) {
   const dir = await mkdtemp(join(tmpdir(), `sluice-${label}-`));
   const envFile = join(dir, "dev.env");
   // Passing --env-file makes wrangler skip .dev.vars and .env entirely, so the run is deterministic.
   await writeFile(envFile, Object.entries(vars).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
-  const port = await freePort();
+  const port = wantedPort ?? (await freePort());
   const inspectorPort = await freePort();
   const args = [join(REPO_ROOT, "node_modules", "wrangler", "bin", "wrangler.js"), "dev"];
   for (const config of configs) args.push("-c", config);
@@ -98,7 +103,7 @@ export async function startWrangler({ configs, vars = {}, label = "wrangler", re
     "--ip", "127.0.0.1",
     "--inspector-port", String(inspectorPort),
     "--log-level", "warn",
-    "--persist-to", join(dir, "state"),
+    "--persist-to", stateDir ?? join(dir, "state"),
     "--env-file", envFile,
     "--show-interactive-dev-session=false",
   );
@@ -146,6 +151,18 @@ export async function startWrangler({ configs, vars = {}, label = "wrangler", re
     await rm(dir, { recursive: true, force: true }).catch(() => {});
   };
 
+  const kill = async () => {
+    if (!liveGroups.has(child.pid)) return;
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+    await Promise.race([exitedPromise, sleep(5_000)]);
+    liveGroups.delete(child.pid);
+    await rm(dir, { recursive: true, force: true }).catch(() => {});
+  };
+
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
@@ -166,19 +183,20 @@ export async function startWrangler({ configs, vars = {}, label = "wrangler", re
     }
     await sleep(200);
   }
-  return { url, port, inspectorPort, logs, stop };
+  return { url, port, pid: child.pid, inspectorPort, logs, stop, kill };
 }
 
 /**
  * Start the platform Worker plus the demo tenant function (bound as DEMO_FN), as `npm start` does.
  * @param {Record<string,string>} [extraVars] more variables (e.g. tuning knobs)
  */
-export async function startPlatform(extraVars = {}) {
-  const adminToken = `test-admin-${randomBytes(12).toString("hex")}`;
+export async function startPlatform(extraVars = {}, { stateDir, port, adminToken = `test-admin-${randomBytes(12).toString("hex")}` } = {}) {
   const server = await startWrangler({
     label: "platform",
     configs: ["wrangler.toml", "workers/demo-function/wrangler.toml"],
     vars: { ADMIN_TOKEN: adminToken, ALLOW_PRIVATE_TARGETS: "true", ...extraVars },
+    stateDir,
+    port,
   });
   return { ...server, adminToken };
 }

@@ -11,9 +11,13 @@ import * as lib from "../../bench/lib.mjs";
 export interface Platform {
   readonly url: string;
   readonly port: number;
+  /** Process group of wrangler and its workerd children. */
+  readonly pid: number;
   readonly adminToken: string;
   logs(): string;
   stop(): Promise<void>;
+  /** SIGKILL the whole process group (a crash); local state in `stateDir` survives for the next start. */
+  kill(): Promise<void>;
 }
 
 export interface Account {
@@ -37,7 +41,10 @@ export interface TaskView {
   error?: unknown;
 }
 
-export const startPlatform: (extraVars?: Record<string, string>) => Promise<Platform> = lib.startPlatform;
+export const startPlatform: (
+  extraVars?: Record<string, string>,
+  options?: { stateDir?: string; port?: number; adminToken?: string },
+) => Promise<Platform> = lib.startPlatform;
 export const freePort: () => Promise<number> = lib.freePort;
 export const createAccount: (base: string, adminToken: string, id: string) => Promise<Account> = lib.createAccount;
 export const putFunction: (base: string, apiKey: string, name: string, spec: unknown) => Promise<Record<string, unknown>> =
