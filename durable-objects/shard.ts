@@ -129,6 +129,11 @@ export class ShardDurableObject extends DurableObject<Env> {
     return result;
   }
 
+  /** Read-only: may a callback with this token proceed? Asked before its body is read. */
+  checkCallback(id: string, token: string): boolean {
+    return this.#store.checkCallback(id, token);
+  }
+
   async heartbeat(id: string, token: string): Promise<CallbackResult> {
     const result = this.ctx.storage.transactionSync(() => this.#store.heartbeat(id, token, Date.now()));
     if (result.ok) await this.#scheduleAlarm(false);

@@ -52,11 +52,16 @@ export function classifyStatus(status: number): StatusClass {
   return "permanent";
 }
 
-/** Outcome of a call that produced no response. */
-export function outcomeOfError(error: unknown, timedOut: boolean): InvocationOutcome {
+/**
+ * The one message every network failure gets. Refused, reset, DNS and runtime errors all read alike, so a target URL
+ * cannot be used to tell an open port from a closed one, and no runtime internals reach a tenant.
+ */
+export const NETWORK_ERROR_MESSAGE = "the function could not be reached (no HTTP response)";
+
+/** Outcome of a call that produced no response. The error itself is for the server log only. */
+export function outcomeOfError(_error: unknown, timedOut: boolean): InvocationOutcome {
   if (timedOut) return { kind: "transient", error: { kind: "timeout", message: "the function did not answer within timeoutMs" } };
-  const message = error instanceof Error ? error.message : String(error);
-  return { kind: "transient", error: { kind: "network", message: message.slice(0, 500) } };
+  return { kind: "transient", error: { kind: "network", message: NETWORK_ERROR_MESSAGE } };
 }
 
 /** Outcome of a call that produced a status (body already captured for successes, an excerpt for failures). */

@@ -131,10 +131,8 @@ export type OperationResult =
   | { readonly ok: false; readonly reason: "not_found" }
   | { readonly ok: false; readonly reason: "conflict"; readonly state: TaskState };
 
-export type CallbackResult =
-  | { readonly ok: true; readonly state: TaskState }
-  | { readonly ok: false; readonly reason: "not_found" | "bad_token" }
-  | { readonly ok: false; readonly reason: "conflict"; readonly state: TaskState };
+/** A callback applies to a running task with its current token; anything else is one indistinguishable refusal. */
+export type CallbackResult = { readonly ok: true; readonly state: TaskState } | { readonly ok: false; readonly reason: "not_found" };
 
 /** How one submitted task fared at the shard. */
 export interface SubmitResult {

@@ -8,7 +8,8 @@
 import { aimdLimit, aimdOnCongestion, aimdOnSuccess, clampAimd, initialAimd, type AimdParams, type AimdState } from "./aimd";
 import { backoffDelayMs } from "./backoff";
 import { buildEnvelope, destinationFor, type DeliveryMessage, type DeliveryReport } from "./delivery";
-import { bytesEqual, randomBytes, toBase64Url, utf8 } from "./encoding";
+import { mintCallbackToken } from "./callback-token";
+import { bytesEqual, utf8 } from "./encoding";
 import type { InvocationOutcome, TaskError } from "./outcome";
 import type {
   AbortOrder,
@@ -414,6 +415,11 @@ export class ShardStore {
     return { ok: true, state: this.#row(id)?.state ?? row.state };
   }
 
+  /** Whether `token` is the current callback token of a running task (checked before a callback's body is read). */
+  checkCallback(id: string, token: string): boolean {
+    return this.#checkCallback(id, token).ok;
+  }
+
   /** `POST /v1/tasks/:id/heartbeat`: the lease of a long-running task starts again from now. */
   heartbeat(id: string, token: string, now: number): CallbackResult {
     const checked = this.#checkCallback(id, token);
@@ -771,12 +777,15 @@ export class ShardStore {
     return { changed, more: rows.length === BULK_CHUNK, aborts };
   }
 
+  /** Unknown, not running, or another token: one answer for all three, so a caller without the token learns nothing. */
   #checkCallback(id: string, token: string): { ok: true; row: TaskRow } | Exclude<CallbackResult, { ok: true }> {
     const row = this.#row(id);
-    if (!row) return { ok: false, reason: "not_found" };
-    if (row.state !== "running") return { ok: false, reason: "conflict", state: row.state };
-    if (!row.callback_token || !bytesEqual(utf8(row.callback_token), utf8(token))) return { ok: false, reason: "bad_token" };
-    return { ok: true, row };
+    const valid =
+      row !== undefined &&
+      row.state === "running" &&
+      row.callback_token !== null &&
+      bytesEqual(utf8(row.callback_token), utf8(token));
+    return valid ? { ok: true, row } : { ok: false, reason: "not_found" };
   }
 
   #invokerLoad(): number[] {
@@ -806,7 +815,7 @@ export class ShardStore {
     const attempt = row.attempts + 1;
     const invocation = row.invocations + 1;
     const deadline = now + fn.spec.timeoutMs;
-    const callbackToken = toBase64Url(randomBytes(24));
+    const callbackToken = mintCallbackToken(row.account);
     this.#sql.exec(
       `UPDATE tasks SET state = ?, attempts = ?, invocations = ?, lease_until = ?, invoker = ?, callback_token = ?,
          async = 0, first_dispatched_at = COALESCE(first_dispatched_at, ?), last_dispatched_at = ?, updated_at = ?

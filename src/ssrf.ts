@@ -4,7 +4,19 @@
  * private networks, so our own code refuses them unless `ALLOW_PRIVATE_TARGETS=true` (local development and tests).
  */
 
-const BLOCKED_HOST_SUFFIXES = [".localhost", ".local", ".internal", ".lan", ".home.arpa"];
+const BLOCKED_HOST_SUFFIXES = [
+  ".localhost",
+  ".localdomain",
+  ".localdomain6",
+  ".local",
+  ".internal",
+  ".intranet",
+  ".corp",
+  ".private",
+  ".lan",
+  ".home",
+  ".home.arpa",
+];
 
 function ipv4Octets(host: string): number[] | undefined {
   const parts = host.split(".");
@@ -39,13 +51,16 @@ export function outboundUrlProblem(rawUrl: string, allowPrivate: boolean): strin
   if (url.username || url.password) return "must not contain credentials";
   if (allowPrivate) return url.protocol === "https:" || url.protocol === "http:" ? undefined : "must be http(s)";
   if (url.protocol !== "https:") return "must use https:// (set ALLOW_PRIVATE_TARGETS=true for local http targets)";
+  // The URL parser has already turned every IPv4 spelling (octal, hex, short forms) into a dotted quad.
   const host = url.hostname.toLowerCase().replace(/\.$/, "");
-  if (host === "localhost" || BLOCKED_HOST_SUFFIXES.some((s) => host.endsWith(s))) {
+  if (host.startsWith("[")) return "must not be an IP literal";
+  if (host === "localhost" || BLOCKED_HOST_SUFFIXES.some((s) => host.endsWith(s) || host === s.slice(1))) {
     return "must not point at a local or internal host";
   }
-  if (host.startsWith("[")) return "must not be an IP literal";
   const octets = ipv4Octets(host);
   if (octets) return isPrivateIpv4(octets) ? "must not point at a private or loopback address" : "must not be an IP literal";
   if (/^\d+$/.test(host) || /^0x[0-9a-f]+$/i.test(host)) return "must not be an IP literal";
+  // A single label (`vm`, `intranet`) is resolved through /etc/hosts or a search domain: never a public name.
+  if (!host.includes(".")) return "must be a fully qualified host name (single-label names are not allowed)";
   return undefined;
 }

@@ -7,9 +7,9 @@
 import { readConfig } from "../src/config";
 import type { BodyRef } from "../src/records";
 
-/** Keys in BLOBS: `payloads/<task id>` and `results/<task id>/<invocation or "callback">`. */
+/** Keys in BLOBS: `payloads/<task id>` and `results/<task id>/<invocation, or "callback-<random>">`. */
 export const payloadKey = (taskId: string): string => `payloads/${taskId}`;
-export const resultKey = (taskId: string, which: number | "callback"): string => `results/${taskId}/${which}`;
+export const resultKey = (taskId: string, which: number | string): string => `results/${taskId}/${which}`;
 
 /** Inline small bodies; put larger ones in R2 under `r2Key`. */
 export async function storeBody(env: Env, r2Key: string, bytes: Uint8Array, contentType: string): Promise<BodyRef> {

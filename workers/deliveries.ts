@@ -43,8 +43,16 @@ async function deliverWebhook(env: Env, config: PlatformConfig, message: Deliver
     const verdict = classifyReceiver(response.status);
     return verdict === "delivered" ? { verdict } : { verdict, error: `receiver answered ${response.status}` };
   } catch (error) {
-    return { verdict: "retry", error: error instanceof Error ? error.message : String(error) };
+    // As for function calls: one message for every network failure, the detail only in the log.
+    logDeliveryError(message, error);
+    return { verdict: "retry", error: "the receiver could not be reached (no HTTP response)" };
   }
+}
+
+function logDeliveryError(message: DeliveryMessage, error: unknown): void {
+  console.error(
+    JSON.stringify({ level: "warn", message: "delivery attempt failed", task: message.taskId, error: String(error) }),
+  );
 }
 
 async function deliverToFunction(env: Env, config: PlatformConfig, message: DeliveryMessage, name: string): Promise<Attempt> {
@@ -103,7 +111,8 @@ export async function deliver(env: Env, config: PlatformConfig, message: Deliver
         return await deliverToFunction(env, config, message, destination.name);
     }
   } catch (error) {
-    return { verdict: "retry", error: error instanceof Error ? error.message : String(error) };
+    logDeliveryError(message, error);
+    return { verdict: "retry", error: `the ${destination.type} destination failed; retrying` };
   }
 }
 

@@ -16,7 +16,7 @@ describe("outboundUrlProblem (production: allowPrivate=false)", () => {
     "https://api.example.com./run",
     "https://xn--bcher-kva.example/",
     "https://localhost.example.com/",
-    "https://my-localhost/",
+    "https://my-localhost.example.com/",
   ])("allows the public https URL %s", (url) => {
     expect(outboundUrlProblem(url, false)).toBeUndefined();
   });
@@ -46,9 +46,27 @@ describe("outboundUrlProblem (production: allowPrivate=false)", () => {
     "https://metadata.google.internal/computeMetadata/v1/",
     "https://router.lan/",
     "https://nas.home.arpa/",
+    "https://localhost.localdomain/",
+    "https://LOCALHOST.LOCALDOMAIN./x",
+    "https://localhost6.localdomain6/",
+    "https://db.intranet/",
   ])("refuses the local or internal host %s", (url) => {
     expect(outboundUrlProblem(url, false)).toBe(LOCAL_HOST);
   });
+
+  it.each(["https://vm:8961/", "https://vm./", "https://wiki/run", "https://my-localhost/", "https://ip6-localhost/", "https://printer/"])(
+    "refuses the single-label host %s (resolved through /etc/hosts or a search domain)",
+    (url) => {
+      expect(outboundUrlProblem(url, false)).toBe("must be a fully qualified host name (single-label names are not allowed)");
+    },
+  );
+
+  it.each(["https://0177.0.0.1/", "https://0x7f.1/", "https://2130706433/", "https://127.1/"])(
+    "refuses %s, another spelling of loopback",
+    (url) => {
+      expect(outboundUrlProblem(url, false)).toBe(PRIVATE_IP);
+    },
+  );
 
   it.each([
     "https://127.0.0.1/",

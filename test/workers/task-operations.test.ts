@@ -319,15 +319,16 @@ describe("long-running tasks (202 + Sluice-Async: 1)", () => {
     await putFunction(account, "long", { target: demoTarget, timeoutMs: 10_000 });
     const { id, token } = await asyncTask(account, "long");
     expect((await getTask(account, id)).state).toBe("running");
-    await expectProblem(await callback(id, "complete", undefined, { ok: true }), 401, "unauthorized");
+    // No token, a wrong one and (below) an ended task all read the same: the endpoint tells a stranger nothing.
+    await expectProblem(await callback(id, "complete", undefined, { ok: true }), 404, "not-found");
     await expectProblem(await callback(id, "complete", "wrong-token", { ok: true, result: 1 }), 404, "not-found");
     expect((await getTask(account, id)).state).toBe("running");
     const done = await callback(id, "complete", token, { ok: true, result: { answer: 42 } });
     expect(done.status).toBe(200);
     const task = await getTask(account, id);
     expect(task).toMatchObject({ state: "succeeded", result: { answer: 42 } });
-    const duplicate = await expectProblem(await callback(id, "complete", token, { ok: false, error: "late" }), 409, "invalid-transition");
-    expect(duplicate.state).toBe("succeeded");
+    const duplicate = await expectProblem(await callback(id, "complete", token, { ok: false, error: "late" }), 404, "not-found");
+    expect(duplicate.state).toBeUndefined();
     expect((await getTask(account, id)).state).toBe("succeeded");
   });
 
@@ -358,7 +359,7 @@ describe("long-running tasks (202 + Sluice-Async: 1)", () => {
     // The attempt that answered 202 is closed with the missed heartbeat, not left looking like a success.
     expect(task.attemptLog).toHaveLength(1);
     expect(task.attemptLog[0]?.error).toMatchObject({ kind: "heartbeat_timeout" });
-    await expectProblem(await callback(id, "complete", token, { ok: true }), 409, "invalid-transition");
+    await expectProblem(await callback(id, "complete", token, { ok: true }), 404, "not-found");
   });
 });
 

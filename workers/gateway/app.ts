@@ -11,7 +11,7 @@ import { adminRoutes } from "./admin";
 import { callbackRoutes } from "./callbacks";
 import { functionTaskRoutes } from "./function-tasks";
 import { functionRoutes } from "./functions";
-import { onError, problemResponse, requireTenant, type GatewayEnv } from "./middleware";
+import { limitContentType, onError, problemResponse, requireTenant, type GatewayEnv } from "./middleware";
 import { submitRoutes } from "./submit";
 import { taskRoutes } from "./tasks";
 
@@ -25,6 +25,7 @@ const tenantRoutes = new Hono<GatewayEnv>()
   .route("/account", accountRoutes);
 
 export const app = new Hono<GatewayEnv>()
+  .use(limitContentType())
   .get("/", (c) =>
     c.json({
       name: "sluice",

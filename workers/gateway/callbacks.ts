@@ -2,64 +2,76 @@
  * @module
  * Callbacks from long-running tenant functions: `POST /v1/tasks/:id/complete` and `.../heartbeat`. They carry the
  * invocation's `Sluice-Callback-Token`, not an API key: the function received the token with the call.
+ *
+ * Nothing is read or kept before the token passes. The token names the task's account, so the id's MAC is verified
+ * before anything is routed (an invented id never reaches, let alone creates, a shard); then the shard checks the token
+ * itself; only then is the body read (capped) and a large result stored, under a key no other callback can overwrite.
+ * A missing or wrong token, an ended task and an unknown id all get the same 404: the endpoint is no state oracle.
  */
 
 import { Hono, type Context } from "hono";
-import { readConfig } from "../../src/config";
-import { utf8 } from "../../src/encoding";
-import { shardOfTaskId } from "../../src/ids";
+import { callbackTokenAccount } from "../../src/callback-token";
+import { randomBytes, toBase64Url, utf8 } from "../../src/encoding";
+import { verifyTaskId } from "../../src/ids";
+import { MAX_CALLBACK_BODY_BYTES } from "../../src/limits";
 import type { TaskError } from "../../src/outcome";
 import { Problem } from "../../src/problem";
 import type { BodyRef, CallbackResult } from "../../src/records";
 import { completionSchema } from "../../src/schemas";
-import type { GatewayEnv } from "./middleware";
 import { resultKey, storeBody } from "../blobs";
+import { taskIdKey } from "./lookups";
+import type { GatewayEnv } from "./middleware";
 import { shard } from "./shards";
 import { parseJsonBody } from "./validation";
 
-function callbackTarget(c: Context<GatewayEnv>): { id: string; shard: string; token: string } {
-  const token = c.req.header("sluice-callback-token");
-  if (!token) {
-    throw new Problem("unauthorized", "Send the Sluice-Callback-Token header the invocation carried.");
-  }
+const NO_SUCH_CALLBACK = "No running task with this id and callback token.";
+
+function notFound(): Problem {
+  return new Problem("not-found", NO_SUCH_CALLBACK);
+}
+
+/** The task's shard, once the id and the token have both been checked; a 404 otherwise. */
+async function authorizeCallback(c: Context<GatewayEnv>): Promise<{ id: string; shard: string; token: string }> {
+  const token = c.req.header("sluice-callback-token") ?? "";
+  const account = callbackTokenAccount(token);
+  if (!account) throw notFound();
   const id = c.req.param("id") ?? "";
-  const where = shardOfTaskId(id);
-  if (!where) throw new Problem("not-found", "No such task.");
-  return { id, shard: where, token };
+  const parts = await verifyTaskId(await taskIdKey(c.env), account, id);
+  if (!parts) throw notFound();
+  if (!(await shard(c.env, parts.shard).checkCallback(id, token))) throw notFound();
+  return { id, shard: parts.shard, token };
 }
 
 function callbackAnswer(result: CallbackResult): Response {
   if (result.ok) return Response.json({ state: result.state });
-  if (result.reason === "conflict") {
-    // Late or duplicate: ignored, and it never changes a task that already ended.
-    throw new Problem("invalid-transition", `The task is ${result.state}; this callback was ignored.`, {
-      extensions: { state: result.state },
-    });
-  }
-  // A wrong token reads like an unknown task, so a guess learns nothing.
-  throw new Problem("not-found", "No running task with this id and callback token.");
+  throw notFound();
 }
+
+type Completion = { ok: true; result?: BodyRef } | { ok: false; error: TaskError; retryable: boolean };
 
 export const callbackRoutes = new Hono<GatewayEnv>()
   .post("/:id/complete", async (c) => {
-    const target = callbackTarget(c);
-    const body = await parseJsonBody(c, completionSchema);
-    let outcome: { ok: true; result?: BodyRef } | { ok: false; error: TaskError; retryable: boolean };
+    const target = await authorizeCallback(c);
+    const body = await parseJsonBody(c, completionSchema, MAX_CALLBACK_BODY_BYTES);
+    let outcome: Completion;
+    let storedKey: string | undefined;
     if (body.ok) {
       const bytes = body.result === undefined ? undefined : utf8(JSON.stringify(body.result));
-      const config = readConfig(c.env);
-      if (bytes && bytes.byteLength > config.maxPayloadBytes * 10) {
-        throw new Problem("payload-too-large", "The result is too large.");
-      }
-      const result = bytes && (await storeBody(c.env, resultKey(target.id, "callback"), bytes, "application/json"));
+      // A key of its own: a second, refused callback can never overwrite (or delete) the result that won.
+      const key = resultKey(target.id, `callback-${toBase64Url(randomBytes(9))}`);
+      const result = bytes && (await storeBody(c.env, key, bytes, "application/json"));
+      storedKey = result?.r2Key;
       outcome = result ? { ok: true, result } : { ok: true };
     } else {
       const message = typeof body.error === "string" ? body.error : body.error.message;
       outcome = { ok: false, error: { kind: "callback", message }, retryable: body.retryable };
     }
-    return callbackAnswer(await shard(c.env, target.shard).complete(target.id, target.token, outcome));
+    const result = await shard(c.env, target.shard).complete(target.id, target.token, outcome);
+    // The task ended between the check and now (a racing callback, a timeout): keep nothing.
+    if (!result.ok && storedKey) await c.env.BLOBS.delete(storedKey);
+    return callbackAnswer(result);
   })
   .post("/:id/heartbeat", async (c) => {
-    const target = callbackTarget(c);
+    const target = await authorizeCallback(c);
     return callbackAnswer(await shard(c.env, target.shard).heartbeat(target.id, target.token));
   });

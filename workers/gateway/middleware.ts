@@ -7,26 +7,45 @@
 import type { Context, ErrorHandler, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { bytesEqual, utf8 } from "../../src/encoding";
-import { Problem } from "../../src/problem";
+import { MAX_CONTENT_TYPE_LENGTH } from "../../src/limits";
+import { Problem, validationProblem } from "../../src/problem";
 import { authenticate, type Principal } from "./lookups";
 
 export type GatewayEnv = { Bindings: Env; Variables: { principal: Principal } };
 
-function bearer(c: Context): string | undefined {
+/** The bearer token, or why there is none (each reason gets its own 401 text). */
+function bearer(c: Context): { token: string } | { missing: "header" | "malformed" } {
   const header = c.req.header("authorization");
-  const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
-  return match?.[1];
+  if (header === undefined || header.trim() === "") return { missing: "header" };
+  const match = header.match(/^Bearer[ \t]+([!-~]{1,512})[ \t]*$/i);
+  return match?.[1] ? { token: match[1] } : { missing: "malformed" };
 }
+
+function isAdminToken(c: Context<GatewayEnv>, token: string): boolean {
+  const expected = c.env.ADMIN_TOKEN;
+  return Boolean(expected) && bytesEqual(utf8(token), utf8(expected ?? ""));
+}
+
+function unauthorized(detail: string, realm: string): Problem {
+  return new Problem("unauthorized", detail, { headers: { "www-authenticate": `Bearer realm="${realm}"` } });
+}
+
+const MALFORMED = "The Authorization header is malformed: send `Authorization: Bearer <token>`.";
 
 export function requireAdmin(): MiddlewareHandler<GatewayEnv> {
   return async function requireAdmin(c, next) {
-    const expected = c.env.ADMIN_TOKEN;
-    if (!expected) throw new Problem("admin-disabled", "Set the ADMIN_TOKEN secret to enable the admin API.");
-    const token = bearer(c);
-    if (!token || !bytesEqual(utf8(token), utf8(expected))) {
-      throw new Problem("unauthorized", "A valid admin bearer token is required.", {
-        headers: { "www-authenticate": 'Bearer realm="sluice-admin"' },
-      });
+    if (!c.env.ADMIN_TOKEN) throw new Problem("admin-disabled", "Set the ADMIN_TOKEN secret to enable the admin API.");
+    const found = bearer(c);
+    if ("missing" in found) {
+      throw unauthorized(found.missing === "header" ? "The admin API needs `Authorization: Bearer <ADMIN_TOKEN>`." : MALFORMED, "sluice-admin");
+    }
+    if (!isAdminToken(c, found.token)) {
+      throw unauthorized(
+        found.token.startsWith("sk_")
+          ? "This is a tenant API key; the admin API needs the admin token."
+          : "The admin token is not valid.",
+        "sluice-admin",
+      );
     }
     await next();
   };
@@ -34,14 +53,30 @@ export function requireAdmin(): MiddlewareHandler<GatewayEnv> {
 
 export function requireTenant(): MiddlewareHandler<GatewayEnv> {
   return async function requireTenant(c, next) {
-    const token = bearer(c);
-    const principal = token?.startsWith("sk_") ? await authenticate(c.env, token) : null;
-    if (!principal) {
-      throw new Problem("unauthorized", "A valid API key is required (Authorization: Bearer sk_...).", {
-        headers: { "www-authenticate": 'Bearer realm="sluice"' },
-      });
+    const found = bearer(c);
+    if ("missing" in found) {
+      throw unauthorized(found.missing === "header" ? "An API key is required: `Authorization: Bearer sk_...`." : MALFORMED, "sluice");
     }
+    if (isAdminToken(c, found.token)) {
+      throw unauthorized("This is the admin token; tenant routes need an account's API key (sk_...).", "sluice");
+    }
+    const principal = found.token.startsWith("sk_") ? await authenticate(c.env, found.token) : null;
+    if (!principal) throw unauthorized("The API key is not valid, or it was revoked.", "sluice");
     c.set("principal", principal);
+    await next();
+  };
+}
+
+/** A `Content-Type` over the limit is a 400 on every route (it would be stored with a payload and sent on calls). */
+export function limitContentType(): MiddlewareHandler<GatewayEnv> {
+  return async function limitContentType(c, next) {
+    const type = c.req.header("content-type");
+    if (type !== undefined && type.length > MAX_CONTENT_TYPE_LENGTH) {
+      throw validationProblem(
+        [{ path: "headers.content-type", message: `longer than ${MAX_CONTENT_TYPE_LENGTH} characters` }],
+        "A header has a bad value.",
+      );
+    }
     await next();
   };
 }

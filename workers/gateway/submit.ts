@@ -13,17 +13,18 @@ import { readConfig } from "../../src/config";
 import { utf8 } from "../../src/encoding";
 import { mintTaskId } from "../../src/ids";
 import { ingestPartition } from "../../src/placement";
-import { Problem, validationProblem } from "../../src/problem";
-import type { FunctionRecord, IngestMessage, IngestTask } from "../../src/records";
+import { validationProblem } from "../../src/problem";
+import type { FunctionRecord, IngestMessage, IngestTask, StoredTaskView } from "../../src/records";
 import { batchSubmitSchema, preferWaitSeconds, submitHeadersSchema, toFieldErrors } from "../../src/schemas";
-import { isTerminal } from "../../src/task-states";
+import { isTerminal, type TaskState } from "../../src/task-states";
+import { MAX_BATCH_BODY_BYTES } from "../../src/limits";
 import { requireFunction } from "./functions";
 import { taskIdKey } from "./lookups";
 import type { GatewayEnv } from "./middleware";
 import { payloadKey, storeBody } from "../blobs";
 import { shard } from "./shards";
 import { presentTask, taskUrl } from "./task-view";
-import { parseJsonBody } from "./validation";
+import { parseJsonBody, readBody } from "./validation";
 
 /** Number of ingest queue partitions bound in wrangler.toml (INGEST_0 ... INGEST_3). */
 const INGEST_PARTITIONS = 4;
@@ -32,17 +33,6 @@ function ingestQueue(env: Env, partition: number): Queue<IngestMessage> {
   const queue = [env.INGEST_0, env.INGEST_1, env.INGEST_2, env.INGEST_3][partition];
   if (!queue) throw new Error(`no ingest queue ${partition}`);
   return queue as Queue<IngestMessage>;
-}
-
-function tooLarge(maxBytes: number): Problem {
-  return new Problem("payload-too-large", `Payloads are limited to ${maxBytes} bytes.`, { extensions: { limit: maxBytes } });
-}
-
-async function readPayload(c: Context<GatewayEnv>, maxBytes: number): Promise<Uint8Array> {
-  if (Number(c.req.header("content-length") ?? "0") > maxBytes) throw tooLarge(maxBytes);
-  const bytes = new Uint8Array(await c.req.arrayBuffer());
-  if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes);
-  return bytes;
 }
 
 interface TaskOptions {
@@ -75,17 +65,27 @@ async function buildTask(
   };
 }
 
-/** Hold the answer until the task ends or `seconds` pass (`Prefer: wait=N`). */
-async function waitForEnd(c: Context<GatewayEnv>, fn: FunctionRecord, id: string, seconds: number) {
+/**
+ * Hold the answer until the task ends or `seconds` pass (`Prefer: wait=N`). Returns the ended task, or the state it
+ * was last seen in (still `accepted` while it is in the ingest queue).
+ */
+async function waitForEnd(
+  c: Context<GatewayEnv>,
+  fn: FunctionRecord,
+  id: string,
+  seconds: number,
+): Promise<{ ended: StoredTaskView } | { state: TaskState }> {
   const deadline = Date.now() + seconds * 1000;
   let interval = 25;
-  while (Date.now() < deadline) {
+  let state: TaskState = "accepted";
+  for (;;) {
     const { task } = await shard(c.env, fn.shard).getTask(fn.account, id);
-    if (task && isTerminal(task.state)) return task;
+    if (task && isTerminal(task.state)) return { ended: task };
+    if (task) state = task.state;
+    if (Date.now() >= deadline) return { state };
     await new Promise((resolve) => setTimeout(resolve, Math.min(interval, Math.max(0, deadline - Date.now()))));
     interval = Math.min(interval * 2, 500);
   }
-  return undefined;
 }
 
 export const submitRoutes = new Hono<GatewayEnv>()
@@ -98,7 +98,7 @@ export const submitRoutes = new Hono<GatewayEnv>()
       "sluice-fairness-key": c.req.header("sluice-fairness-key"),
     });
     if (!headers.success) throw validationProblem(toFieldErrors(headers.error, ["headers"]), "A header has a bad value.");
-    const bytes = await readPayload(c, config.maxPayloadBytes);
+    const bytes = await readBody(c, config.maxPayloadBytes, "A task payload");
     const task = await buildTask(c.env, fn, bytes, c.req.header("content-type") ?? "application/octet-stream", {
       origin: new URL(c.req.url).origin,
       idempotencyKey: headers.data["idempotency-key"],
@@ -120,21 +120,23 @@ export const submitRoutes = new Hono<GatewayEnv>()
     }
 
     const waitSeconds = preferWaitSeconds(c.req.header("prefer"));
+    let state: TaskState = "accepted";
     if (waitSeconds !== undefined && waitSeconds > 0) {
-      const ended = await waitForEnd(c, fn, id, waitSeconds);
-      if (ended) {
+      const waited = await waitForEnd(c, fn, id, waitSeconds);
+      if ("ended" in waited) {
         c.header("preference-applied", `wait=${waitSeconds}`);
-        return c.json({ ...presentTask(c, ended), ...(deduplicated ? { deduplicated } : {}) }, 200);
+        return c.json({ ...presentTask(c, waited.ended), ...(deduplicated ? { deduplicated } : {}) }, 200);
       }
+      state = waited.state;
     }
     const statusUrl = taskUrl(c, id);
     if (deduplicated) return c.json({ id, deduplicated: true, statusUrl }, 200, { location: statusUrl });
-    return c.json({ id, state: "accepted", statusUrl }, 202, { location: statusUrl });
+    return c.json({ id, state, statusUrl }, 202, { location: statusUrl });
   })
   .post("/:name/:action{tasks:batch}", async (c) => {
     const config = readConfig(c.env);
     const fn = await requireFunction(c.env, c.get("principal").account, c.req.param("name"));
-    const items = await parseJsonBody(c, batchSubmitSchema);
+    const items = await parseJsonBody(c, batchSubmitSchema, MAX_BATCH_BODY_BYTES);
     const messages: IngestMessage[] = [];
     for (const [index, item] of items.entries()) {
       const bytes = utf8(JSON.stringify(item.payload));
@@ -145,6 +147,10 @@ export const submitRoutes = new Hono<GatewayEnv>()
       messages.push({ v: 1, task, fn });
     }
     const results = await shard(c.env, fn.shard).accept(fn.shard, messages);
+    // A repeated key names the first task: the payload just stored for this item belongs to no task.
+    const orphans = results.flatMap((r, i) => (r.deduplicated ? [messages[i]?.task.payload.r2Key] : []));
+    const keys = orphans.filter((key): key is string => typeof key === "string");
+    if (keys.length > 0) await c.env.BLOBS.delete(keys);
     return c.json(
       { tasks: results.map((r) => ({ id: r.id, ...(r.deduplicated ? { deduplicated: true } : {}) })) },
       202,

@@ -5,16 +5,15 @@
  * report to the shard stays small.
  */
 
+import { readBounded, readPrefix } from "../../src/bounded-body";
 import type { PlatformConfig } from "../../src/config";
+import { ERROR_EXCERPT_BYTES, MAX_CONTENT_TYPE_LENGTH, MAX_RESULT_BYTES } from "../../src/limits";
 import { outcomeOfError, outcomeOfStatus, type InvocationOutcome } from "../../src/outcome";
 import type { BodyRef, InvocationJob } from "../../src/records";
 import { signWebhook } from "../../src/signing";
 import { outboundUrlProblem } from "../../src/ssrf";
 import { resultKey, storeBody } from "../blobs";
 import { signingSecrets } from "../gateway/lookups";
-
-/** Results larger than this fail the attempt instead of filling R2 without bound. */
-export const MAX_RESULT_BYTES = 10 * 1024 * 1024;
 
 export interface CallResult {
   readonly startedAt: number;
@@ -93,20 +92,24 @@ export async function invokeTenant(
           ...signature,
         },
       });
-      const bytes = new Uint8Array(await response.arrayBuffer());
-      const contentType = response.headers.get("content-type") ?? "application/octet-stream";
-      if (bytes.byteLength > MAX_RESULT_BYTES) {
-        return done({
-          kind: "permanent",
-          error: { kind: "http", status: response.status, message: `result larger than ${MAX_RESULT_BYTES} bytes` },
-        });
-      }
-      const isSuccess = response.status >= 200 && response.status < 300;
-      const resultBody = isSuccess
-        ? await storeBody(env, resultKey(job.taskId, job.invocation), bytes, contentType)
-        : { contentType, size: 0 };
-      const excerpt = isSuccess ? "" : new TextDecoder().decode(bytes.subarray(0, 300));
+      const contentType = (response.headers.get("content-type") ?? "application/octet-stream").slice(0, MAX_CONTENT_TYPE_LENGTH);
       const asyncRequested = response.headers.get("sluice-async") === "1";
+      const keepsBody = response.status >= 200 && response.status < 300 && !(response.status === 202 && asyncRequested);
+      let resultBody: BodyRef = { contentType, size: 0 };
+      let excerpt = "";
+      if (keepsBody) {
+        // Read with a running cap: a 400 MB answer must not fill the isolate that runs other tenants' calls.
+        const read = await readBounded(response.body, MAX_RESULT_BYTES, response.headers.get("content-length"));
+        if (!read.ok) {
+          return done({
+            kind: "permanent",
+            error: { kind: "http", status: response.status, message: `result larger than ${MAX_RESULT_BYTES} bytes` },
+          });
+        }
+        resultBody = await storeBody(env, resultKey(job.taskId, job.invocation), read.bytes, contentType);
+      } else {
+        excerpt = new TextDecoder().decode(await readPrefix(response.body, ERROR_EXCERPT_BYTES));
+      }
       return done(
         outcomeOfStatus(response.status, response.headers.get("retry-after"), resultBody, excerpt, Date.now(), asyncRequested),
       );
@@ -116,6 +119,10 @@ export async function invokeTenant(
   } catch (error) {
     if (error instanceof PermanentCallError) {
       return done({ kind: "permanent", error: { kind: "internal", message: error.message } });
+    }
+    // The detail (which may name hosts, ports or runtime internals) goes to the log, never to the tenant.
+    if (!timedOut && !cancelled?.aborted) {
+      console.error(JSON.stringify({ level: "warn", message: "tenant call failed", task: job.taskId, error: String(error) }));
     }
     return done(outcomeOfError(error, timedOut));
   }

@@ -1,0 +1,70 @@
+/**
+ * @module
+ * Reading a body with a running cap: `Content-Length` is checked first, then a stream (chunked or not) is read only up
+ * to the limit and cancelled there, so an 80 MB upload or a 400 MB tenant answer costs at most the limit in memory.
+ * Plain web streams: the gateway and the invoker both use it.
+ */
+
+import { concatBytes } from "./encoding";
+
+export type BoundedRead =
+  | { readonly ok: true; readonly bytes: Uint8Array }
+  | { readonly ok: false; readonly reason: "too_large"; readonly limit: number };
+
+/** A declared `Content-Length`, when it is a plain decimal number. */
+export function declaredLength(header: string | null | undefined): number | undefined {
+  if (header === null || header === undefined || !/^\s*\d{1,16}\s*$/.test(header)) return undefined;
+  return Number(header);
+}
+
+/** Read `stream` whole unless it passes `maxBytes`; then stop reading, cancel it, and say so. */
+export async function readBounded(
+  stream: ReadableStream<Uint8Array> | null,
+  maxBytes: number,
+  contentLength?: string | null,
+): Promise<BoundedRead> {
+  const declared = declaredLength(contentLength);
+  if (declared !== undefined && declared > maxBytes) {
+    await stream?.cancel().catch(() => {});
+    return { ok: false, reason: "too_large", limit: maxBytes };
+  }
+  if (!stream) return { ok: true, bytes: new Uint8Array() };
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) {
+        await reader.cancel().catch(() => {});
+        return { ok: false, reason: "too_large", limit: maxBytes };
+      }
+      chunks.push(value);
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return { ok: true, bytes: chunks.length === 1 && chunks[0] ? chunks[0] : concatBytes(...chunks) };
+}
+
+/** The first `maxBytes` of a stream (an error excerpt); the rest is never read. */
+export async function readPrefix(stream: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<Uint8Array> {
+  if (!stream) return new Uint8Array();
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    while (total < maxBytes) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value.subarray(0, maxBytes - total));
+      total += Math.min(value.byteLength, maxBytes - total);
+    }
+    await reader.cancel().catch(() => {});
+  } finally {
+    reader.releaseLock();
+  }
+  return concatBytes(...chunks);
+}
