@@ -44,6 +44,14 @@ export class RegistryDurableObject extends DurableObject<Env> {
     return this.#store.revokeKey(account, keyPrefix, Date.now());
   }
 
+  listAccounts(limit: number, after?: string) {
+    return this.#store.listAccounts(limit, after);
+  }
+
+  listFunctions(account: string, limit: number, after?: string) {
+    return this.#store.listFunctions(account, limit, after);
+  }
+
   getAccount(id: string): AccountView | undefined {
     return this.#store.getAccount(id);
   }
@@ -70,10 +78,6 @@ export class RegistryDurableObject extends DurableObject<Env> {
 
   getFunction(account: string, name: string): FunctionRecord | undefined {
     return this.#store.getFunction(account, name);
-  }
-
-  listFunctions(account: string): FunctionRecord[] {
-    return this.#store.listFunctions(account);
   }
 
   deleteFunction(account: string, name: string): FunctionRecord | undefined {

@@ -122,6 +122,39 @@ export class RegistryStore {
     return { id: row.id, limits: JSON.parse(row.limits) as AccountLimits, createdAt: new Date(row.created_at).toISOString(), keys };
   }
 
+  /** Accounts by id, `limit` at a time after `after` (exclusive), without secrets or keys. */
+  listAccounts(limit: number, after?: string): { accounts: Omit<AccountView, "keys">[]; next?: string } {
+    const rows = this.#sql
+      .exec<{ id: string; limits: string; created_at: number }>(
+        `SELECT id, limits, created_at FROM accounts WHERE id > ? ORDER BY id LIMIT ?`,
+        after ?? "",
+        limit + 1,
+      )
+      .toArray();
+    const page = rows.slice(0, limit).map((row) => ({
+      id: row.id,
+      limits: JSON.parse(row.limits) as AccountLimits,
+      createdAt: new Date(row.created_at).toISOString(),
+    }));
+    const last = page[page.length - 1];
+    return rows.length > limit && last ? { accounts: page, next: last.id } : { accounts: page };
+  }
+
+  /** Functions of an account by name, `limit` at a time after `after` (exclusive). */
+  listFunctions(account: string, limit: number, after?: string): { functions: FunctionRecord[]; next?: string } {
+    const rows = this.#sql
+      .exec<{ name: string; record: string }>(
+        `SELECT name, record FROM functions WHERE account = ? AND name > ? ORDER BY name LIMIT ?`,
+        account,
+        after ?? "",
+        limit + 1,
+      )
+      .toArray();
+    const page = rows.slice(0, limit).map((row) => JSON.parse(row.record) as FunctionRecord);
+    const last = page[page.length - 1];
+    return rows.length > limit && last ? { functions: page, next: last.name } : { functions: page };
+  }
+
   /** Which account a key hash belongs to, if the key is live. */
   authenticate(hash: string): { account: string; limits: AccountLimits } | undefined {
     const row = this.#sql
@@ -203,13 +236,6 @@ export class RegistryStore {
       .exec<{ record: string }>(`SELECT record FROM functions WHERE account = ? AND name = ?`, account, name)
       .toArray()[0];
     return row ? (JSON.parse(row.record) as FunctionRecord) : undefined;
-  }
-
-  listFunctions(account: string): FunctionRecord[] {
-    return this.#sql
-      .exec<{ record: string }>(`SELECT record FROM functions WHERE account = ? ORDER BY name`, account)
-      .toArray()
-      .map((row) => JSON.parse(row.record) as FunctionRecord);
   }
 
   deleteFunction(account: string, name: string): FunctionRecord | undefined {

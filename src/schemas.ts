@@ -108,6 +108,12 @@ export const bulkFilterSchema = z
     path: ["ids"],
   });
 
+/** Listings of named things (`GET /v1/functions`, `GET /v1/accounts`): a page of names in order, and an opaque cursor. */
+export const pageQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().max(200).optional(),
+});
+
 /** `GET /v1/functions/:name/tasks` */
 export const listQuerySchema = z.object({
   state: z.enum(["accepted", "queued", "paused", "running", "succeeded", "failed", "cancelled", "expired"]).optional(),

@@ -34,6 +34,18 @@ export class TtlCache<V> {
     this.#entries.delete(key);
   }
 
+  /** Drop every entry whose value matches (bounded by the cache's size). */
+  deleteWhere(matches: (value: V) => boolean): number {
+    let dropped = 0;
+    for (const [key, entry] of this.#entries) {
+      if (matches(entry.value)) {
+        this.#entries.delete(key);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
   /** Return the cached value, or load, cache and return it. */
   async getOrLoad(key: string, ttlMs: number, load: () => Promise<V>): Promise<V> {
     const cached = this.get(key);

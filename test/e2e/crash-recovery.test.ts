@@ -212,7 +212,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await platform?.stop();
   await servers?.close();
-  if (stateDir) await rm(stateDir, { recursive: true, force: true });
+  console.log("KEPT STATE", stateDir);
 });
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -323,15 +323,11 @@ describe("SIGKILL of the whole platform, restart on the same state", () => {
     };
 
     await crashWhen("kill 1", 50, 10);
-    let lastRestart = await crashWhen("kill 2", 110, 10);
-    await Promise.race([
-      submitter,
-      sleep(60_000).then(() => {
-        throw failure("the submitter did not reach its target within 60 s", { accepted: accepted.size, unanswered });
-      }),
-    ]);
-    expect(submitterDone).toBe(true);
-    lastRestart = Math.max(lastRestart, 0);
+    const lastRestart = await crashWhen("kill 2", 110, 10);
+    await waitFor(async () => submitterDone, { timeoutMs: 60_000, intervalMs: 50, what: "the submitter" }).catch(() => {
+      throw failure("the submitter did not reach its target within 60 s after the last restart", { accepted: accepted.size, unanswered });
+    });
+    await submitter;
 
     // --- recovery: every accepted task succeeds and is delivered. Poll only what is not done yet; give up when nothing
     // moved for 25 s (leases are 6 s, the delivery schedule 7 s: longer than that without progress is a loss).
@@ -356,7 +352,7 @@ describe("SIGKILL of the whole platform, restart on the same state", () => {
       }
       if (now < ids.length) await sleep(500);
     }
-    const recoveredMs = Date.now() - lastRestart;
+    const recoveredMs = lastProgress - lastRestart;
 
     // --- what the receiver saw
     const okIds = okDeliveredIds();
@@ -391,7 +387,7 @@ describe("SIGKILL of the whole platform, restart on the same state", () => {
       tasksWithMoreThanOneWebhookId: [...webhookIdsPerTask.values()].filter((s) => s.size > 1).length,
       tasksCalledMoreThanOnce: ids.filter((id) => (tenantCalls.get(id) ?? 0) > 1).length,
       deliveredTasksNotAccepted: extraTaskIds.length,
-      msFromLastRestartUntilAllDone: recoveredMs,
+      msFromLastRestartUntilLastTaskDone: recoveredMs,
     };
     log("deliveries summary:", JSON.stringify(summary));
 

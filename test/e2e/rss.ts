@@ -75,22 +75,44 @@ export interface RssMeasurement<T> {
   readonly hwmMb: number | undefined;
   readonly samples: number;
   readonly pids: readonly number[];
+  /** Per process: VmRSS before, largest sampled, after (MB). */
+  readonly perPid: readonly { pid: number; beforeMb: number; peakMb: number; afterMb: number }[];
+  /** A workerd process came or went while measuring (wrangler reloads when a source file changes). */
+  readonly restarted: boolean;
 }
 
-/** Run `run` while sampling the workerd processes of process group `pgid`. */
+/** Run `run` while sampling the workerd processes of process group `pgid` (looked up again at every sample). */
 export async function measureRss<T>(
   pgid: number,
   run: () => Promise<T>,
   { intervalMs = 20, settleMs = 300 }: { intervalMs?: number; settleMs?: number } = {},
 ): Promise<RssMeasurement<T>> {
-  const pids = workerdPids(pgid);
-  if (pids.length === 0) throw new Error(`no workerd process in process group ${pgid}`);
-  const hwmReset = resetHwm(pids);
-  const beforeMb = rssMb(pids);
+  const initial = workerdPids(pgid);
+  if (initial.length === 0) throw new Error(`no workerd process in process group ${pgid}`);
+  const hwmReset = resetHwm(initial);
+  const perPid = new Map<number, { pid: number; beforeMb: number; peakMb: number; afterMb: number }>();
+  const sampleAll = (): number => {
+    let sum = 0;
+    const live = workerdPids(pgid);
+    for (const pid of live) {
+      const mb = rssMb([pid]);
+      const entry = perPid.get(pid);
+      if (entry) {
+        entry.peakMb = Math.max(entry.peakMb, mb);
+        entry.afterMb = mb;
+      } else {
+        perPid.set(pid, { pid, beforeMb: mb, peakMb: mb, afterMb: mb });
+      }
+      sum += mb;
+    }
+    for (const [pid, entry] of perPid) if (!live.includes(pid)) entry.afterMb = 0;
+    return sum;
+  };
+  const beforeMb = sampleAll();
   let peakMb = beforeMb;
   let samples = 1;
   const sample = () => {
-    peakMb = Math.max(peakMb, rssMb(pids));
+    peakMb = Math.max(peakMb, sampleAll());
     samples++;
   };
   const timer = setInterval(sample, intervalMs);
@@ -102,17 +124,22 @@ export async function measureRss<T>(
   }
   sample();
   await new Promise((r) => setTimeout(r, settleMs));
-  const afterMb = rssMb(pids);
+  const afterMb = sampleAll();
   peakMb = Math.max(peakMb, afterMb);
+  const pids = [...perPid.keys()];
+  const final = workerdPids(pgid);
+  const restarted = pids.length !== initial.length || pids.some((pid) => !final.includes(pid));
   return {
     value,
     beforeMb,
     peakMb,
     afterMb,
     growthMb: peakMb - beforeMb,
-    hwmMb: hwmReset ? hwmMb(pids) : undefined,
+    hwmMb: hwmReset && !restarted ? hwmMb(final) : undefined,
     samples,
     pids,
+    perPid: [...perPid.values()],
+    restarted,
   };
 }
 
@@ -120,7 +147,8 @@ export async function measureRss<T>(
 export function describeRss(m: RssMeasurement<unknown>): string {
   const f = (n: number) => n.toFixed(1);
   const hwm = m.hwmMb === undefined ? "" : `, VmHWM ${f(m.hwmMb)}`;
-  return `workerd RSS before ${f(m.beforeMb)} MB / peak ${f(m.peakMb)} MB / after ${f(m.afterMb)} MB (growth +${f(m.growthMb)} MB${hwm}; ${m.samples} samples, pids ${m.pids.join(",")})`;
+  const each = m.perPid.map((p) => `${p.pid}: ${f(p.beforeMb)}/${f(p.peakMb)}/${f(p.afterMb)}`).join(", ");
+  return `workerd RSS before ${f(m.beforeMb)} MB / peak ${f(m.peakMb)} MB / after ${f(m.afterMb)} MB (growth +${f(m.growthMb)} MB${hwm}; ${m.samples} samples${m.restarted ? "; WORKERD RESTARTED DURING THE MEASUREMENT" : ""}; per pid before/peak/after ${each})`;
 }
 
 export { MB };

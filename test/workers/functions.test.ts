@@ -91,7 +91,32 @@ describe("functions API", () => {
   it("answers malformed JSON with 400 problem+json", async () => {
     const account = await createAccount();
     await expectProblem(await put(account, "bad", "{not json"), 400, "malformed-json");
-    await expectProblem(await tenant(account, "/v1/functions/Bad_Name", { method: "PUT", body: "{}" }), 404, "not-found");
+    // A name that cannot be created is the caller's mistake (400 naming it); reading one that cannot exist is a 404.
+    const bad = await expectProblem(await tenant(account, "/v1/functions/Bad_Name", { method: "PUT", body: "{}" }), 400, "validation");
+    expect(bad.errors).toEqual([expect.objectContaining({ path: "name" })]);
+    await expectProblem(await tenant(account, "/v1/functions/Bad_Name"), 404, "not-found");
+  });
+
+  it("GET /v1/functions is paginated with an opaque cursor", async () => {
+    const account = await createAccount();
+    const names = ["fa", "fb", "fc", "fd", "fe"];
+    for (const name of names) await putFunction(account, name, { target: demoTarget });
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const response = await tenant(account, `/v1/functions?limit=2${cursor ? `&cursor=${cursor}` : ""}`);
+      expect(response.status).toBe(200);
+      const page = (await response.json()) as { functions: { name: string }[]; nextCursor: string | null };
+      expect(page.functions.length).toBeLessThanOrEqual(2);
+      seen.push(...page.functions.map((f) => f.name));
+      cursor = page.nextCursor;
+      pages++;
+    } while (cursor);
+    expect(seen).toEqual(names);
+    expect(pages).toBe(3);
+    await expectProblem(await tenant(account, "/v1/functions?limit=0"), 400, "validation");
+    await expectProblem(await tenant(account, "/v1/functions?cursor=%%%"), 400, "validation");
   });
 
   it("deleting a function cancels its queued tasks instead of dropping them", async () => {

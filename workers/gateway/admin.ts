@@ -6,8 +6,9 @@
 import { Hono } from "hono";
 import { Problem } from "../../src/problem";
 import { ACCOUNT_ID, createAccountSchema } from "../../src/schemas";
-import { registry } from "./lookups";
+import { forgetKey, registry } from "./lookups";
 import { requireAdmin, type GatewayEnv } from "./middleware";
+import { encodeNameCursor, pageQuery } from "./paging";
 import { parseJsonBody } from "./validation";
 
 function accountId(id: string): string {
@@ -24,6 +25,11 @@ export const adminRoutes = new Hono<GatewayEnv>()
     const { ok: _ok, ...body } = created;
     return c.json(body, 201, { location: `/v1/accounts/${created.id}` });
   })
+  .get("/", async (c) => {
+    const { limit, after } = pageQuery(c);
+    const page = await registry(c.env).listAccounts(limit, after);
+    return c.json({ accounts: page.accounts, nextCursor: encodeNameCursor(page.next) });
+  })
   .get("/:id", async (c) => {
     const account = await registry(c.env).getAccount(accountId(c.req.param("id")));
     if (!account) throw new Problem("not-found", `No account ${c.req.param("id")}.`);
@@ -36,6 +42,7 @@ export const adminRoutes = new Hono<GatewayEnv>()
   })
   .delete("/:id/keys/:keyPrefix", async (c) => {
     const revoked = await registry(c.env).revokeKey(accountId(c.req.param("id")), c.req.param("keyPrefix"));
+    forgetKey(c.req.param("id"), c.req.param("keyPrefix"));
     if (!revoked) throw new Problem("not-found", `No live key ${c.req.param("keyPrefix")} on account ${c.req.param("id")}.`);
     return c.body(null, 204);
   });

@@ -14,10 +14,20 @@ import { outboundUrlProblem } from "../../src/ssrf";
 import { findFunction, forgetFunction, registry, rememberFunction } from "./lookups";
 import type { GatewayEnv } from "./middleware";
 import { shard, shardsOf } from "./shards";
+import { encodeNameCursor, pageQuery } from "./paging";
 import { parseJsonBody } from "./validation";
 
+/** A name in a path: one that cannot exist is simply not found. */
 export function functionName(name: string): string {
-  if (!FUNCTION_NAME.test(name)) throw new Problem("not-found", `No function ${JSON.stringify(name)}.`);
+  if (!FUNCTION_NAME.test(name)) throw new Problem("not-found", `No function ${JSON.stringify(name.slice(0, 100))}.`);
+  return name;
+}
+
+/** A name to create: a bad one is the caller's mistake, so a 400 naming the rule. */
+function newFunctionName(name: string): string {
+  if (!FUNCTION_NAME.test(name)) {
+    throw validationProblem([{ path: "name", message: "must match ^[a-z0-9][a-z0-9-]{0,62}$" }], "The function name is not valid.");
+  }
   return name;
 }
 
@@ -80,11 +90,12 @@ async function pushToShards(env: Env, record: FunctionRecord): Promise<void> {
 
 export const functionRoutes = new Hono<GatewayEnv>()
   .get("/", async (c) => {
-    const records = await registry(c.env).listFunctions(c.get("principal").account);
-    return c.json({ functions: records.map(functionView) });
+    const { limit, after } = pageQuery(c);
+    const page = await registry(c.env).listFunctions(c.get("principal").account, limit, after);
+    return c.json({ functions: page.functions.map(functionView), nextCursor: encodeNameCursor(page.next) });
   })
   .put("/:name", async (c) => {
-    const name = functionName(c.req.param("name"));
+    const name = newFunctionName(c.req.param("name"));
     const spec = await parseJsonBody(c, functionSpecSchema);
     const errors = targetProblems(c.env, spec);
     if (errors.length > 0) throw validationProblem(errors);

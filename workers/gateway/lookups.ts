@@ -1,8 +1,9 @@
 /**
  * @module
  * Per-isolate caches in front of the registry Durable Object, so the submit path makes no call to one global object
- * per request. Entries live for CACHE_TTL_MS: a revoked key or an edited function takes at most that long to apply
- * in other isolates (this isolate forgets its own copy at once).
+ * per request. Functions live for CACHE_TTL_MS (an edit takes at most that long to reach other isolates; this isolate
+ * forgets its own copy at once). API keys live at most PRINCIPAL_TTL_MS whatever CACHE_TTL_MS says: a revocation is
+ * refused from the next request in the isolate that revoked it and within a second in every other (API.md).
  */
 
 import { readConfig } from "../../src/config";
@@ -14,6 +15,8 @@ import { TtlCache } from "../../src/ttl-cache";
 export interface Principal {
   readonly account: string;
   readonly limits: AccountLimits;
+  /** `sk_<8 hex>`: names the key for revocation. */
+  readonly keyPrefix: string;
 }
 
 const principals = new TtlCache<Principal | null>();
@@ -21,8 +24,10 @@ const functions = new TtlCache<FunctionRecord | null>();
 const secrets = new TtlCache<string[]>();
 let platformKey: Promise<Uint8Array> | undefined;
 
+/** Longest a live key is trusted without asking the registry: the bound API.md promises for revocations. */
+export const PRINCIPAL_TTL_MS = 1_000;
 /** Unknown keys are remembered briefly too, so a client retrying a bad key does not hammer the registry. */
-const NEGATIVE_TTL_MS = 2_000;
+const NEGATIVE_TTL_MS = 1_000;
 
 export function registry(env: Env) {
   return env.REGISTRY.getByName("global");
@@ -32,9 +37,15 @@ export async function authenticate(env: Env, apiKey: string): Promise<Principal 
   const hash = await sha256Hex(apiKey);
   const cached = principals.get(hash);
   if (cached !== undefined) return cached;
-  const found = (await registry(env).authenticate(hash)) ?? null;
-  principals.set(hash, found, found ? readConfig(env).cacheTtlMs : NEGATIVE_TTL_MS);
+  const live = await registry(env).authenticate(hash);
+  const found = live ? { ...live, keyPrefix: apiKey.slice(0, apiKey.indexOf("_", 3)) } : null;
+  principals.set(hash, found, found ? Math.min(readConfig(env).cacheTtlMs, PRINCIPAL_TTL_MS) : NEGATIVE_TTL_MS);
   return found;
+}
+
+/** This isolate stops trusting a revoked key at once (others within PRINCIPAL_TTL_MS). */
+export function forgetKey(account: string, keyPrefix: string): void {
+  principals.deleteWhere((principal) => principal?.account === account && principal.keyPrefix === keyPrefix);
 }
 
 export async function findFunction(env: Env, account: string, name: string): Promise<FunctionRecord | null> {
