@@ -73,8 +73,9 @@ export class ShardDurableObject extends DurableObject<Env> {
   async deleteFunction(shard: string, account: string, name: string): Promise<{ cancelled: number }> {
     this.#remember(shard);
     const result = this.ctx.storage.transactionSync(() => this.#store.deleteFunction(account, name, Date.now()));
+    await this.#abort(shard, result.aborts);
     await this.#scheduleAlarm(false);
-    return result;
+    return { cancelled: result.cancelled };
   }
 
   getTask(account: string, id: string): { task: StoredTaskView | null; purged: boolean } {
@@ -93,9 +94,10 @@ export class ShardDurableObject extends DurableObject<Env> {
     return this.#store.concurrencyLimit(account, fnName);
   }
 
-  async operate(shard: string, account: string, id: string, op: TaskOperation): Promise<OperationResult> {
+  /** `createdAt` is the id's own timestamp: only a young id may still be in the ingest queue. */
+  async operate(shard: string, account: string, id: string, op: TaskOperation, createdAt?: number): Promise<OperationResult> {
     this.#remember(shard);
-    const result = this.ctx.storage.transactionSync(() => this.#store.operate(account, id, op, Date.now()));
+    const result = this.ctx.storage.transactionSync(() => this.#store.operate(account, id, op, Date.now(), createdAt));
     if (result.ok && result.abort) await this.#abort(shard, [result.abort]);
     if (result.ok) await this.#kick();
     return result;
@@ -106,6 +108,7 @@ export class ShardDurableObject extends DurableObject<Env> {
     if ("r2Keys" in result) {
       const results = await this.env.BLOBS.list({ prefix: `results/${id}/` });
       await this.env.BLOBS.delete([...result.r2Keys, ...results.objects.map((o) => o.key)]);
+      this.ctx.storage.transactionSync(() => this.#store.forgetGarbage(result.r2Keys));
       return { ok: true };
     }
     return result;
@@ -169,11 +172,25 @@ export class ShardDurableObject extends DurableObject<Env> {
     const { aborts } = this.ctx.storage.transactionSync(() => {
       this.#store.recoverExpiredLeases(now);
       this.#store.expireIdempotencyKeys(now);
+      this.#store.purgeExpired(now);
       return this.#store.continueBulk(now);
     });
     const shard = this.ctx.storage.kv.get<string>(SHARD_NAME_KEY);
     if (shard !== undefined) await this.#abort(shard, aborts);
+    await this.#collectGarbage();
     await this.#kick();
+  }
+
+  /** Delete from R2 the objects of purged rows (an outbox: keys leave it only once the bucket delete succeeded). */
+  async #collectGarbage(): Promise<void> {
+    const keys = this.#store.pendingGarbage();
+    if (keys.length === 0) return;
+    try {
+      await this.env.BLOBS.delete(keys);
+      this.ctx.storage.transactionSync(() => this.#store.forgetGarbage(keys));
+    } catch (error) {
+      console.error("R2 garbage collection failed; the alarm retries", error);
+    }
   }
 
   /**

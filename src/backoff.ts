@@ -20,6 +20,28 @@ export function backoffDelayMs(attempt: number, policy: BackoffPolicy, random: (
   return Math.round(half + random() * half);
 }
 
+/** Least wait before a retry, so `initialBackoffMs: 0` cannot turn a failing function into a hot loop. */
+export const MIN_RETRY_DELAY_MS = 100;
+
+/** Delay before retrying after failed attempt `attempt`: the function's backoff, never under MIN_RETRY_DELAY_MS. */
+export function retryDelayMs(attempt: number, policy: BackoffPolicy, random: () => number = Math.random): number {
+  return Math.max(MIN_RETRY_DELAY_MS, backoffDelayMs(attempt, policy, random));
+}
+
+/** First wait after a throttled answer (429/503), doubled per consecutive throttle up to THROTTLE_MAX_DELAY_MS. */
+export const THROTTLE_BASE_DELAY_MS = 100;
+/** Persistent throttling settles at about one call per second per task. */
+export const THROTTLE_MAX_DELAY_MS = 1_000;
+
+/**
+ * Delay before probing again after the `throttles`-th consecutive throttled answer (1-based): 100, 200, 400, 800 ms,
+ * then about 1 s, each within ±25 % so throttled tasks do not come back in lockstep. A longer `Retry-After` wins.
+ */
+export function throttleDelayMs(throttles: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(THROTTLE_MAX_DELAY_MS, THROTTLE_BASE_DELAY_MS * 2 ** Math.min(Math.max(0, throttles - 1), 20));
+  return Math.round(ceiling * (0.75 + 0.5 * random()));
+}
+
 const HTTP_DATE =
   /^(?:[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT|[A-Za-z]+, \d{2}-[A-Za-z]{3}-\d{2} \d{2}:\d{2}:\d{2} GMT|[A-Za-z]{3} [A-Za-z]{3} [ \d]\d \d{2}:\d{2}:\d{2} \d{4})$/;
 

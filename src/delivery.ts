@@ -134,6 +134,7 @@ export function buildEnvelope(
 
 /** R2 key of a result written by an `r2` destination: `<prefix>/<account>/<function>/<id>.json`. */
 export function r2DestinationKey(prefix: string | undefined, account: string, fn: string, id: string): string {
-  const clean = (prefix ?? "sluice").replace(/^\/+|\/+$/g, "");
-  return `${clean ? `${clean}/` : ""}${account}/${fn}/${id}.json`;
+  // A prefix stored before prefixes were one segment is flattened, so the account is always the second segment.
+  const clean = (prefix ?? "").replace(/[^A-Za-z0-9_.-]+/g, "-").replace(/^[-.]+|-+$/g, "") || "sluice";
+  return `${clean}/${account}/${fn}/${id}.json`;
 }

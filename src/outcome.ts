@@ -16,6 +16,7 @@ export type ErrorKind =
   | "expired"
   | "function_deleted"
   | "callback"
+  | "cancelled"
   | "internal";
 
 export interface TaskError {

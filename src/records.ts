@@ -89,6 +89,8 @@ export interface AttemptLogEntry {
   status?: number;
   error?: TaskError;
   throttled?: boolean;
+  /** Consecutive throttled answers folded into this entry. */
+  count?: number;
 }
 
 export interface TaskTimeline {
@@ -111,6 +113,8 @@ export interface StoredTaskView {
   updatedAt: string;
   timeline: TaskTimeline;
   attemptLog: AttemptLogEntry[];
+  /** Older entries dropped from `attemptLog` (it keeps the newest 100). */
+  attemptLogDropped?: number;
   error?: TaskError;
   delivery?: { state: "pending" | "delivered" | "failed"; attempts: number; lastError?: string };
   resultBody?: BodyRef;
@@ -153,8 +157,20 @@ export interface BulkResult {
   readonly aborts: readonly AbortOrder[];
 }
 
+/** A task in a listing (API.md): no payload, result, attempt log or delivery, so a page stays small. */
+export interface TaskSummary {
+  id: string;
+  function: string;
+  state: TaskState;
+  attempts: number;
+  createdAt: string;
+  updatedAt: string;
+  timeline: TaskTimeline;
+  error?: TaskError;
+}
+
 export interface TaskPage {
-  readonly tasks: StoredTaskView[];
+  readonly tasks: TaskSummary[];
   /** Exclusive upper bound for the next page (tasks are listed by descending sequence). */
   readonly nextBefore?: number;
 }

@@ -30,7 +30,16 @@ export type Target = z.infer<typeof targetSchema>;
 export const destinationSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("webhook"), url: httpsUrl }),
   z.strictObject({ type: z.literal("queue"), queue: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/) }),
-  z.strictObject({ type: z.literal("r2"), prefix: z.string().max(256).regex(/^[A-Za-z0-9/_.-]*$/).optional() }),
+  // One path segment: objects land at <prefix>/<account>/<function>/<id>.json, so the second segment is always the
+  // account and no prefix can reach into another tenant's folder.
+  z.strictObject({
+    type: z.literal("r2"),
+    prefix: z
+      .string()
+      .max(64)
+      .regex(/^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/, "must be one path segment (letters, digits, _ . -), no slashes")
+      .optional(),
+  }),
   z.strictObject({ type: z.literal("function"), name: z.string().regex(FUNCTION_NAME) }),
 ]);
 export type Destination = z.infer<typeof destinationSchema>;
@@ -56,6 +65,8 @@ export const functionSpecSchema = z.strictObject({
   retry: retrySchema.default({ maxAttempts: 3, initialBackoffMs: 1000, maxBackoffMs: 300_000 }),
   maxEventAgeSeconds: z.number().int().min(1).max(604_800).default(21_600),
   dedupWindowSeconds: z.number().int().min(0).max(604_800).default(86_400),
+  /** How long an ended task is kept before it is purged (10 s to 90 days). */
+  retentionSeconds: z.number().int().min(10).max(7_776_000).default(604_800),
   destinations: z
     .strictObject({ onSuccess: destinationSchema.optional(), onFailure: destinationSchema.optional() })
     .default({}),

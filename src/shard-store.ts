@@ -6,7 +6,7 @@
  */
 
 import { aimdLimit, aimdOnCongestion, aimdOnSuccess, clampAimd, initialAimd, type AimdParams, type AimdState } from "./aimd";
-import { backoffDelayMs } from "./backoff";
+import { retryDelayMs, throttleDelayMs } from "./backoff";
 import { buildEnvelope, destinationFor, type DeliveryMessage, type DeliveryReport } from "./delivery";
 import { mintCallbackToken } from "./callback-token";
 import { bytesEqual, utf8 } from "./encoding";
@@ -29,8 +29,20 @@ import type {
 } from "./records";
 import { allocateDispatch, pickInvoker } from "./scheduler";
 import { viewResult } from "./result-view";
-import { SHARD_SCHEMA, type AttemptRow, type DeliveryRow, type TaskRow } from "./shard/schema";
-import { taskView } from "./shard/view";
+import { closeAttempt, logAttempt, readAttemptLog } from "./shard/attempt-log";
+import {
+  discardBlobs,
+  forgetGarbage,
+  IN_FLIGHT_WINDOW_MS,
+  nextRetentionWake,
+  pendingGarbage,
+  purgeAt,
+  purgedCounts,
+  purgeExpired,
+  removeTask,
+} from "./shard/retention";
+import { applyShardSchema, type DeliveryRow, type TaskRow } from "./shard/schema";
+import { taskSummary, taskView } from "./shard/view";
 import { blobOf, bytesOf, type Sql } from "./sql";
 import { isTerminal, transition, type TaskEvent, type TaskState } from "./task-states";
 
@@ -55,8 +67,6 @@ export interface DispatchPlan {
 
 /** Largest number of tasks one dispatch pass moves (bounds the transaction and the CPU of one call). */
 export const DISPATCH_BUDGET = 200;
-/** Floor under a throttled retry, so `Retry-After: 0` cannot turn a shard into a hot loop against the function. */
-export const MIN_THROTTLE_DELAY_MS = 100;
 /** Tasks one bulk-operation chunk changes; larger operations continue chunk by chunk from the alarm. */
 export const BULK_CHUNK = 1000;
 /** Chunks one call or alarm runs before yielding (about 5,000 row updates: well inside the 30 s CPU limit). */
@@ -72,14 +82,13 @@ export const MORE_DISPATCH_MS = 10;
 const ROW_WITHOUT_BODIES = `seq, id, account, function, state, run, attempts, invocations, NULL AS payload, payload_r2,
   payload_type, payload_size, idempotency_key, fairness_key, not_before, age_from, lease_until, invoker, callback_token,
   async, chain_depth, origin, created_at, updated_at, accepted_at, queued_at, first_dispatched_at, last_dispatched_at,
-  finished_at, delivered_at, NULL AS result, result_r2, result_type, result_size, error`;
+  finished_at, delivered_at, NULL AS result, result_r2, result_type, result_size, error, purge_at, attempt_log_dropped`;
 
 const DEFAULT_RETRY = { maxAttempts: 3, initialBackoffMs: 1000, maxBackoffMs: 300_000 };
 
-const FUNCTION_DELETED_ERROR = JSON.stringify({
-  kind: "function_deleted",
-  message: "the function was deleted",
-} satisfies TaskError);
+const FUNCTION_DELETED: TaskError = { kind: "function_deleted", message: "the function was deleted" };
+const FUNCTION_DELETED_ERROR = JSON.stringify(FUNCTION_DELETED);
+const CANCELLED_WHILE_RUNNING: TaskError = { kind: "cancelled", message: "the task was cancelled while its call ran" };
 
 /** Which state each operation starts from when it is applied in bulk by state. */
 const BULK_SOURCE_STATES: Readonly<Record<TaskOperation, readonly TaskState[]>> = {
@@ -104,7 +113,7 @@ export class ShardStore {
   constructor(sql: Sql, settings: ShardSettings) {
     this.#sql = sql;
     this.#settings = settings;
-    for (const statement of SHARD_SCHEMA) sql.exec(statement);
+    applyShardSchema(sql);
     for (const row of sql.exec<{ record: string }>("SELECT record FROM functions WHERE deleted = 0").toArray()) {
       const record = JSON.parse(row.record) as FunctionRecord;
       this.#functions.set(functionKey(record.account, record.name), record);
@@ -132,24 +141,38 @@ export class ShardStore {
     if (written > 0) this.#functions.set(key, record);
   }
 
-  /** Mark a function deleted and cancel its waiting tasks (never drop them silently). */
-  deleteFunction(account: string, name: string, now: number): { cancelled: number } {
+  /**
+   * Mark a function deleted and cancel its queued, paused and running tasks (never drop them silently); running calls
+   * are aborted by the caller. Bounded by the function's own backlog: it runs once per delete.
+   */
+  deleteFunction(account: string, name: string, now: number): { cancelled: number; aborts: AbortOrder[] } {
+    const fn = this.#functions.get(functionKey(account, name));
     // Snapshots of this version still in the ingest queue must not revive it (upsert needs a strictly newer version).
     this.#sql.exec(`UPDATE functions SET deleted = 1 WHERE account = ? AND name = ?`, account, name);
     this.#functions.delete(functionKey(account, name));
+    const running = this.#sql
+      .exec<TaskRow>(`SELECT ${ROW_WITHOUT_BODIES} FROM tasks WHERE account = ? AND function = ? AND state = 'running'`, account, name)
+      .toArray();
+    const aborts: AbortOrder[] = [];
+    for (const row of running) {
+      this.#closeAttempt(row, now, null, FUNCTION_DELETED);
+      if (row.invoker !== null && !row.async) aborts.push({ invoker: row.invoker, taskId: row.id, invocation: row.invocations });
+    }
     // rowsWritten also counts index entries, so count the rows themselves.
     const cancelled = this.#sql
       .exec(
-        `UPDATE tasks SET state = 'cancelled', finished_at = ?, updated_at = ?, error = ?
-         WHERE account = ? AND function = ? AND state IN ('queued', 'paused') RETURNING id`,
+        `UPDATE tasks SET state = 'cancelled', finished_at = ?, updated_at = ?, error = ?, lease_until = NULL,
+           invoker = NULL, callback_token = NULL, purge_at = ?
+         WHERE account = ? AND function = ? AND state IN ('queued', 'paused', 'running') RETURNING id`,
         now,
         now,
         FUNCTION_DELETED_ERROR,
+        purgeAt(now, fn?.spec.retentionSeconds),
         account,
         name,
       )
       .toArray().length;
-    return { cancelled };
+    return { cancelled, aborts };
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -161,7 +184,7 @@ export class ShardStore {
    */
   accept(messages: readonly IngestMessage[], now: number): SubmitResult[] {
     for (const { fn } of messages) this.upsertFunction(fn);
-    return messages.map(({ task }) => {
+    return messages.map(({ task, fn: snapshot }) => {
       const existing = this.#sql
         .exec<{ function: string }>(`SELECT function FROM tasks WHERE id = ?`, task.id)
         .toArray()[0];
@@ -179,7 +202,9 @@ export class ShardStore {
         }
         return { id: task.id, deduplicated: false };
       }
-      const fn = this.#functions.get(functionKey(task.account, task.functionName));
+      // A task made for an earlier function of the same name (deleted, then created again) never runs on the new one.
+      const current = this.#functions.get(functionKey(task.account, task.functionName));
+      const fn = current && current.createdAt === snapshot.createdAt ? current : undefined;
       if (task.idempotencyKey && fn && fn.spec.dedupWindowSeconds > 0) {
         const first = this.#sql
           .exec<{ task_id: string }>(
@@ -204,11 +229,13 @@ export class ShardStore {
       // A task that arrives after its function was deleted is kept, as cancelled, never dropped.
       const step = transition("accepted", fn ? "enqueue" : "cancel");
       if (!step.ok) throw new Error(step.reason);
+      // The age limit counts from when the task is due, so a delay never expires a task before it could run.
+      const dueAt = task.acceptedAt + (task.delaySeconds ?? 0) * 1000;
       this.#sql.exec(
         `INSERT INTO tasks (id, account, function, state, payload, payload_r2, payload_type, payload_size,
            idempotency_key, fairness_key, not_before, age_from, created_at, updated_at, accepted_at, queued_at,
-           finished_at, error, chain_depth, origin)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           finished_at, error, chain_depth, origin, purge_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         task.id,
         task.account,
         task.functionName,
@@ -219,8 +246,8 @@ export class ShardStore {
         task.payload.size,
         task.idempotencyKey ?? null,
         task.fairnessKey ?? null,
-        task.acceptedAt + (task.delaySeconds ?? 0) * 1000,
-        task.acceptedAt,
+        dueAt,
+        dueAt,
         task.acceptedAt,
         now,
         task.acceptedAt,
@@ -229,6 +256,7 @@ export class ShardStore {
         fn ? null : FUNCTION_DELETED_ERROR,
         task.chainDepth ?? 0,
         task.origin ?? null,
+        fn ? null : purgeAt(now, snapshot.spec.retentionSeconds),
       );
       return { id: task.id, deduplicated: false };
     });
@@ -247,13 +275,17 @@ export class ShardStore {
     return { task: null, purged };
   }
 
-  /** Newest first, by descending sequence: inserts during paging land above the cursor, so none is seen twice. */
+  /**
+   * Newest first, by descending sequence: inserts during paging land above the cursor, so none is seen twice. Rows are
+   * read without their payload and result, and listed as summaries, so a page stays small whatever tasks hold.
+   */
   listTasks(account: string, fnName: string, state: TaskState | undefined, limit: number, before?: number): TaskPage {
     const upper = before ?? Number.MAX_SAFE_INTEGER;
     const rows = state
       ? this.#sql
           .exec<TaskRow>(
-            `SELECT * FROM tasks WHERE account = ? AND function = ? AND state = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+            `SELECT ${ROW_WITHOUT_BODIES} FROM tasks WHERE account = ? AND function = ? AND state = ? AND seq < ?
+             ORDER BY seq DESC LIMIT ?`,
             account,
             fnName,
             state,
@@ -263,7 +295,7 @@ export class ShardStore {
           .toArray()
       : this.#sql
           .exec<TaskRow>(
-            `SELECT * FROM tasks WHERE account = ? AND function = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+            `SELECT ${ROW_WITHOUT_BODIES} FROM tasks WHERE account = ? AND function = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
             account,
             fnName,
             upper,
@@ -273,14 +305,14 @@ export class ShardStore {
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return {
-      tasks: page.map((row) => taskView(row, [], this.#delivery(row.id))),
+      tasks: page.map(taskSummary),
       ...(rows.length > limit && last ? { nextBefore: last.seq } : {}),
     };
   }
 
-  /** Task counts per state for one function (or the whole shard). */
+  /** Task counts per state for one function (or the whole shard), including tasks retention has purged. */
   countByState(account?: string, fnName?: string): Record<string, number> {
-    const counts: Record<string, number> = {};
+    const counts: Record<string, number> = purgedCounts(this.#sql, account, fnName);
     const rows =
       account && fnName
         ? this.#sql
@@ -291,7 +323,7 @@ export class ShardStore {
             )
             .toArray()
         : this.#sql.exec<{ state: string; n: number }>(`SELECT state, COUNT(*) AS n FROM tasks GROUP BY state`).toArray();
-    for (const row of rows) counts[row.state] = row.n;
+    for (const row of rows) counts[row.state] = (counts[row.state] ?? 0) + row.n;
     return counts;
   }
 
@@ -299,11 +331,13 @@ export class ShardStore {
   // User operations
 
   /** cancel / pause / resume / retry one task. A refused transition names the current state. */
-  operate(account: string, id: string, op: TaskOperation, now: number): OperationResult {
+  operate(account: string, id: string, op: TaskOperation, now: number, createdAt = now): OperationResult {
     const row = this.#row(id);
     if (!row || row.account !== account) {
       // Cancelling a task still in the ingest queue: leave a cancelled placeholder that its arrival will not revive.
-      if (op === "cancel" && !row && !this.#isPurged(id)) return this.#cancelBeforeArrival(account, id, now);
+      // Only a young id can still be on its way; an older unknown one is gone (its tombstone may have expired).
+      const mayBeInFlight = now - createdAt < IN_FLIGHT_WINDOW_MS;
+      if (op === "cancel" && !row && mayBeInFlight && !this.#isPurged(id)) return this.#cancelBeforeArrival(account, id, now);
       return { ok: false, reason: "not_found" };
     }
     const applied = this.#operateRow(row, op, now);
@@ -319,10 +353,8 @@ export class ShardStore {
     if (!row || row.account !== account) return { ok: false, reason: "not_found" };
     if (!isTerminal(row.state)) return { ok: false, reason: "conflict", state: row.state };
     const r2Keys = [row.payload_r2, row.result_r2].filter((k): k is string => typeof k === "string");
-    this.#sql.exec(`DELETE FROM attempts WHERE task_id = ?`, id);
-    this.#sql.exec(`DELETE FROM deliveries WHERE task_id = ?`, id);
-    this.#sql.exec(`DELETE FROM tasks WHERE id = ?`, id);
-    this.#sql.exec(`INSERT OR REPLACE INTO tombstones (id, account, purged_at) VALUES (?, ?, ?)`, id, account, now);
+    // The keys also go to the garbage outbox: if the caller's delete fails, the alarm deletes them later.
+    removeTask(this.#sql, row, now, false);
     return { ok: true, r2Keys };
   }
 
@@ -499,6 +531,9 @@ export class ShardStore {
   applyOutcome(report: OutcomeReport, now: number, random: () => number = Math.random): { applied: boolean } {
     const row = this.#row(report.taskId);
     if (!row || row.state !== "running" || row.invocations !== report.invocation || row.async) {
+      // A result stored for a call whose outcome no longer counts belongs to no task (unless it is the one kept).
+      const stale = report.outcome.kind === "succeeded" ? report.outcome.body.r2Key : undefined;
+      if (stale && stale !== row?.result_r2) discardBlobs(this.#sql, [stale], now);
       return { applied: false };
     }
     const fn = this.#fn(row);
@@ -519,13 +554,11 @@ export class ShardStore {
         );
         break;
       case "throttled": {
-        // A throttled call does not use up an attempt (API.md); the age limit still applies at dispatch.
+        // A throttled call does not use up an attempt (API.md); the age limit still applies at dispatch. Persistent
+        // throttling backs off to about one probe per second per task, or later when Retry-After asks for it.
         const throttles = row.invocations - row.attempts + 1;
-        const delay = Math.max(
-          MIN_THROTTLE_DELAY_MS,
-          outcome.retryAfterMs ?? backoffDelayMs(throttles, fn?.spec.retry ?? DEFAULT_RETRY, random),
-        );
-        this.#requeue(row, now, delay, row.attempts - 1);
+        const delay = Math.max(outcome.retryAfterMs ?? 0, throttleDelayMs(throttles, random));
+        this.#requeue(row, fn, now, delay, row.attempts - 1);
         break;
       }
       case "transient":
@@ -560,6 +593,20 @@ export class ShardStore {
     return rows.length;
   }
 
+  /** Retention: purge a bounded chunk of tasks whose `retentionSeconds` have passed. */
+  purgeExpired(now: number): number {
+    return purgeExpired(this.#sql, now);
+  }
+
+  /** R2 keys whose rows are gone, for the Durable Object to delete from the bucket. */
+  pendingGarbage(): string[] {
+    return pendingGarbage(this.#sql);
+  }
+
+  forgetGarbage(keys: readonly string[]): void {
+    forgetGarbage(this.#sql, keys);
+  }
+
   /** Forget idempotency keys whose window has passed, a bounded number at a time. */
   expireIdempotencyKeys(now: number): number {
     return this.#sql
@@ -583,6 +630,8 @@ export class ShardStore {
       this.#sql.exec(`SELECT 1 FROM deliveries WHERE handed_off = 0 LIMIT 1`).toArray().length > 0
         ? now + HANDOFF_RETRY_MS
         : null,
+      nextRetentionWake(this.#sql),
+      this.#sql.exec(`SELECT 1 FROM r2_garbage LIMIT 1`).toArray().length > 0 ? now + HANDOFF_RETRY_MS : null,
     ];
     for (const fn of this.#functions.values()) {
       if (!fn.paused) {
@@ -668,16 +717,6 @@ export class ShardStore {
     return this.#sql.exec<TaskRow>(`SELECT * FROM tasks WHERE id = ?`, id).toArray()[0];
   }
 
-  #attempts(id: string): AttemptRow[] {
-    return this.#sql
-      .exec<AttemptRow>(
-        `SELECT run, attempt, started_at, duration_ms, status, error, throttled FROM attempts WHERE task_id = ?
-         ORDER BY invocation`,
-        id,
-      )
-      .toArray();
-  }
-
   #fn(row: TaskRow): FunctionRecord | undefined {
     return this.#functions.get(functionKey(row.account, row.function));
   }
@@ -691,8 +730,8 @@ export class ShardStore {
     if (!step.ok) return { ok: false, reason: "conflict", state: "accepted" };
     this.#sql.exec(
       `INSERT INTO tasks (id, account, function, state, payload_type, payload_size, not_before, age_from, created_at,
-         updated_at, accepted_at, finished_at)
-       VALUES (?, ?, '', ?, 'application/octet-stream', 0, ?, ?, ?, ?, ?, ?)`,
+         updated_at, accepted_at, finished_at, purge_at)
+       VALUES (?, ?, '', ?, 'application/octet-stream', 0, ?, ?, ?, ?, ?, ?, ?)`,
       id,
       account,
       step.to,
@@ -702,6 +741,7 @@ export class ShardStore {
       now,
       now,
       now,
+      purgeAt(now, undefined),
     );
     const row = this.#row(id);
     return row ? { ok: true, task: taskView(row, []) } : { ok: false, reason: "not_found" };
@@ -716,12 +756,15 @@ export class ShardStore {
           row.state === "running" && row.invoker !== null
             ? { invoker: row.invoker, taskId: row.id, invocation: row.invocations }
             : undefined;
+        // The aborted call's outcome will be ignored: the log says here how it ended.
+        if (row.state === "running") this.#closeAttempt(row, now, null, CANCELLED_WHILE_RUNNING);
         this.#sql.exec(
           `UPDATE tasks SET state = ?, finished_at = ?, updated_at = ?, lease_until = NULL, invoker = NULL,
-             callback_token = NULL WHERE id = ?`,
+             callback_token = NULL, purge_at = ? WHERE id = ?`,
           step.to,
           now,
           now,
+          purgeAt(now, this.#fn(row)?.spec.retentionSeconds),
           row.id,
         );
         return abort ? { ok: true, abort } : { ok: true };
@@ -737,7 +780,7 @@ export class ShardStore {
         this.#sql.exec(
           `UPDATE tasks SET state = ?, run = run + 1, attempts = 0, not_before = ?, age_from = ?, finished_at = NULL,
              error = NULL, result = NULL, result_r2 = NULL, result_type = NULL, result_size = NULL, async = 0,
-             updated_at = ? WHERE id = ?`,
+             purge_at = NULL, updated_at = ? WHERE id = ?`,
           step.to,
           now,
           now,
@@ -856,37 +899,45 @@ export class ShardStore {
   }
 
   /**
-   * Age of the longest-queued task, read from the sequence index rather than by scanning a deep backlog. A task that
-   * was re-driven by `retry` may sit early in sequence with a younger age; that only makes a wake-up early.
+   * When the longest-waiting queued task became due (its `age_from`: acceptance plus any delay, or the start of a
+   * retried run), read from the (state, age_from) index rather than by scanning a deep backlog.
    */
   #oldestQueuedAge(fn: FunctionRecord): number | undefined {
     return this.#sql
       .exec<{ age_from: number }>(
-        `SELECT age_from FROM tasks WHERE account = ? AND function = ? AND state = 'queued' ORDER BY seq LIMIT 1`,
+        `SELECT age_from FROM tasks WHERE account = ? AND function = ? AND state = 'queued' ORDER BY age_from LIMIT 1`,
         fn.account,
         fn.name,
       )
       .toArray()[0]?.age_from;
   }
 
+  /** Queued tasks due longer ago than maxEventAgeSeconds expire (at most a dispatch budget per pass). */
   #expireStale(fn: FunctionRecord, now: number): number {
     const cutoff = now - fn.spec.maxEventAgeSeconds * 1000;
     const oldest = this.#oldestQueuedAge(fn);
     if (oldest === undefined || oldest > cutoff) return 0;
+    const step = transition("queued", "expire");
+    if (!step.ok) throw new Error(step.reason);
     const error = JSON.stringify({
       kind: "expired",
       message: `not finished within maxEventAgeSeconds (${fn.spec.maxEventAgeSeconds})`,
     } satisfies TaskError);
     const expired = this.#sql
       .exec<{ id: string }>(
-        `UPDATE tasks SET state = 'expired', finished_at = ?, updated_at = ?, error = ?, lease_until = NULL
-         WHERE account = ? AND function = ? AND state = 'queued' AND age_from <= ? RETURNING id`,
+        `UPDATE tasks SET state = ?, finished_at = ?, updated_at = ?, error = ?, lease_until = NULL, purge_at = ?
+         WHERE id IN (SELECT id FROM tasks WHERE account = ? AND function = ? AND state = 'queued' AND age_from <= ?
+                      ORDER BY age_from LIMIT ?)
+         RETURNING id`,
+        step.to,
         now,
         now,
         error,
+        purgeAt(now, fn.spec.retentionSeconds),
         fn.account,
         fn.name,
         cutoff,
+        DISPATCH_BUDGET * 5,
       )
       .toArray();
     if (fn.spec.destinations.onFailure) for (const { id } of expired) this.#scheduleDelivery(id, "expired", now);
@@ -894,15 +945,34 @@ export class ShardStore {
   }
 
   #retryOrFail(row: TaskRow, fn: FunctionRecord | undefined, now: number, error: TaskError, random: () => number): void {
-    const retry = fn?.spec.retry ?? DEFAULT_RETRY;
-    if (row.attempts >= retry.maxAttempts) {
+    if (fn && row.attempts >= fn.spec.retry.maxAttempts) {
       this.#finish(row, "fail", now, error);
       return;
     }
-    this.#requeue(row, now, backoffDelayMs(row.attempts, retry, random), row.attempts, error);
+    this.#requeue(row, fn, now, fn ? retryDelayMs(row.attempts, fn.spec.retry, random) : 0, row.attempts, error);
   }
 
-  #requeue(row: TaskRow, now: number, delayMs: number, attempts: number, error?: TaskError): void {
+  /**
+   * Back to queued for another call after `delayMs`. A task whose function is gone is cancelled instead: nothing
+   * would ever dispatch it, and a later function of the same name must not run it.
+   */
+  #requeue(row: TaskRow, fn: FunctionRecord | undefined, now: number, delayMs: number, attempts: number, error?: TaskError): void {
+    if (!fn) {
+      const cancel = transition(row.state, "cancel");
+      if (!cancel.ok) throw new Error(cancel.reason);
+      this.#sql.exec(
+        `UPDATE tasks SET state = ?, attempts = ?, finished_at = ?, updated_at = ?, lease_until = NULL, invoker = NULL,
+           callback_token = NULL, async = 0, error = ?, purge_at = ? WHERE id = ?`,
+        cancel.to,
+        attempts,
+        now,
+        now,
+        FUNCTION_DELETED_ERROR,
+        purgeAt(now, undefined),
+        row.id,
+      );
+      return;
+    }
     const step = transition(row.state, "requeue");
     if (!step.ok) throw new Error(step.reason);
     this.#sql.exec(
@@ -922,7 +992,7 @@ export class ShardStore {
     if (!step.ok) throw new Error(step.reason);
     this.#sql.exec(
       `UPDATE tasks SET state = ?, finished_at = ?, updated_at = ?, lease_until = NULL, invoker = NULL,
-         callback_token = NULL, error = ?, result = ?, result_r2 = ?, result_type = ?, result_size = ?
+         callback_token = NULL, error = ?, result = ?, result_r2 = ?, result_type = ?, result_size = ?, purge_at = ?
        WHERE id = ?`,
       step.to,
       now,
@@ -932,6 +1002,7 @@ export class ShardStore {
       result?.r2Key ?? null,
       result?.contentType ?? null,
       result?.size ?? null,
+      purgeAt(now, this.#fn(row)?.spec.retentionSeconds),
       row.id,
     );
     this.#scheduleDelivery(row.id, step.to, now);
@@ -1031,32 +1102,27 @@ export class ShardStore {
   }
 
   #fullView(row: TaskRow): StoredTaskView {
-    return taskView(row, this.#attempts(row.id), this.#delivery(row.id));
+    return taskView(row, readAttemptLog(this.#sql, row.id), this.#delivery(row.id));
   }
 
   #delivery(taskId: string): DeliveryRow | undefined {
     return this.#sql.exec<DeliveryRow>(`SELECT * FROM deliveries WHERE task_id = ?`, taskId).toArray()[0];
   }
 
-  /**
-   * Record how the current invocation ended when no invoker report says so (a callback, or a lost lease). A long-running
-   * task already has a row from its 202; the ending overwrites that row's duration, status and error.
-   */
+  /** Record how the current invocation ended when no invoker report says so (a callback, a lost lease, a cancel). */
   #closeAttempt(row: TaskRow, now: number, status: number | null, error: TaskError | undefined): void {
-    const startedAt = row.last_dispatched_at ?? now;
-    this.#sql.exec(
-      `INSERT INTO attempts (task_id, invocation, run, attempt, started_at, duration_ms, status, error)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (task_id, invocation) DO UPDATE SET duration_ms = excluded.duration_ms, status = excluded.status,
-         error = excluded.error`,
-      row.id,
-      row.invocations,
-      row.run,
-      row.attempts,
-      startedAt,
-      now - startedAt,
-      status,
-      error ? JSON.stringify(error) : null,
+    closeAttempt(
+      this.#sql,
+      {
+        taskId: row.id,
+        invocation: row.invocations,
+        run: row.run,
+        attempt: row.attempts,
+        startedAt: row.last_dispatched_at ?? now,
+        status,
+        error,
+      },
+      now,
     );
   }
 
@@ -1065,19 +1131,16 @@ export class ShardStore {
       outcome.kind === "succeeded" || outcome.kind === "throttled" || outcome.kind === "async"
         ? outcome.status
         : outcome.error.status;
-    const error = outcome.kind === "transient" || outcome.kind === "permanent" ? JSON.stringify(outcome.error) : null;
-    this.#sql.exec(
-      `INSERT OR IGNORE INTO attempts (task_id, invocation, run, attempt, started_at, duration_ms, status, error, throttled)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      row.id,
-      report.invocation,
-      row.run,
-      row.attempts,
-      report.startedAt,
-      report.durationMs,
-      status ?? null,
-      error,
-      outcome.kind === "throttled" ? 1 : 0,
-    );
+    logAttempt(this.#sql, {
+      taskId: row.id,
+      invocation: report.invocation,
+      run: row.run,
+      attempt: row.attempts,
+      startedAt: report.startedAt,
+      durationMs: report.durationMs,
+      status: status ?? null,
+      error: outcome.kind === "transient" || outcome.kind === "permanent" ? outcome.error : undefined,
+      throttled: outcome.kind === "throttled",
+    });
   }
 }

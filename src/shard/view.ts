@@ -4,7 +4,7 @@
  */
 
 import type { TaskError } from "../outcome";
-import type { AttemptLogEntry, StoredTaskView } from "../records";
+import type { AttemptLogEntry, StoredTaskView, TaskSummary, TaskTimeline } from "../records";
 import { bytesOf } from "../sql";
 import type { AttemptRow, DeliveryRow, TaskRow } from "./schema";
 
@@ -22,7 +22,34 @@ export function attemptEntry(a: AttemptRow): AttemptLogEntry {
   if (a.status !== null) entry.status = a.status;
   if (a.error !== null) entry.error = JSON.parse(a.error) as TaskError;
   if (a.throttled) entry.throttled = true;
+  if (a.count > 1) entry.count = a.count;
   return entry;
+}
+
+function timeline(row: TaskRow): TaskTimeline {
+  return {
+    acceptedAt: iso(row.accepted_at),
+    queuedAt: iso(row.queued_at),
+    firstDispatchedAt: iso(row.first_dispatched_at),
+    lastDispatchedAt: iso(row.last_dispatched_at),
+    finishedAt: iso(row.finished_at),
+    deliveredAt: iso(row.delivered_at),
+  };
+}
+
+/** A task as a listing shows it (API.md): no bodies, attempt log or delivery. */
+export function taskSummary(row: TaskRow): TaskSummary {
+  const summary: TaskSummary = {
+    id: row.id,
+    function: row.function,
+    state: row.state,
+    attempts: row.attempts,
+    createdAt: new Date(row.created_at).toISOString(),
+    updatedAt: new Date(row.updated_at).toISOString(),
+    timeline: timeline(row),
+  };
+  if (row.error !== null && row.state !== "succeeded") summary.error = JSON.parse(row.error) as TaskError;
+  return summary;
 }
 
 /** The task object; `attemptLog` is left empty when the caller does not need it (listings). */
@@ -35,16 +62,10 @@ export function taskView(row: TaskRow, attempts: readonly AttemptRow[], delivery
     run: row.run,
     createdAt: new Date(row.created_at).toISOString(),
     updatedAt: new Date(row.updated_at).toISOString(),
-    timeline: {
-      acceptedAt: iso(row.accepted_at),
-      queuedAt: iso(row.queued_at),
-      firstDispatchedAt: iso(row.first_dispatched_at),
-      lastDispatchedAt: iso(row.last_dispatched_at),
-      finishedAt: iso(row.finished_at),
-      deliveredAt: iso(row.delivered_at),
-    },
+    timeline: timeline(row),
     attemptLog: attempts.map(attemptEntry),
   };
+  if (row.attempt_log_dropped > 0) view.attemptLogDropped = row.attempt_log_dropped;
   if (row.error !== null && row.state !== "succeeded") view.error = JSON.parse(row.error) as TaskError;
   if (delivery) {
     view.delivery = {

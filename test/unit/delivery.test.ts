@@ -77,5 +77,8 @@ describe("routing and envelopes", () => {
     expect(r2DestinationKey("archive", "acme", "resize", "t1")).toBe("archive/acme/resize/t1.json");
     expect(r2DestinationKey("/archive/", "acme", "resize", "t1")).toBe("archive/acme/resize/t1.json");
     expect(r2DestinationKey(undefined, "acme", "resize", "t1")).toBe("sluice/acme/resize/t1.json");
+    // A prefix stored before prefixes were one segment is flattened: the account stays the second segment.
+    expect(r2DestinationKey("sluice/bravo", "alpha", "fn", "t1")).toBe("sluice-bravo/alpha/fn/t1.json");
+    expect(r2DestinationKey("", "acme", "resize", "t1")).toBe("sluice/acme/resize/t1.json");
   });
 });

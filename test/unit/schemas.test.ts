@@ -27,6 +27,7 @@ describe("functionSpecSchema defaults", () => {
       retry: { maxAttempts: 3, initialBackoffMs: 1000, maxBackoffMs: 300_000 },
       maxEventAgeSeconds: 21_600,
       dedupWindowSeconds: 86_400,
+      retentionSeconds: 604_800,
       destinations: {},
       isolation: "auto",
     });
@@ -53,6 +54,7 @@ describe("functionSpecSchema defaults", () => {
       retry: { maxAttempts: 3, initialBackoffMs: 1000, maxBackoffMs: 300_000 },
       maxEventAgeSeconds: 21_600,
       dedupWindowSeconds: 86_400,
+      retentionSeconds: 604_800,
       destinations: {
         onSuccess: { type: "webhook", url: "https://hooks.example.com/done" },
         onFailure: { type: "queue", queue: "RESULTS" },
@@ -68,12 +70,19 @@ describe("functionSpecSchema defaults", () => {
     }
   });
 
+  it("confines an r2 prefix to one path segment, so it cannot reach into another tenant's folder", () => {
+    for (const prefix of ["sluice/bravo", "../x", "/abs", "", ".hidden", "a b"]) {
+      expect(destinationSchema.safeParse({ type: "r2", prefix }).success).toBe(false);
+    }
+    expect(destinationSchema.safeParse({ type: "r2", prefix: "archive_2026.v1" }).success).toBe(true);
+  });
+
   it("accepts every destination type", () => {
     for (const d of [
       { type: "webhook", url: "https://hooks.example.com/x" },
       { type: "queue", queue: "RESULTS" },
       { type: "r2" },
-      { type: "r2", prefix: "results/v1" },
+      { type: "r2", prefix: "results-v1" },
       { type: "function", name: "next-step" },
     ]) {
       expect(destinationSchema.parse(d)).toEqual(d);

@@ -7,12 +7,11 @@
 import { Hono } from "hono";
 import { fromBase64Url, toBase64Url, utf8 } from "../../src/encoding";
 import { Problem, validationProblem } from "../../src/problem";
-import type { StoredTaskView, TaskOperation } from "../../src/records";
+import type { TaskOperation, TaskSummary } from "../../src/records";
 import { bulkFilterSchema, listQuerySchema, toFieldErrors } from "../../src/schemas";
 import { requireFunction } from "./functions";
 import type { GatewayEnv } from "./middleware";
 import { shard, shardsOf } from "./shards";
-import { presentTask } from "./task-view";
 import { parseJsonBody } from "./validation";
 
 /** Position in a listing: which of the function's shards, and the sequence to continue below. */
@@ -44,7 +43,7 @@ export const functionTaskRoutes = new Hono<GatewayEnv>()
     const { state, limit } = query.data;
     const shards = shardsOf(fn);
     let cursor = decodeCursor(query.data.cursor);
-    const tasks: StoredTaskView[] = [];
+    const tasks: TaskSummary[] = [];
     let next: Cursor | undefined;
     while (cursor.s < shards.length && tasks.length < limit) {
       const name = shards[cursor.s] ?? "";
@@ -54,7 +53,7 @@ export const functionTaskRoutes = new Hono<GatewayEnv>()
       next = cursor.s < shards.length ? cursor : undefined;
     }
     return c.json({
-      tasks: tasks.map((task) => presentTask(c, task)),
+      tasks,
       nextCursor: next ? encodeCursor(next) : null,
     });
   })

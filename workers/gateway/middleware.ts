@@ -88,7 +88,20 @@ export function problemResponse(problem: Problem): Response {
   });
 }
 
-export const onError: ErrorHandler<GatewayEnv> = (error) => {
+/**
+ * A refused request's unread body is cancelled, not drained: otherwise the runtime still takes (and holds) all of it
+ * before the answer goes out.
+ */
+function discardBody(request: Request): void {
+  try {
+    if (request.body && !request.bodyUsed && !request.body.locked) void request.body.cancel().catch(() => {});
+  } catch {
+    // already consumed or cancelled
+  }
+}
+
+export const onError: ErrorHandler<GatewayEnv> = (error, c) => {
+  discardBody(c.req.raw);
   if (error instanceof Problem) return problemResponse(error);
   if (error instanceof HTTPException && error.status < 500) {
     return problemResponse(new Problem(error.status === 413 ? "payload-too-large" : "validation", error.message));

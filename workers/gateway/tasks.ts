@@ -5,6 +5,7 @@
 
 import { Hono, type Context } from "hono";
 import { verifyTaskId } from "../../src/ids";
+import { IN_FLIGHT_WINDOW_MS } from "../../src/shard/retention";
 import { Problem } from "../../src/problem";
 import type { OperationResult, TaskOperation } from "../../src/records";
 import { taskIdKey } from "./lookups";
@@ -34,6 +35,8 @@ export const taskRoutes = new Hono<GatewayEnv>()
     const { task, purged } = await shard(c.env, where.shard).getTask(where.account, where.id);
     if (task) return c.json(presentTask(c, task));
     if (purged) throw new Problem("not-found", "This task was deleted.");
+    // An old id its shard does not know was purged long ago (tombstones last IN_FLIGHT_WINDOW_MS).
+    if (Date.now() - where.createdAt >= IN_FLIGHT_WINDOW_MS) throw new Problem("not-found", "No such task.");
     // Submitted but still on its way through the ingest queue: never a 404 for an id we just handed out.
     const acceptedAt = new Date(where.createdAt).toISOString();
     return c.json({
@@ -62,7 +65,7 @@ export const taskRoutes = new Hono<GatewayEnv>()
   .post("/:id/:op{cancel|pause|resume|retry}", async (c) => {
     const where = await locate(c);
     const op = c.req.param("op") as TaskOperation;
-    const result = await shard(c.env, where.shard).operate(where.shard, where.account, where.id, op);
+    const result = await shard(c.env, where.shard).operate(where.shard, where.account, where.id, op, where.createdAt);
     if (!result.ok) throw operationProblem(result, op);
     return c.json(presentTask(c, result.task));
   })
