@@ -16,7 +16,9 @@ ADMIN_TOKEN=$token
 # Local tenant functions and webhook receivers live on http://localhost, so allow them here (never in production).
 ALLOW_PRIVATE_TARGETS=true
 VARS
-  echo "Created .dev.vars with ADMIN_TOKEN=$token"
+  chmod 600 .dev.vars
+  # The token itself stays in the file: never in this terminal's scrollback or a captured server log.
+  echo "Created .dev.vars with a new ADMIN_TOKEN (read it with: grep ADMIN_TOKEN .dev.vars)"
 fi
 
 args=("$@")
