@@ -50,6 +50,7 @@ export class ShardDurableObject extends DurableObject<Env> {
       callsPerInvoker: CALLS_PER_INVOKER,
       aimdDecreaseFactor: config.aimdDecreaseFactor,
       aimdCooldownMs: config.aimdCooldownMs,
+      delivery: { schedule: config.deliverySchedule, timeoutMs: config.deliveryTimeoutMs },
     });
   }
 
@@ -173,6 +174,7 @@ export class ShardDurableObject extends DurableObject<Env> {
       this.#store.recoverExpiredLeases(now);
       this.#store.expireIdempotencyKeys(now);
       this.#store.purgeExpired(now);
+      this.#store.reviveSilentDeliveries(now);
       return this.#store.continueBulk(now);
     });
     const shard = this.ctx.storage.kv.get<string>(SHARD_NAME_KEY);
@@ -280,7 +282,7 @@ export class ShardDurableObject extends DurableObject<Env> {
       ),
     );
     const handedOff = sent.filter((id): id is string => id !== undefined);
-    this.ctx.storage.transactionSync(() => this.#store.markHandedOff(handedOff));
+    this.ctx.storage.transactionSync(() => this.#store.markHandedOff(handedOff, Date.now()));
   }
 
   async #scheduleAlarm(moreReady: boolean): Promise<void> {

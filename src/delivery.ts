@@ -43,6 +43,8 @@ export interface DeliveryMessage {
   /** How many function destinations led to this task; a chain stops at MAX_CHAIN_DEPTH. */
   readonly chainDepth: number;
   readonly origin: string;
+  /** Attempts made before this message (a delivery handed off again after it went silent continues its count). */
+  readonly priorAttempts?: number;
 }
 
 export interface DeliveryReport {

@@ -7,7 +7,7 @@
 
 import { aimdLimit, aimdOnCongestion, aimdOnSuccess, clampAimd, initialAimd, type AimdParams, type AimdState } from "./aimd";
 import { retryDelayMs, throttleDelayMs } from "./backoff";
-import { buildEnvelope, destinationFor, type DeliveryMessage, type DeliveryReport } from "./delivery";
+import { buildEnvelope, destinationFor, parseSchedule, type DeliveryMessage, type DeliveryReport } from "./delivery";
 import { mintCallbackToken } from "./callback-token";
 import { bytesEqual, utf8 } from "./encoding";
 import type { InvocationOutcome, TaskError } from "./outcome";
@@ -30,6 +30,7 @@ import type {
 import { allocateDispatch, pickInvoker } from "./scheduler";
 import { viewResult } from "./result-view";
 import { closeAttempt, logAttempt, readAttemptLog } from "./shard/attempt-log";
+import { nextSilenceCheck, reviveSilentDeliveries, type OutboxTiming } from "./shard/outbox";
 import {
   discardBlobs,
   forgetGarbage,
@@ -48,6 +49,8 @@ import { isTerminal, transition, type TaskEvent, type TaskState } from "./task-s
 
 export interface ShardSettings {
   readonly leaseGraceMs: number;
+  /** When a handed-off delivery that stays silent is sent again (defaults: DELIVERY_SCHEDULE_SECONDS' defaults, 10 s). */
+  readonly delivery?: OutboxTiming;
   readonly invokers: number;
   /** Calls one invoker runs at once (6: Cloudflare's open-connection limit per invocation). */
   readonly callsPerInvoker: number;
@@ -631,6 +634,7 @@ export class ShardStore {
         ? now + HANDOFF_RETRY_MS
         : null,
       nextRetentionWake(this.#sql),
+      nextSilenceCheck(this.#sql, this.#deliveryTiming),
       this.#sql.exec(`SELECT 1 FROM r2_garbage LIMIT 1`).toArray().length > 0 ? now + HANDOFF_RETRY_MS : null,
     ];
     for (const fn of this.#functions.values()) {
@@ -1056,13 +1060,25 @@ export class ShardStore {
         envelope,
         chainDepth: row.chain_depth,
         origin,
+        ...(delivery.attempts > 0 ? { priorAttempts: delivery.attempts } : {}),
       });
     }
     return messages;
   }
 
-  markHandedOff(deliveryIds: readonly string[]): void {
-    for (const id of deliveryIds) this.#sql.exec(`UPDATE deliveries SET handed_off = 1 WHERE delivery_id = ?`, id);
+  markHandedOff(deliveryIds: readonly string[], now: number): void {
+    for (const id of deliveryIds) {
+      this.#sql.exec(`UPDATE deliveries SET handed_off = 1, updated_at = ? WHERE delivery_id = ?`, now, id);
+    }
+  }
+
+  /** Deliveries that went silent after their hand-off are handed off again (see src/shard/outbox.ts). */
+  reviveSilentDeliveries(now: number): number {
+    return reviveSilentDeliveries(this.#sql, now, this.#deliveryTiming);
+  }
+
+  get #deliveryTiming(): OutboxTiming {
+    return this.#settings.delivery ?? { schedule: parseSchedule(undefined), timeoutMs: 10_000 };
   }
 
   /** Progress of a delivery, reported at least once by the delivery consumer; a report for another run is ignored. */

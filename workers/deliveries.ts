@@ -118,7 +118,7 @@ export async function deliver(env: Env, config: PlatformConfig, message: Deliver
 
 async function handleOne(env: Env, config: PlatformConfig, message: Message<DeliveryMessage>): Promise<void> {
   const body = message.body;
-  const attempt = message.attempts;
+  const attempt = (body.priorAttempts ?? 0) + message.attempts;
   const result = await deliver(env, config, body);
   const shard = env.SHARD.getByName(body.shard);
   const report = (state: "pending" | "delivered" | "failed", error?: string) =>

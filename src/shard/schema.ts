@@ -92,6 +92,7 @@ export const SHARD_SCHEMA = [
      attempts INTEGER NOT NULL DEFAULT 0, handed_off INTEGER NOT NULL DEFAULT 0, last_error TEXT,
      updated_at INTEGER NOT NULL)`,
   `CREATE INDEX IF NOT EXISTS deliveries_to_hand_off ON deliveries (handed_off) WHERE handed_off = 0`,
+  `CREATE INDEX IF NOT EXISTS deliveries_in_flight ON deliveries (updated_at) WHERE state = 'pending' AND handed_off = 1`,
   `CREATE TABLE IF NOT EXISTS governors (
      account TEXT NOT NULL, function TEXT NOT NULL, window REAL NOT NULL, last_decrease_at INTEGER NOT NULL,
      PRIMARY KEY (account, function))`,

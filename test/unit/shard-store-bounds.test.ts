@@ -289,3 +289,33 @@ describe("deleting a function", () => {
     expect(dispatch(T0 + 20).map((j) => j.taskId)).toEqual([fresh]);
   });
 });
+
+describe("delivery outbox recovery", () => {
+  it("hands a delivery off again when no report came long after its next attempt was due, continuing its count", () => {
+    const { submit, dispatch, report, store } = setup({
+      destinations: { onSuccess: { type: "webhook", url: "https://hooks.example.com/x" } },
+    });
+    submit(T0);
+    const [job] = dispatch(T0);
+    if (!job) throw new Error("nothing dispatched");
+    report(job, T0, { kind: "succeeded", status: 200, body: { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") } });
+    const [first] = store.pendingHandoffs("s", 10, T0);
+    if (!first) throw new Error("no hand-off");
+    expect(first.priorAttempts).toBeUndefined();
+    store.markHandedOff([first.deliveryId], T0);
+    expect(store.pendingHandoffs("s", 10, T0)).toHaveLength(0);
+    // Defaults: attempt 1 is due at once, with a 10 s receiver timeout: silent for 25 s means lost.
+    expect(store.nextWakeAt(T0, false)).toBe(T0 + 25_000);
+    expect(store.reviveSilentDeliveries(T0 + 24_999)).toBe(0);
+    // One attempt reported (503, retry in 5 s): the deadline moves with it.
+    store.applyDeliveryReport({ taskId: first.taskId, deliveryId: first.deliveryId, state: "pending", attempts: 1, at: T0 + 1000 });
+    expect(store.reviveSilentDeliveries(T0 + 26_000)).toBe(0);
+    expect(store.reviveSilentDeliveries(T0 + 1000 + 5_500 + 25_000)).toBe(1);
+    const [again] = store.pendingHandoffs("s", 10, T0 + 40_000);
+    expect(again).toMatchObject({ deliveryId: first.deliveryId, priorAttempts: 1 });
+    // A delivered one is never sent again.
+    store.markHandedOff([first.deliveryId], T0 + 40_000);
+    store.applyDeliveryReport({ taskId: first.taskId, deliveryId: first.deliveryId, state: "delivered", attempts: 2, at: T0 + 41_000 });
+    expect(store.reviveSilentDeliveries(T0 + 10_000_000)).toBe(0);
+  });
+});
