@@ -88,20 +88,45 @@ export function problemResponse(problem: Problem): Response {
   });
 }
 
+/** A refused request's unread body is read and dropped up to this much; beyond it, it is cancelled. */
+const DRAIN_LIMIT_BYTES = 1024 * 1024;
+
 /**
- * A refused request's unread body is cancelled, not drained: otherwise the runtime still takes (and holds) all of it
- * before the answer goes out.
+ * Let go of a refused request's unread body without holding it: otherwise the runtime still takes (and keeps) all of
+ * it before the answer goes out. A small one is drained chunk by chunk behind the answer (cheap, and a client or
+ * proxy still sending it sees a clean answer, not a reset); past DRAIN_LIMIT_BYTES the stream is cancelled.
  */
-function discardBody(request: Request): void {
+function discardBody(request: Request, waitUntil: ((p: Promise<unknown>) => void) | undefined): void {
+  const body = request.body;
+  if (!body || request.bodyUsed || body.locked) return;
+  const drain = (async () => {
+    const reader = body.getReader();
+    let seen = 0;
+    try {
+      while (seen <= DRAIN_LIMIT_BYTES) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        seen += value.byteLength;
+      }
+      await reader.cancel();
+    } catch {
+      // the client went away
+    }
+  })();
+  waitUntil?.(drain);
+}
+
+function executionWaitUntil(c: Context<GatewayEnv>): ((p: Promise<unknown>) => void) | undefined {
   try {
-    if (request.body && !request.bodyUsed && !request.body.locked) void request.body.cancel().catch(() => {});
+    const ctx = c.executionCtx;
+    return (p) => ctx.waitUntil(p);
   } catch {
-    // already consumed or cancelled
+    return undefined;
   }
 }
 
 export const onError: ErrorHandler<GatewayEnv> = (error, c) => {
-  discardBody(c.req.raw);
+  discardBody(c.req.raw, executionWaitUntil(c));
   if (error instanceof Problem) return problemResponse(error);
   if (error instanceof HTTPException && error.status < 500) {
     return problemResponse(new Problem(error.status === 413 ? "payload-too-large" : "validation", error.message));
