@@ -1,7 +1,7 @@
 /**
  * @module
  * A shard: holds queued tasks of the functions placed on it, dispatches them fairly to its pool of invokers and applies
- * every transition as one SQLite transaction. All logic lives in src/shard-store.ts; each method here loads, delegates
+ * every transition as one SQLite transaction. All logic lives in src/shard/; each method here loads, delegates
  * in one transaction, performs the side effects the store asked for (invoker hand-offs and aborts, R2 deletes), and
  * keeps exactly one alarm pending while any task needs looking at.
  */
@@ -26,7 +26,7 @@ import type {
   TaskOperation,
   TaskPage,
 } from "../src/records";
-import { ShardStore } from "../src/shard-store";
+import { ShardStore } from "../src/shard";
 import type { TaskState } from "../src/task-states";
 
 /** How many dispatch passes one call may run before leaving the rest to the alarm (bounds CPU per invocation). */

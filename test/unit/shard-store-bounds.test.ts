@@ -7,7 +7,7 @@ import { THROTTLE_MAX_DELAY_MS, throttleDelayMs } from "../../src/backoff";
 import type { InvocationOutcome } from "../../src/outcome";
 import type { FunctionRecord, IngestMessage, InvocationJob } from "../../src/records";
 import { functionSpecSchema } from "../../src/schemas";
-import { ShardStore } from "../../src/shard-store";
+import { ShardStore } from "../../src/shard";
 import { ATTEMPT_LOG_LIMIT } from "../../src/shard/attempt-log";
 import { TOMBSTONE_TTL_MS } from "../../src/shard/retention";
 import { NodeSql } from "../support/node-sql";

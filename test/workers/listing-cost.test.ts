@@ -2,7 +2,7 @@ import { env, runInDurableObject } from "cloudflare:test";
 import { expect, it } from "vitest";
 import type { FunctionRecord, IngestMessage } from "../../src/records";
 import { functionSpecSchema } from "../../src/schemas";
-import { ShardStore } from "../../src/shard-store";
+import { ShardStore } from "../../src/shard";
 import type { Sql, SqlCursor, SqlValue } from "../../src/sql";
 
 /** Wraps the Durable Object's SQLite to add up the rows each statement read. */

@@ -5,7 +5,7 @@
  */
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import { ShardStore } from "../../src/shard-store";
+import { ShardStore } from "../../src/shard";
 import { createAccount, demoTarget, expectProblem, getTask, putFunction, submit, tenant, waitForState, type TestAccount } from "./helpers";
 
 async function shardOf(account: TestAccount, fn: string) {

@@ -1,0 +1,63 @@
+/**
+ * @module
+ * What every part of the shard store shares: the SQL handle, settings, the in-memory function and AIMD caches, and
+ * the row readers. Each part is a set of functions over this context; the facade (index.ts) holds one.
+ */
+
+import type { AimdState } from "../aimd";
+import type { TaskError } from "../outcome";
+import type { FunctionRecord } from "../records";
+import type { Sql } from "../sql";
+import type { OutboxTiming } from "./outbox";
+import type { TaskRow } from "./schema";
+
+export interface ShardSettings {
+  readonly leaseGraceMs: number;
+  /** When a handed-off delivery that stays silent is sent again (defaults: DELIVERY_SCHEDULE_SECONDS' defaults, 10 s). */
+  readonly delivery?: OutboxTiming;
+  readonly invokers: number;
+  /** Calls one invoker runs at once (6: Cloudflare's open-connection limit per invocation). */
+  readonly callsPerInvoker: number;
+  /** AIMD: window multiplier on congestion, and the least time between two cuts. */
+  readonly aimdDecreaseFactor: number;
+  readonly aimdCooldownMs: number;
+}
+
+/** The state the parts of one shard's store share. */
+export interface ShardContext {
+  readonly sql: Sql;
+  readonly settings: ShardSettings;
+  /** Live functions by {@link functionKey}, rebuilt from the `functions` table on start. */
+  readonly functions: Map<string, FunctionRecord>;
+  /** AIMD windows, loaded from the `governors` table on first use (so they survive an eviction). */
+  readonly governors: Map<string, AimdState>;
+  /** Round-robin offset of the next dispatch pass. */
+  rotation: number;
+}
+
+/** Every task column but the two blobs, which read as NULL. */
+export const ROW_WITHOUT_BODIES = `seq, id, account, function, state, run, attempts, invocations, NULL AS payload, payload_r2,
+  payload_type, payload_size, idempotency_key, fairness_key, not_before, age_from, lease_until, invoker, callback_token,
+  async, chain_depth, origin, created_at, updated_at, accepted_at, queued_at, first_dispatched_at, last_dispatched_at,
+  finished_at, delivered_at, NULL AS result, result_r2, result_type, result_size, error, purge_at, attempt_log_dropped`;
+
+export const FUNCTION_DELETED: TaskError = { kind: "function_deleted", message: "the function was deleted" };
+export const FUNCTION_DELETED_ERROR = JSON.stringify(FUNCTION_DELETED);
+export const CANCELLED_WHILE_RUNNING: TaskError = { kind: "cancelled", message: "the task was cancelled while its call ran" };
+
+export function functionKey(account: string, name: string): string {
+  return `${account}/${name}`;
+}
+
+/** A task without its payload and result blobs (up to 64 KiB each), for transitions that do not need them. */
+export function readRow(ctx: ShardContext, id: string): TaskRow | undefined {
+  return ctx.sql.exec<TaskRow>(`SELECT ${ROW_WITHOUT_BODIES} FROM tasks WHERE id = ?`, id).toArray()[0];
+}
+
+export function readRowWithBodies(ctx: ShardContext, id: string): TaskRow | undefined {
+  return ctx.sql.exec<TaskRow>(`SELECT * FROM tasks WHERE id = ?`, id).toArray()[0];
+}
+
+export function functionOf(ctx: ShardContext, row: TaskRow): FunctionRecord | undefined {
+  return ctx.functions.get(functionKey(row.account, row.function));
+}

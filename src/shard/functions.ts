@@ -1,0 +1,63 @@
+/**
+ * @module
+ * A shard's copies of its functions (the `functions` table): the newest version wins, and deleting one cancels its
+ * queued, paused and running tasks.
+ */
+
+import type { AbortOrder, FunctionRecord } from "../records";
+import { functionKey, ROW_WITHOUT_BODIES, FUNCTION_DELETED, FUNCTION_DELETED_ERROR, type ShardContext } from "./context";
+import { closeCurrentAttempt } from "./outcomes";
+import { purgeAt } from "./retention";
+import type { TaskRow } from "./schema";
+
+/** Keep the newest copy of a function's configuration (a stale copy from a queued message never wins). */
+export function upsertFunction(ctx: ShardContext, record: FunctionRecord): void {
+  const key = functionKey(record.account, record.name);
+  const known = ctx.functions.get(key);
+  if (known && known.version >= record.version) return;
+  const written = ctx.sql.exec(
+    `INSERT INTO functions (account, name, record, version, deleted) VALUES (?, ?, ?, ?, 0)
+     ON CONFLICT (account, name) DO UPDATE SET record = excluded.record, version = excluded.version, deleted = 0
+     WHERE excluded.version > functions.version`,
+    record.account,
+    record.name,
+    JSON.stringify(record),
+    record.version,
+  ).rowsWritten;
+  // No row written: a newer version, or the deletion of this very version, is already stored.
+  if (written > 0) ctx.functions.set(key, record);
+}
+
+/**
+ * Mark a function deleted and cancel its queued, paused and running tasks (never drop them silently); running calls
+ * are aborted by the caller. Bounded by the function's own backlog: it runs once per delete.
+ */
+export function deleteFunction(ctx: ShardContext, account: string, name: string, now: number): { cancelled: number; aborts: AbortOrder[] } {
+  const fn = ctx.functions.get(functionKey(account, name));
+  // Snapshots of this version still in the ingest queue must not revive it (upsert needs a strictly newer version).
+  ctx.sql.exec(`UPDATE functions SET deleted = 1 WHERE account = ? AND name = ?`, account, name);
+  ctx.functions.delete(functionKey(account, name));
+  const running = ctx.sql
+    .exec<TaskRow>(`SELECT ${ROW_WITHOUT_BODIES} FROM tasks WHERE account = ? AND function = ? AND state = 'running'`, account, name)
+    .toArray();
+  const aborts: AbortOrder[] = [];
+  for (const row of running) {
+    closeCurrentAttempt(ctx, row, now, null, FUNCTION_DELETED);
+    if (row.invoker !== null && !row.async) aborts.push({ invoker: row.invoker, taskId: row.id, invocation: row.invocations });
+  }
+  // rowsWritten also counts index entries, so count the rows themselves.
+  const cancelled = ctx.sql
+    .exec(
+      `UPDATE tasks SET state = 'cancelled', finished_at = ?, updated_at = ?, error = ?, lease_until = NULL,
+         invoker = NULL, callback_token = NULL, purge_at = ?
+       WHERE account = ? AND function = ? AND state IN ('queued', 'paused', 'running') RETURNING id`,
+      now,
+      now,
+      FUNCTION_DELETED_ERROR,
+      purgeAt(now, fn?.spec.retentionSeconds),
+      account,
+      name,
+    )
+    .toArray().length;
+  return { cancelled, aborts };
+}

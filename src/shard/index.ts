@@ -1,0 +1,175 @@
+/**
+ * @module
+ * A shard's task store: the facade over its parts, each a file of this folder that owns its tables (see
+ * docs/storage-schema.md). Every public method is meant to run inside one synchronous transaction (the Durable Object
+ * wraps it in `transactionSync`), so a crash leaves either the whole transition or none of it.
+ *
+ * | part | behaviour |
+ * |---|---|
+ * | functions.ts | the shard's copies of its functions; deleting one |
+ * | intake.ts | accepting tasks, idempotency keys, cancel-before-arrival |
+ * | listing.ts | one task, listings, counts |
+ * | operations.ts | cancel / pause / resume / retry, bulk, purge, redeliver |
+ * | dispatch.ts | dispatch planning, leases, expiry by age |
+ * | outcomes.ts | reports, callbacks, lost leases, retry and backoff |
+ * | governor.ts | AIMD windows |
+ * | attempt-log.ts | the bounded attempt log |
+ * | outbox-handoff.ts, outbox.ts | the delivery outbox and its recovery |
+ * | retention.ts | purging ended tasks, R2 garbage |
+ * | wake.ts | the next alarm |
+ */
+
+import type { DeliveryMessage, DeliveryReport } from "../delivery";
+import type { TaskError } from "../outcome";
+import type {
+  AbortOrder,
+  BodyRef,
+  BulkFilter,
+  BulkResult,
+  CallbackResult,
+  FunctionRecord,
+  IngestMessage,
+  OperationResult,
+  OutcomeReport,
+  StoredTaskView,
+  SubmitResult,
+  TaskOperation,
+  TaskPage,
+} from "../records";
+import type { Sql } from "../sql";
+import type { TaskState } from "../task-states";
+import { functionKey, type ShardContext, type ShardSettings } from "./context";
+import { planDispatch, type DispatchPlan } from "./dispatch";
+import { deleteFunction, upsertFunction } from "./functions";
+import { concurrencyLimit } from "./governor";
+import { accept, expireIdempotencyKeys } from "./intake";
+import { countByState, getTask, listTasks } from "./listing";
+import { bulk, continueBulk, operate, purge, redeliver } from "./operations";
+import { reviveSilentDeliveries } from "./outbox";
+import { applyDeliveryReport, deliveryTiming, markHandedOff, pendingHandoffs } from "./outbox-handoff";
+import { applyOutcome, checkCallback, complete, heartbeat, recoverExpiredLeases } from "./outcomes";
+import { forgetGarbage, pendingGarbage, purgeExpired } from "./retention";
+import { applyShardSchema } from "./schema";
+import { nextWakeAt } from "./wake";
+
+export type { ShardSettings } from "./context";
+export { functionKey } from "./context";
+export { BULK_CHUNK, BULK_CHUNKS_PER_CALL, BULK_CONTINUE_MS } from "./operations";
+export { DISPATCH_BUDGET, MORE_DISPATCH_MS, type DispatchPlan } from "./dispatch";
+export { HANDOFF_RETRY_MS } from "./outbox-handoff";
+
+export class ShardStore {
+  readonly #ctx: ShardContext;
+
+  constructor(sql: Sql, settings: ShardSettings) {
+    applyShardSchema(sql);
+    const functions = new Map<string, FunctionRecord>();
+    for (const row of sql.exec<{ record: string }>("SELECT record FROM functions WHERE deleted = 0").toArray()) {
+      const record = JSON.parse(row.record) as FunctionRecord;
+      functions.set(functionKey(record.account, record.name), record);
+    }
+    this.#ctx = { sql, settings, functions, governors: new Map(), rotation: 0 };
+  }
+
+  // Functions
+  upsertFunction(record: FunctionRecord): void {
+    upsertFunction(this.#ctx, record);
+  }
+  deleteFunction(account: string, name: string, now: number): { cancelled: number; aborts: AbortOrder[] } {
+    return deleteFunction(this.#ctx, account, name, now);
+  }
+
+  // Intake
+  accept(messages: readonly IngestMessage[], now: number): SubmitResult[] {
+    return accept(this.#ctx, messages, now);
+  }
+  expireIdempotencyKeys(now: number): number {
+    return expireIdempotencyKeys(this.#ctx, now);
+  }
+
+  // Reading
+  getTask(account: string, id: string): { task: StoredTaskView | null; purged: boolean } {
+    return getTask(this.#ctx, account, id);
+  }
+  listTasks(account: string, fnName: string, state: TaskState | undefined, limit: number, before?: number): TaskPage {
+    return listTasks(this.#ctx, account, fnName, state, limit, before);
+  }
+  countByState(account?: string, fnName?: string): Record<string, number> {
+    return countByState(this.#ctx, account, fnName);
+  }
+  concurrencyLimit(account: string, fnName: string): number | undefined {
+    return concurrencyLimit(this.#ctx, account, fnName);
+  }
+
+  // User operations
+  operate(account: string, id: string, op: TaskOperation, now: number, createdAt = now): OperationResult {
+    return operate(this.#ctx, account, id, op, now, createdAt);
+  }
+  purge(account: string, id: string, now: number): { ok: true; r2Keys: string[] } | OperationResult {
+    return purge(this.#ctx, account, id, now);
+  }
+  bulk(account: string, fnName: string, op: TaskOperation, filter: BulkFilter, now: number): BulkResult {
+    return bulk(this.#ctx, account, fnName, op, filter, now);
+  }
+  continueBulk(now: number): { aborts: AbortOrder[] } {
+    return continueBulk(this.#ctx, now);
+  }
+  redeliver(account: string, id: string, now: number) {
+    return redeliver(this.#ctx, account, id, now);
+  }
+
+  // Dispatch and outcomes
+  planDispatch(shard: string, now: number): DispatchPlan {
+    return planDispatch(this.#ctx, shard, now);
+  }
+  applyOutcome(report: OutcomeReport, now: number, random: () => number = Math.random): { applied: boolean } {
+    return applyOutcome(this.#ctx, report, now, random);
+  }
+  recoverExpiredLeases(now: number, random: () => number = Math.random): number {
+    return recoverExpiredLeases(this.#ctx, now, random);
+  }
+  complete(
+    id: string,
+    token: string,
+    outcome: { ok: true; result?: BodyRef } | { ok: false; error: TaskError; retryable: boolean },
+    now: number,
+  ): CallbackResult {
+    return complete(this.#ctx, id, token, outcome, now);
+  }
+  checkCallback(id: string, token: string): boolean {
+    return checkCallback(this.#ctx, id, token);
+  }
+  heartbeat(id: string, token: string, now: number): CallbackResult {
+    return heartbeat(this.#ctx, id, token, now);
+  }
+
+  // Delivery outbox
+  pendingHandoffs(shard: string, limit: number, now: number): DeliveryMessage[] {
+    return pendingHandoffs(this.#ctx, shard, limit, now);
+  }
+  markHandedOff(deliveryIds: readonly string[], now: number): void {
+    markHandedOff(this.#ctx, deliveryIds, now);
+  }
+  applyDeliveryReport(report: DeliveryReport): { applied: boolean } {
+    return applyDeliveryReport(this.#ctx, report);
+  }
+  reviveSilentDeliveries(now: number): number {
+    return reviveSilentDeliveries(this.#ctx.sql, now, deliveryTiming(this.#ctx));
+  }
+
+  // Retention
+  purgeExpired(now: number): number {
+    return purgeExpired(this.#ctx.sql, now);
+  }
+  pendingGarbage(): string[] {
+    return pendingGarbage(this.#ctx.sql);
+  }
+  forgetGarbage(keys: readonly string[]): void {
+    forgetGarbage(this.#ctx.sql, keys);
+  }
+
+  // The next alarm
+  nextWakeAt(now: number, moreReady: boolean): number | null {
+    return nextWakeAt(this.#ctx, now, moreReady);
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * @module
+ * Accepting tasks: idempotent by task id, `Idempotency-Key` deduplication (the `idempotency` table), and the cancelled
+ * placeholder left by a cancel that overtakes its task in the ingest queue.
+ */
+
+import type { IngestMessage, OperationResult, SubmitResult } from "../records";
+import { blobOf } from "../sql";
+import { transition } from "../task-states";
+import { readRow, functionKey, FUNCTION_DELETED_ERROR, type ShardContext } from "./context";
+import { upsertFunction } from "./functions";
+import { purgeAt } from "./retention";
+import { taskView } from "./view";
+
+/**
+ * Store tasks. Idempotent by task id (Queues deliver at least once), and an `Idempotency-Key` already used within the
+ * function's `dedupWindowSeconds` yields the first task's id instead of a new task.
+ */
+export function accept(ctx: ShardContext, messages: readonly IngestMessage[], now: number): SubmitResult[] {
+  for (const { fn } of messages) upsertFunction(ctx, fn);
+  return messages.map(({ task, fn: snapshot }) => {
+    const existing = ctx.sql
+      .exec<{ function: string }>(`SELECT function FROM tasks WHERE id = ?`, task.id)
+      .toArray()[0];
+    if (existing) {
+      // Cancelled before it arrived: the placeholder learns its function, and stays cancelled.
+      if (existing.function === "") {
+        ctx.sql.exec(
+          `UPDATE tasks SET function = ?, payload_type = ?, payload_size = ?, payload_r2 = ? WHERE id = ?`,
+          task.functionName,
+          task.payload.contentType,
+          task.payload.size,
+          task.payload.r2Key ?? null,
+          task.id,
+        );
+      }
+      return { id: task.id, deduplicated: false };
+    }
+    // A task made for an earlier function of the same name (deleted, then created again) never runs on the new one.
+    const current = ctx.functions.get(functionKey(task.account, task.functionName));
+    const fn = current && current.createdAt === snapshot.createdAt ? current : undefined;
+    if (task.idempotencyKey && fn && fn.spec.dedupWindowSeconds > 0) {
+      const first = ctx.sql
+        .exec<{ task_id: string }>(
+          `SELECT task_id FROM idempotency WHERE account = ? AND function = ? AND key = ? AND expires_at > ?`,
+          task.account,
+          task.functionName,
+          task.idempotencyKey,
+          now,
+        )
+        .toArray()[0];
+      if (first) return { id: first.task_id, deduplicated: true };
+      ctx.sql.exec(
+        `INSERT INTO idempotency (account, function, key, task_id, expires_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (account, function, key) DO UPDATE SET task_id = excluded.task_id, expires_at = excluded.expires_at`,
+        task.account,
+        task.functionName,
+        task.idempotencyKey,
+        task.id,
+        task.acceptedAt + fn.spec.dedupWindowSeconds * 1000,
+      );
+    }
+    // A task that arrives after its function was deleted is kept, as cancelled, never dropped.
+    const step = transition("accepted", fn ? "enqueue" : "cancel");
+    if (!step.ok) throw new Error(step.reason);
+    // The age limit counts from when the task is due, so a delay never expires a task before it could run.
+    const dueAt = task.acceptedAt + (task.delaySeconds ?? 0) * 1000;
+    ctx.sql.exec(
+      `INSERT INTO tasks (id, account, function, state, payload, payload_r2, payload_type, payload_size,
+         idempotency_key, fairness_key, not_before, age_from, created_at, updated_at, accepted_at, queued_at,
+         finished_at, error, chain_depth, origin, purge_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      task.id,
+      task.account,
+      task.functionName,
+      step.to,
+      blobOf(task.payload.inline),
+      task.payload.r2Key ?? null,
+      task.payload.contentType,
+      task.payload.size,
+      task.idempotencyKey ?? null,
+      task.fairnessKey ?? null,
+      dueAt,
+      dueAt,
+      task.acceptedAt,
+      now,
+      task.acceptedAt,
+      fn ? now : null,
+      fn ? null : now,
+      fn ? null : FUNCTION_DELETED_ERROR,
+      task.chainDepth ?? 0,
+      task.origin ?? null,
+      fn ? null : purgeAt(now, snapshot.spec.retentionSeconds),
+    );
+    return { id: task.id, deduplicated: false };
+  });
+}
+
+/** Forget idempotency keys whose window has passed, a bounded number at a time. */
+export function expireIdempotencyKeys(ctx: ShardContext, now: number): number {
+  return ctx.sql
+    .exec(
+      `DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency WHERE expires_at <= ? LIMIT 1000) RETURNING key`,
+      now,
+    )
+    .toArray().length;
+}
+
+export function isPurged(ctx: ShardContext, id: string): boolean {
+  return ctx.sql.exec(`SELECT 1 FROM tombstones WHERE id = ?`, id).toArray().length > 0;
+}
+
+export function cancelBeforeArrival(ctx: ShardContext, account: string, id: string, now: number): OperationResult {
+  const step = transition("accepted", "cancel");
+  if (!step.ok) return { ok: false, reason: "conflict", state: "accepted" };
+  ctx.sql.exec(
+    `INSERT INTO tasks (id, account, function, state, payload_type, payload_size, not_before, age_from, created_at,
+       updated_at, accepted_at, finished_at, purge_at)
+     VALUES (?, ?, '', ?, 'application/octet-stream', 0, ?, ?, ?, ?, ?, ?, ?)`,
+    id,
+    account,
+    step.to,
+    now,
+    now,
+    now,
+    now,
+    now,
+    now,
+    purgeAt(now, undefined),
+  );
+  const row = readRow(ctx, id);
+  return row ? { ok: true, task: taskView(row, []) } : { ok: false, reason: "not_found" };
+}

@@ -1,0 +1,49 @@
+/**
+ * @module
+ * When the shard must next look at its tasks: the earliest of what each part asks for.
+ */
+
+import type { ShardContext } from "./context";
+import { oldestQueuedAge, MORE_DISPATCH_MS } from "./dispatch";
+import { BULK_CONTINUE_MS } from "./operations";
+import { nextSilenceCheck } from "./outbox";
+import { deliveryTiming, HANDOFF_RETRY_MS } from "./outbox-handoff";
+import { nextRetentionWake } from "./retention";
+
+/**
+ * When the shard must next look at its tasks: a delay or backoff ending, a lease running out, a task reaching its
+ * age limit, an idempotency key expiring, unfinished bulk work, or a dispatch pass that stopped at its budget.
+ */
+export function nextWakeAt(ctx: ShardContext, now: number, moreReady: boolean): number | null {
+  const times: (number | null)[] = [
+    moreReady ? now + MORE_DISPATCH_MS : null,
+    ctx.sql.exec<{ t: number | null }>(`SELECT MIN(lease_until) AS t FROM tasks WHERE state = 'running'`).one().t,
+    ctx.sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM idempotency`).one().t,
+    ctx.sql.exec(`SELECT 1 FROM bulk_ops LIMIT 1`).toArray().length > 0 ? now + BULK_CONTINUE_MS : null,
+    ctx.sql.exec(`SELECT 1 FROM deliveries WHERE handed_off = 0 LIMIT 1`).toArray().length > 0
+      ? now + HANDOFF_RETRY_MS
+      : null,
+    nextRetentionWake(ctx.sql),
+    nextSilenceCheck(ctx.sql, deliveryTiming(ctx)),
+    ctx.sql.exec(`SELECT 1 FROM r2_garbage LIMIT 1`).toArray().length > 0 ? now + HANDOFF_RETRY_MS : null,
+  ];
+  for (const fn of ctx.functions.values()) {
+    if (!fn.paused) {
+      times.push(
+        ctx.sql
+          .exec<{ t: number | null }>(
+            `SELECT MIN(not_before) AS t FROM tasks WHERE account = ? AND function = ? AND state = 'queued'
+             AND not_before > ?`,
+            fn.account,
+            fn.name,
+            now,
+          )
+          .one().t,
+      );
+    }
+    const oldest = oldestQueuedAge(ctx, fn);
+    if (oldest !== undefined) times.push(oldest + fn.spec.maxEventAgeSeconds * 1000);
+  }
+  const valid = times.filter((t): t is number => typeof t === "number");
+  return valid.length === 0 ? null : Math.max(now, Math.min(...valid));
+}
