@@ -9,6 +9,14 @@ import type { TaskError } from "../outcome";
 import type { Sql } from "../sql";
 import type { AttemptRow } from "./schema";
 
+/** Tables this part owns (one row per invocation, newest 100 per task); applied by schema.ts. */
+export const ATTEMPTS_SCHEMA: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS attempts (
+     task_id TEXT NOT NULL, invocation INTEGER NOT NULL, run INTEGER NOT NULL, attempt INTEGER NOT NULL,
+     started_at INTEGER NOT NULL, duration_ms INTEGER NOT NULL, status INTEGER, error TEXT,
+     throttled INTEGER NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (task_id, invocation))`,
+];
+
 /** Most attempt-log entries kept per task (API.md). */
 export const ATTEMPT_LOG_LIMIT = 100;
 

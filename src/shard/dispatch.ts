@@ -12,7 +12,7 @@ import { allocateDispatch, pickInvoker } from "../scheduler";
 import { transition } from "../task-states";
 import { functionKey, type ShardContext } from "./context";
 import { governorOf } from "./governor";
-import { scheduleDelivery } from "./outbox-handoff";
+import { scheduleDelivery } from "./outbox";
 import { purgeAt } from "./retention";
 import type { TaskRow } from "./schema";
 

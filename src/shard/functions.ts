@@ -10,6 +10,13 @@ import { closeCurrentAttempt } from "./outcomes";
 import { purgeAt } from "./retention";
 import type { TaskRow } from "./schema";
 
+/** Tables this part owns (the shard's copies of its functions); applied by schema.ts. */
+export const FUNCTIONS_SCHEMA: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS functions (
+     account TEXT NOT NULL, name TEXT NOT NULL, record TEXT NOT NULL, version INTEGER NOT NULL,
+     deleted INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (account, name))`,
+];
+
 /** Keep the newest copy of a function's configuration (a stale copy from a queued message never wins). */
 export function upsertFunction(ctx: ShardContext, record: FunctionRecord): void {
   const key = functionKey(record.account, record.name);

@@ -8,6 +8,13 @@ import type { InvocationOutcome } from "../outcome";
 import type { FunctionRecord } from "../records";
 import { functionKey, type ShardContext } from "./context";
 
+/** Tables this part owns (each function's AIMD window); applied by schema.ts. */
+export const GOVERNORS_SCHEMA: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS governors (
+     account TEXT NOT NULL, function TEXT NOT NULL, window REAL NOT NULL, last_decrease_at INTEGER NOT NULL,
+     PRIMARY KEY (account, function))`,
+];
+
 /** The function's AIMD window now (`concurrencyLimit` in stats). */
 export function concurrencyLimit(ctx: ShardContext, account: string, fnName: string): number | undefined {
   const fn = ctx.functions.get(functionKey(account, fnName));

@@ -14,7 +14,7 @@
  * | outcomes.ts | reports, callbacks, lost leases, retry and backoff |
  * | governor.ts | AIMD windows |
  * | attempt-log.ts | the bounded attempt log |
- * | outbox-handoff.ts, outbox.ts | the delivery outbox and its recovery |
+ * | outbox.ts | the delivery outbox and its recovery |
  * | retention.ts | purging ended tasks, R2 garbage |
  * | wake.ts | the next alarm |
  */
@@ -45,8 +45,7 @@ import { concurrencyLimit } from "./governor";
 import { accept, expireIdempotencyKeys } from "./intake";
 import { countByState, getTask, listTasks } from "./listing";
 import { bulk, continueBulk, operate, purge, redeliver } from "./operations";
-import { reviveSilentDeliveries } from "./outbox";
-import { applyDeliveryReport, deliveryTiming, markHandedOff, pendingHandoffs } from "./outbox-handoff";
+import { applyDeliveryReport, deliveryTiming, markHandedOff, pendingHandoffs, reviveSilentDeliveries } from "./outbox";
 import { applyOutcome, checkCallback, complete, heartbeat, recoverExpiredLeases } from "./outcomes";
 import { forgetGarbage, pendingGarbage, purgeExpired } from "./retention";
 import { applyShardSchema } from "./schema";
@@ -56,7 +55,7 @@ export type { ShardSettings } from "./context";
 export { functionKey } from "./context";
 export { BULK_CHUNK, BULK_CHUNKS_PER_CALL, BULK_CONTINUE_MS } from "./operations";
 export { DISPATCH_BUDGET, MORE_DISPATCH_MS, type DispatchPlan } from "./dispatch";
-export { HANDOFF_RETRY_MS } from "./outbox-handoff";
+export { HANDOFF_RETRY_MS } from "./outbox";
 
 export class ShardStore {
   readonly #ctx: ShardContext;

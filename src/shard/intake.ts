@@ -12,6 +12,14 @@ import { upsertFunction } from "./functions";
 import { purgeAt } from "./retention";
 import { taskView } from "./view";
 
+/** Tables this part owns (`Idempotency-Key`s within their window); applied by schema.ts. */
+export const IDEMPOTENCY_SCHEMA: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS idempotency (
+     account TEXT NOT NULL, function TEXT NOT NULL, key TEXT NOT NULL, task_id TEXT NOT NULL,
+     expires_at INTEGER NOT NULL, PRIMARY KEY (account, function, key))`,
+  `CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at)`,
+];
+
 /**
  * Store tasks. Idempotent by task id (Queues deliver at least once), and an `Idempotency-Key` already used within the
  * function's `dedupWindowSeconds` yields the first task's id instead of a new task.

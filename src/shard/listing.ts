@@ -7,7 +7,7 @@ import type { StoredTaskView, TaskPage } from "../records";
 import type { TaskState } from "../task-states";
 import { readAttemptLog } from "./attempt-log";
 import { readRowWithBodies, ROW_WITHOUT_BODIES, type ShardContext } from "./context";
-import { readDelivery } from "./outbox-handoff";
+import { readDelivery } from "./outbox";
 import { purgedCounts } from "./retention";
 import type { TaskRow } from "./schema";
 import { taskSummary, taskView } from "./view";

@@ -9,10 +9,17 @@ import { isTerminal, transition, type TaskState } from "../task-states";
 import { readRow, readRowWithBodies, functionOf, CANCELLED_WHILE_RUNNING, type ShardContext } from "./context";
 import { isPurged, cancelBeforeArrival } from "./intake";
 import { fullView } from "./listing";
-import { readDelivery } from "./outbox-handoff";
+import { readDelivery } from "./outbox";
 import { closeCurrentAttempt } from "./outcomes";
 import { IN_FLIGHT_WINDOW_MS, purgeAt, removeTask } from "./retention";
 import type { TaskRow } from "./schema";
+
+/** Tables this part owns (bulk operations still running in the background); applied by schema.ts. */
+export const BULK_OPS_SCHEMA: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS bulk_ops (
+     op_id INTEGER PRIMARY KEY AUTOINCREMENT, account TEXT NOT NULL, function TEXT NOT NULL, op TEXT NOT NULL,
+     from_state TEXT NOT NULL, until_seq INTEGER NOT NULL, created_at INTEGER NOT NULL)`,
+];
 
 /** Tasks one bulk-operation chunk changes; larger operations continue chunk by chunk from the alarm. */
 export const BULK_CHUNK = 1000;

@@ -1,12 +1,122 @@
 /**
  * @module
- * Recovery of the delivery outbox. A delivery handed to the delivery queue is followed by a report after every
- * attempt; if none arrives long after the next attempt was due (the queue lost the message, or the report never made
- * it back), the delivery is handed off again, continuing its attempt count, so every delivery reaches `delivered` or
- * `failed` even across a crash. A re-sent delivery keeps its id, so receivers deduplicate it as usual.
+ * The delivery outbox (the `deliveries` table). A task that ends with a destination gets a row in the same
+ * transaction as its transition; rows are handed to the delivery queue and updated by the consumer's report after
+ * every attempt. Recovery: if no report arrives long after the next attempt was due (the queue lost the message, or
+ * the report never made it back), the delivery is handed off again, continuing its attempt count, so every delivery
+ * reaches `delivered` or `failed` even across a crash. A re-sent delivery keeps its id, so receivers deduplicate it.
  */
 
+import { buildEnvelope, destinationFor, parseSchedule, type DeliveryMessage, type DeliveryReport } from "../delivery";
+import { viewResult } from "../result-view";
+import { bytesOf } from "../sql";
+import type { TaskState } from "../task-states";
+import { readRow, readRowWithBodies, functionOf, type ShardContext } from "./context";
+import type { DeliveryRow } from "./schema";
+import { taskView } from "./view";
 import type { Sql } from "../sql";
+
+/** Tables this part owns (one delivery per ended task with a destination); applied by schema.ts. */
+export const DELIVERIES_SCHEMA: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS deliveries (
+     task_id TEXT PRIMARY KEY, delivery_id TEXT NOT NULL, destination TEXT NOT NULL, state TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0, handed_off INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+     updated_at INTEGER NOT NULL)`,
+  `CREATE INDEX IF NOT EXISTS deliveries_to_hand_off ON deliveries (handed_off) WHERE handed_off = 0`,
+  `CREATE INDEX IF NOT EXISTS deliveries_in_flight ON deliveries (updated_at) WHERE state = 'pending' AND handed_off = 1`,
+];
+
+/** How soon a delivery that could not be handed to the delivery queue is tried again. */
+export const HANDOFF_RETRY_MS = 1_000;
+
+/** Outbox: a task that ended with a destination gets a delivery row in the same transaction as its transition. */
+export function scheduleDelivery(ctx: ShardContext, taskId: string, state: TaskState, now: number): void {
+  const row = readRow(ctx, taskId);
+  const fn = row ? functionOf(ctx, row) : undefined;
+  if (!row || !fn) return;
+  const destination = destinationFor(state, fn.spec.destinations);
+  if (!destination) return;
+  ctx.sql.exec(
+    `INSERT OR REPLACE INTO deliveries (task_id, delivery_id, destination, state, attempts, handed_off, updated_at)
+     VALUES (?, ?, ?, 'pending', 0, 0, ?)`,
+    taskId,
+    `dlv_${row.run}_${taskId}`,
+    JSON.stringify(destination),
+    now,
+  );
+}
+
+/** Deliveries written but not yet handed to the delivery queue (after a crash, too), with their envelopes. */
+export function pendingHandoffs(ctx: ShardContext, shard: string, limit: number, now: number): DeliveryMessage[] {
+  const rows = ctx.sql
+    .exec<DeliveryRow>(`SELECT * FROM deliveries WHERE handed_off = 0 ORDER BY updated_at LIMIT ?`, limit)
+    .toArray();
+  const messages: DeliveryMessage[] = [];
+  for (const delivery of rows) {
+    const row = readRowWithBodies(ctx, delivery.task_id);
+    if (!row) continue;
+    const view = taskView(row, []);
+    const origin = row.origin ?? "";
+    const resultBytes = bytesOf(row.result);
+    const result =
+      row.state !== "succeeded" || row.result_type === null
+        ? undefined
+        : resultBytes
+          ? viewResult(resultBytes, row.result_type)
+          : { resultUrl: `${origin}/v1/tasks/${row.id}/result`, resultContentType: row.result_type };
+    const envelope = buildEnvelope({ ...view, account: row.account }, result, now);
+    if (!envelope) continue;
+    messages.push({
+      v: 1,
+      shard,
+      deliveryId: delivery.delivery_id,
+      account: row.account,
+      functionName: row.function,
+      taskId: row.id,
+      destination: JSON.parse(delivery.destination) as DeliveryMessage["destination"],
+      envelope,
+      chainDepth: row.chain_depth,
+      origin,
+      ...(delivery.attempts > 0 ? { priorAttempts: delivery.attempts } : {}),
+    });
+  }
+  return messages;
+}
+
+export function markHandedOff(ctx: ShardContext, deliveryIds: readonly string[], now: number): void {
+  for (const id of deliveryIds) {
+    ctx.sql.exec(`UPDATE deliveries SET handed_off = 1, updated_at = ? WHERE delivery_id = ?`, now, id);
+  }
+}
+
+export function deliveryTiming(ctx: ShardContext): OutboxTiming {
+  return ctx.settings.delivery ?? { schedule: parseSchedule(undefined), timeoutMs: 10_000 };
+}
+
+/** Progress of a delivery, reported at least once by the delivery consumer; a report for another run is ignored. */
+export function applyDeliveryReport(ctx: ShardContext, report: DeliveryReport): { applied: boolean } {
+  const delivery = ctx.sql
+    .exec<DeliveryRow>(`SELECT * FROM deliveries WHERE task_id = ? AND delivery_id = ?`, report.taskId, report.deliveryId)
+    .toArray()[0];
+  // Never move backwards: a late "pending" must not undo "delivered", nor fewer attempts overwrite more.
+  if (!delivery || delivery.state === "delivered" || report.attempts < delivery.attempts) return { applied: false };
+  ctx.sql.exec(
+    `UPDATE deliveries SET state = ?, attempts = ?, last_error = ?, updated_at = ? WHERE task_id = ?`,
+    report.state,
+    report.attempts,
+    report.error ?? null,
+    report.at,
+    report.taskId,
+  );
+  if (report.state === "delivered") {
+    ctx.sql.exec(`UPDATE tasks SET delivered_at = ?, updated_at = ? WHERE id = ?`, report.at, report.at, report.taskId);
+  }
+  return { applied: true };
+}
+
+export function readDelivery(ctx: ShardContext, taskId: string): DeliveryRow | undefined {
+  return ctx.sql.exec<DeliveryRow>(`SELECT * FROM deliveries WHERE task_id = ?`, taskId).toArray()[0];
+}
 
 /** Slack after the next attempt was due before a silent delivery is considered lost. */
 export const DELIVERY_SILENCE_GRACE_MS = 5_000;

@@ -14,7 +14,7 @@ import { closeAttempt, logAttempt } from "./attempt-log";
 import { readRow, functionOf, FUNCTION_DELETED_ERROR, type ShardContext } from "./context";
 import { DISPATCH_BUDGET } from "./dispatch";
 import { feedGovernor } from "./governor";
-import { scheduleDelivery } from "./outbox-handoff";
+import { scheduleDelivery } from "./outbox";
 import { discardBlobs, purgeAt } from "./retention";
 import type { TaskRow } from "./schema";
 

@@ -9,6 +9,18 @@
 
 import type { Sql } from "../sql";
 
+/** Tables this part owns (tombstones of purged tasks, counts kept for stats, R2 keys to delete); applied by schema.ts. */
+export const RETENTION_SCHEMA: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS tombstones (id TEXT PRIMARY KEY, account TEXT NOT NULL, purged_at INTEGER NOT NULL)`,
+  `CREATE INDEX IF NOT EXISTS tombstones_by_age ON tombstones (purged_at)`,
+  // Tasks purged by retention still count in stats: per function and final state.
+  `CREATE TABLE IF NOT EXISTS purged_counts (
+     account TEXT NOT NULL, function TEXT NOT NULL, state TEXT NOT NULL, n INTEGER NOT NULL,
+     PRIMARY KEY (account, function, state))`,
+  // R2 objects whose rows are gone, deleted from the bucket by the alarm (an outbox, so a crash loses none).
+  `CREATE TABLE IF NOT EXISTS r2_garbage (key TEXT PRIMARY KEY, added_at INTEGER NOT NULL)`,
+];
+
 /** Default `retentionSeconds` (API.md): 7 days. */
 export const DEFAULT_RETENTION_SECONDS = 604_800;
 /** Tasks one purge chunk removes. */

@@ -5,6 +5,13 @@
  */
 
 import type { Sql, SqlValue } from "../sql";
+import { ATTEMPTS_SCHEMA } from "./attempt-log";
+import { FUNCTIONS_SCHEMA } from "./functions";
+import { GOVERNORS_SCHEMA } from "./governor";
+import { IDEMPOTENCY_SCHEMA } from "./intake";
+import { BULK_OPS_SCHEMA } from "./operations";
+import { DELIVERIES_SCHEMA } from "./outbox";
+import { RETENTION_SCHEMA } from "./retention";
 import type { TaskState } from "../task-states";
 
 /**
@@ -39,10 +46,8 @@ export function applyShardSchema(sql: Sql): void {
   for (const statement of SHARD_SCHEMA) sql.exec(statement);
 }
 
-export const SHARD_SCHEMA = [
-  `CREATE TABLE IF NOT EXISTS functions (
-     account TEXT NOT NULL, name TEXT NOT NULL, record TEXT NOT NULL, version INTEGER NOT NULL,
-     deleted INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (account, name))`,
+/** The `tasks` table: every part reads it; each transition writes its own columns. */
+export const TASKS_SCHEMA: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS tasks (
      seq INTEGER PRIMARY KEY AUTOINCREMENT,
      id TEXT NOT NULL UNIQUE,
@@ -71,34 +76,18 @@ export const SHARD_SCHEMA = [
   `CREATE INDEX IF NOT EXISTS tasks_by_lease ON tasks (lease_until) WHERE state = 'running'`,
   `CREATE INDEX IF NOT EXISTS tasks_by_function_age ON tasks (account, function, state, age_from)`,
   `CREATE INDEX IF NOT EXISTS tasks_by_purge ON tasks (purge_at) WHERE purge_at IS NOT NULL`,
-  `CREATE TABLE IF NOT EXISTS attempts (
-     task_id TEXT NOT NULL, invocation INTEGER NOT NULL, run INTEGER NOT NULL, attempt INTEGER NOT NULL,
-     started_at INTEGER NOT NULL, duration_ms INTEGER NOT NULL, status INTEGER, error TEXT,
-     throttled INTEGER NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (task_id, invocation))`,
-  `CREATE TABLE IF NOT EXISTS idempotency (
-     account TEXT NOT NULL, function TEXT NOT NULL, key TEXT NOT NULL, task_id TEXT NOT NULL,
-     expires_at INTEGER NOT NULL, PRIMARY KEY (account, function, key))`,
-  `CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at)`,
-  `CREATE TABLE IF NOT EXISTS tombstones (id TEXT PRIMARY KEY, account TEXT NOT NULL, purged_at INTEGER NOT NULL)`,
-  `CREATE INDEX IF NOT EXISTS tombstones_by_age ON tombstones (purged_at)`,
-  // Tasks purged by retention still count in stats: per function and final state.
-  `CREATE TABLE IF NOT EXISTS purged_counts (
-     account TEXT NOT NULL, function TEXT NOT NULL, state TEXT NOT NULL, n INTEGER NOT NULL,
-     PRIMARY KEY (account, function, state))`,
-  // R2 objects whose rows are gone, deleted from the bucket by the alarm (an outbox, so a crash loses none).
-  `CREATE TABLE IF NOT EXISTS r2_garbage (key TEXT PRIMARY KEY, added_at INTEGER NOT NULL)`,
-  `CREATE TABLE IF NOT EXISTS deliveries (
-     task_id TEXT PRIMARY KEY, delivery_id TEXT NOT NULL, destination TEXT NOT NULL, state TEXT NOT NULL,
-     attempts INTEGER NOT NULL DEFAULT 0, handed_off INTEGER NOT NULL DEFAULT 0, last_error TEXT,
-     updated_at INTEGER NOT NULL)`,
-  `CREATE INDEX IF NOT EXISTS deliveries_to_hand_off ON deliveries (handed_off) WHERE handed_off = 0`,
-  `CREATE INDEX IF NOT EXISTS deliveries_in_flight ON deliveries (updated_at) WHERE state = 'pending' AND handed_off = 1`,
-  `CREATE TABLE IF NOT EXISTS governors (
-     account TEXT NOT NULL, function TEXT NOT NULL, window REAL NOT NULL, last_decrease_at INTEGER NOT NULL,
-     PRIMARY KEY (account, function))`,
-  `CREATE TABLE IF NOT EXISTS bulk_ops (
-     op_id INTEGER PRIMARY KEY AUTOINCREMENT, account TEXT NOT NULL, function TEXT NOT NULL, op TEXT NOT NULL,
-     from_state TEXT NOT NULL, until_seq INTEGER NOT NULL, created_at INTEGER NOT NULL)`,
+];
+
+/** Every table and index of a shard, each declared by the part that owns it (docs/storage-schema.md). */
+export const SHARD_SCHEMA: readonly string[] = [
+  ...TASKS_SCHEMA,
+  ...FUNCTIONS_SCHEMA,
+  ...ATTEMPTS_SCHEMA,
+  ...IDEMPOTENCY_SCHEMA,
+  ...RETENTION_SCHEMA,
+  ...DELIVERIES_SCHEMA,
+  ...GOVERNORS_SCHEMA,
+  ...BULK_OPS_SCHEMA,
 ];
 
 export type TaskRow = {

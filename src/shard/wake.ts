@@ -6,8 +6,7 @@
 import type { ShardContext } from "./context";
 import { oldestQueuedAge, MORE_DISPATCH_MS } from "./dispatch";
 import { BULK_CONTINUE_MS } from "./operations";
-import { nextSilenceCheck } from "./outbox";
-import { deliveryTiming, HANDOFF_RETRY_MS } from "./outbox-handoff";
+import { deliveryTiming, HANDOFF_RETRY_MS, nextSilenceCheck } from "./outbox";
 import { nextRetentionWake } from "./retention";
 
 /**
