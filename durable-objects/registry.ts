@@ -13,7 +13,7 @@ import {
   type AccountView,
   type CreateAccountResult,
   type IssuedKey,
-} from "../src/registry-store";
+} from "../src/registry/store";
 import type { CreateAccountInput } from "../src/schemas";
 
 export const REGISTRY_NAME = "global";

@@ -19,6 +19,7 @@ import type {
   CallbackResult,
   FunctionRecord,
   IngestMessage,
+  InvocationJob,
   OperationResult,
   OutcomeReport,
   StoredTaskView,
@@ -26,14 +27,16 @@ import type {
   TaskOperation,
   TaskPage,
 } from "../src/records";
+import { batchBySize } from "../src/batches";
+import { MAX_RPC_BATCH_BYTES } from "../src/limits";
 import { ShardStore } from "../src/shard";
+import { logError } from "../workers/platform/log";
 import type { TaskState } from "../src/task-states";
 
 /** How many dispatch passes one call may run before leaving the rest to the alarm (bounds CPU per invocation). */
 const PASSES_PER_CALL = 5;
 /** Safety net: an alarm at most this far away whenever a request changed tasks, in case a background run dies. */
 const SAFETY_ALARM_MS = 5_000;
-const SHARD_NAME_KEY = "shard-name";
 
 export class ShardDurableObject extends DurableObject<Env> {
   readonly #store: ShardStore;
@@ -55,8 +58,7 @@ export class ShardDurableObject extends DurableObject<Env> {
   }
 
   /** Take tasks (from the ingest consumer, or directly for deduplicated and batch submissions). Idempotent by id. */
-  async accept(shard: string, messages: IngestMessage[]): Promise<SubmitResult[]> {
-    this.#remember(shard);
+  async accept(messages: IngestMessage[]): Promise<SubmitResult[]> {
     const now = Date.now();
     const results = this.ctx.storage.transactionSync(() => this.#store.accept(messages, now));
     // Answer the ingest consumer at once; dispatch runs behind the answer, and the alarm backs it up.
@@ -65,16 +67,14 @@ export class ShardDurableObject extends DurableObject<Env> {
     return results;
   }
 
-  async upsertFunction(shard: string, record: FunctionRecord): Promise<void> {
-    this.#remember(shard);
+  async upsertFunction(record: FunctionRecord): Promise<void> {
     this.ctx.storage.transactionSync(() => this.#store.upsertFunction(record));
     await this.#kick();
   }
 
-  async deleteFunction(shard: string, account: string, name: string): Promise<{ cancelled: number }> {
-    this.#remember(shard);
+  async deleteFunction(account: string, name: string): Promise<{ cancelled: number }> {
     const result = this.ctx.storage.transactionSync(() => this.#store.deleteFunction(account, name, Date.now()));
-    await this.#abort(shard, result.aborts);
+    await this.#abort(result.aborts);
     await this.#scheduleAlarm(false);
     return { cancelled: result.cancelled };
   }
@@ -96,10 +96,9 @@ export class ShardDurableObject extends DurableObject<Env> {
   }
 
   /** `createdAt` is the id's own timestamp: only a young id may still be in the ingest queue. */
-  async operate(shard: string, account: string, id: string, op: TaskOperation, createdAt?: number): Promise<OperationResult> {
-    this.#remember(shard);
+  async operate(account: string, id: string, op: TaskOperation, createdAt?: number): Promise<OperationResult> {
     const result = this.ctx.storage.transactionSync(() => this.#store.operate(account, id, op, Date.now(), createdAt));
-    if (result.ok && result.abort) await this.#abort(shard, [result.abort]);
+    if (result.ok && result.abort) await this.#abort([result.abort]);
     if (result.ok) await this.#kick();
     return result;
   }
@@ -115,10 +114,9 @@ export class ShardDurableObject extends DurableObject<Env> {
     return result;
   }
 
-  async bulk(shard: string, account: string, fnName: string, op: TaskOperation, filter: BulkFilter): Promise<BulkResult> {
-    this.#remember(shard);
+  async bulk(account: string, fnName: string, op: TaskOperation, filter: BulkFilter): Promise<BulkResult> {
     const result = this.ctx.storage.transactionSync(() => this.#store.bulk(account, fnName, op, filter, Date.now()));
-    await this.#abort(shard, result.aborts);
+    await this.#abort(result.aborts);
     await this.#kick();
     return result;
   }
@@ -161,10 +159,9 @@ export class ShardDurableObject extends DurableObject<Env> {
     return this.ctx.storage.transactionSync(() => this.#store.applyDeliveryReport(report));
   }
 
-  async redeliver(shard: string, account: string, id: string) {
-    this.#remember(shard);
+  async redeliver(account: string, id: string) {
     const result = this.ctx.storage.transactionSync(() => this.#store.redeliver(account, id, Date.now()));
-    if (result.ok) await this.#handOffDeliveries(shard);
+    if (result.ok) await this.#handOffDeliveries();
     return result;
   }
 
@@ -177,8 +174,7 @@ export class ShardDurableObject extends DurableObject<Env> {
       this.#store.reviveSilentDeliveries(now);
       return this.#store.continueBulk(now);
     });
-    const shard = this.ctx.storage.kv.get<string>(SHARD_NAME_KEY);
-    if (shard !== undefined) await this.#abort(shard, aborts);
+    await this.#abort(aborts);
     await this.#collectGarbage();
     await this.#kick();
   }
@@ -191,18 +187,20 @@ export class ShardDurableObject extends DurableObject<Env> {
       await this.env.BLOBS.delete(keys);
       this.ctx.storage.transactionSync(() => this.#store.forgetGarbage(keys));
     } catch (error) {
-      console.error("R2 garbage collection failed; the alarm retries", error);
+      logError("R2 garbage collection failed; the alarm retries", error, { shard: this.#name });
     }
   }
 
   /**
-   * The shard's own name labels the jobs it sends (invokers report back to it). A Durable Object cannot read the
-   * name it was addressed by after an eviction, so the first caller's name is kept in storage.
+   * The shard's own name labels the jobs it sends (invokers report back to it). A Durable Object addressed with
+   * `getByName` reads that name on `ctx.id.name`, also after an eviction and inside `alarm()` (Cloudflare changelog,
+   * 2026-03-15: "no need to pass it through method arguments or persist it in storage"; checked locally by
+   * test/workers/shard-name.test.ts).
    */
-  #remember(shard: string): void {
-    const known = this.ctx.storage.kv.get<string>(SHARD_NAME_KEY);
-    if (known === undefined) this.ctx.storage.kv.put(SHARD_NAME_KEY, shard);
-    else if (known !== shard) throw new Error(`shard ${known} was addressed as ${shard}`);
+  get #name(): string {
+    const name = this.ctx.id.name;
+    if (name === undefined) throw new Error("a shard must be addressed by name (SHARD.getByName)");
+    return name;
   }
 
   /**
@@ -225,7 +223,7 @@ export class ShardDurableObject extends DurableObject<Env> {
         this.#dispatching = undefined;
       }
     })();
-    run.catch((error: unknown) => console.error("dispatch run failed", error));
+    run.catch((error: unknown) => logError("dispatch run failed", error, { shard: this.#name }));
     this.#dispatching = run;
     return run;
   }
@@ -234,48 +232,52 @@ export class ShardDurableObject extends DurableObject<Env> {
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + SAFETY_ALARM_MS);
   }
 
-  async #abort(shard: string, aborts: readonly AbortOrder[]): Promise<void> {
+  async #abort(aborts: readonly AbortOrder[]): Promise<void> {
     // Best effort: an abort that does not arrive only lets the call finish; its outcome is then ignored.
     await Promise.all(
       aborts.map((order) =>
-        this.env.INVOKER.getByName(invokerName(shard, order.invoker))
+        this.env.INVOKER.getByName(invokerName(this.#name, order.invoker))
           .abort(order.taskId, order.invocation)
-          .catch((error: unknown) => console.error("abort failed", error)),
+          .catch((error: unknown) => logError("abort failed", error, { shard: this.#name, task: order.taskId })),
       ),
     );
   }
 
   /** Run dispatch passes, hand the jobs to invokers, then make sure one alarm covers whatever still waits. */
   async #dispatch(): Promise<void> {
-    const shard = this.ctx.storage.kv.get<string>(SHARD_NAME_KEY);
-    if (shard === undefined) return;
+    const shard = this.#name;
     const sends: Promise<unknown>[] = [];
     let more = false;
     for (let pass = 0; pass < PASSES_PER_CALL; pass++) {
       const plan = this.ctx.storage.transactionSync(() => this.#store.planDispatch(shard, Date.now()));
       for (const [index, jobs] of plan.byInvoker) {
         const invoker = this.env.INVOKER.getByName(invokerName(shard, index));
-        // A failed hand-off is not retried here: the task's lease runs out and the alarm re-queues it.
-        sends.push(invoker.enqueue(jobs).catch((error: unknown) => console.error("invoker hand-off failed", error)));
+        // A failed hand-off is not retried here: the task's lease runs out and the alarm re-queues it. Each RPC
+        // carries a bounded amount of inline payload, whatever tenants submit.
+        for (const batch of batchBySize(jobs, jobBytes, MAX_RPC_BATCH_BYTES)) {
+          sends.push(
+            invoker.enqueue(batch).catch((error: unknown) => logError("invoker hand-off failed", error, { shard })),
+          );
+        }
       }
       more = plan.more;
       if (!more) break;
     }
     await Promise.all(sends);
-    await this.#handOffDeliveries(shard);
+    await this.#handOffDeliveries();
     await this.#scheduleAlarm(more);
   }
 
   /** Outbox: send deliveries recorded by transitions to the delivery queue; the alarm retries any that fail. */
-  async #handOffDeliveries(shard: string): Promise<void> {
-    const messages = this.#store.pendingHandoffs(shard, 100, Date.now());
+  async #handOffDeliveries(): Promise<void> {
+    const messages = this.#store.pendingHandoffs(this.#name, 100, Date.now());
     if (messages.length === 0) return;
     const sent = await Promise.all(
       messages.map((message) =>
         this.env.DELIVERIES.send(message, { contentType: "v8" }).then(
           () => message.deliveryId,
           (error: unknown) => {
-            console.error("delivery hand-off failed; the alarm retries", error);
+            logError("delivery hand-off failed; the alarm retries", error, { shard: this.#name });
             return undefined;
           },
         ),
@@ -291,4 +293,9 @@ export class ShardDurableObject extends DurableObject<Env> {
     const current = await this.ctx.storage.getAlarm();
     if (current === null || wakeAt < current) await this.ctx.storage.setAlarm(wakeAt);
   }
+}
+
+/** Inline payload bytes a job carries (everything else in it is small). */
+function jobBytes(job: InvocationJob): number {
+  return 512 + (job.payload.inline?.byteLength ?? 0);
 }

@@ -6,10 +6,10 @@
 
 import type { DeliveryMessage } from "../src/delivery";
 import type { IngestMessage } from "../src/records";
-import { handleDeliveryBatch } from "./deliveries";
-import { handleEventSourceBatch, isEventSource } from "./event-sources";
+import { handleDeliveryBatch } from "./consumers/deliveries";
+import { handleEventSourceBatch, isEventSource } from "./consumers/event-sources";
 import { app } from "./gateway/app";
-import { handleIngestBatch } from "./ingest";
+import { handleIngestBatch } from "./consumers/ingest";
 
 export { InvokerDurableObject } from "../durable-objects/invoker";
 export { RegistryDurableObject } from "../durable-objects/registry";

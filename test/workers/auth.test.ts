@@ -1,6 +1,6 @@
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import { PRINCIPAL_TTL_MS } from "../../workers/gateway/lookups";
+import { PRINCIPAL_TTL_MS } from "../../workers/platform/registry-client";
 import {
   ADMIN_TOKEN,
   admin,

@@ -6,7 +6,7 @@
 import { Hono } from "hono";
 import { readConfig } from "../../src/config";
 import { Problem } from "../../src/problem";
-import { forgetSigningSecrets, registry } from "./lookups";
+import { forgetSigningSecrets, registry } from "../platform/registry-client";
 import type { GatewayEnv } from "./middleware";
 
 export const accountRoutes = new Hono<GatewayEnv>().post("/:action{webhook-secret:rotate}", async (c) => {

@@ -6,7 +6,7 @@
 import { Hono } from "hono";
 import { Problem } from "../../src/problem";
 import { ACCOUNT_ID, createAccountSchema } from "../../src/schemas";
-import { forgetKey, registry } from "./lookups";
+import { forgetKey, registry } from "../platform/registry-client";
 import { requireAdmin, type GatewayEnv } from "./middleware";
 import { encodeNameCursor, pageQuery } from "./paging";
 import { parseJsonBody } from "./validation";

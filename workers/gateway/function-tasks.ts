@@ -69,7 +69,7 @@ export const functionTaskRoutes = new Hono<GatewayEnv>()
     let affected = 0;
     let completed = 0;
     for (const name of shardsOf(fn)) {
-      const result = await shard(c.env, name).bulk(name, fn.account, fn.name, op, filter);
+      const result = await shard(c.env, name).bulk(fn.account, fn.name, op, filter);
       affected += result.affected;
       completed += result.completed;
     }

@@ -11,7 +11,7 @@ import { Problem, validationProblem, type FieldError } from "../../src/problem";
 import type { FunctionRecord } from "../../src/records";
 import { FUNCTION_NAME, functionSpecSchema, type FunctionSpec } from "../../src/schemas";
 import { outboundUrlProblem } from "../../src/ssrf";
-import { findFunction, forgetFunction, registry, rememberFunction } from "./lookups";
+import { findFunction, forgetFunction, registry, rememberFunction } from "../platform/registry-client";
 import type { GatewayEnv } from "./middleware";
 import { shard, shardsOf } from "./shards";
 import { encodeNameCursor, pageQuery } from "./paging";
@@ -84,7 +84,7 @@ export function functionView(record: FunctionRecord) {
 
 /** Send the newest record to every shard holding the function's tasks, so queued tasks see it at once. */
 async function pushToShards(env: Env, record: FunctionRecord): Promise<void> {
-  await Promise.all(shardsOf(record).map((name) => shard(env, name).upsertFunction(name, record)));
+  await Promise.all(shardsOf(record).map((name) => shard(env, name).upsertFunction(record)));
   rememberFunction(env, record);
 }
 
@@ -124,7 +124,7 @@ export const functionRoutes = new Hono<GatewayEnv>()
     forgetFunction(account, name);
     if (!removed) throw new Problem("not-found", `No function ${name}.`);
     const results = await Promise.all(
-      shardsOf(removed).map((where) => shard(c.env, where).deleteFunction(where, account, name)),
+      shardsOf(removed).map((where) => shard(c.env, where).deleteFunction(account, name)),
     );
     return c.json({ deleted: name, cancelledTasks: results.reduce((n, r) => n + r.cancelled, 0) });
   })

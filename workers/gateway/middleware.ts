@@ -9,7 +9,7 @@ import { HTTPException } from "hono/http-exception";
 import { bytesEqual, utf8 } from "../../src/encoding";
 import { MAX_CONTENT_TYPE_LENGTH } from "../../src/limits";
 import { Problem, validationProblem } from "../../src/problem";
-import { authenticate, type Principal } from "./lookups";
+import { authenticate, type Principal } from "../platform/registry-client";
 
 export type GatewayEnv = { Bindings: Env; Variables: { principal: Principal } };
 

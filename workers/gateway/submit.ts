@@ -19,9 +19,9 @@ import { batchSubmitSchema, preferWaitSeconds, submitHeadersSchema, toFieldError
 import { isTerminal, type TaskState } from "../../src/task-states";
 import { MAX_BATCH_BODY_BYTES } from "../../src/limits";
 import { requireFunction } from "./functions";
-import { taskIdKey } from "./lookups";
+import { taskIdKey } from "../platform/registry-client";
 import type { GatewayEnv } from "./middleware";
-import { payloadKey, storeBody } from "../blobs";
+import { payloadKey, storeBody } from "../platform/blobs";
 import { shard } from "./shards";
 import { presentTask, taskUrl } from "./task-view";
 import { parseJsonBody, readBody } from "./validation";
@@ -110,7 +110,7 @@ export const submitRoutes = new Hono<GatewayEnv>()
     let id = task.id;
     let deduplicated = false;
     if (task.idempotencyKey) {
-      const [result] = await shard(c.env, fn.shard).accept(fn.shard, [message]);
+      const [result] = await shard(c.env, fn.shard).accept([message]);
       if (!result) throw new Error("shard returned no result");
       ({ id, deduplicated } = result);
       if (deduplicated && task.payload.r2Key) await c.env.BLOBS.delete(task.payload.r2Key);
@@ -146,7 +146,7 @@ export const submitRoutes = new Hono<GatewayEnv>()
       const task = await buildTask(c.env, fn, bytes, "application/json", { ...item, origin: new URL(c.req.url).origin });
       messages.push({ v: 1, task, fn });
     }
-    const results = await shard(c.env, fn.shard).accept(fn.shard, messages);
+    const results = await shard(c.env, fn.shard).accept(messages);
     // A repeated key names the first task: the payload just stored for this item belongs to no task.
     const orphans = results.flatMap((r, i) => (r.deduplicated ? [messages[i]?.task.payload.r2Key] : []));
     const keys = orphans.filter((key): key is string => typeof key === "string");

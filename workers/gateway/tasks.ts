@@ -8,7 +8,7 @@ import { verifyTaskId } from "../../src/ids";
 import { IN_FLIGHT_WINDOW_MS } from "../../src/shard/retention";
 import { Problem } from "../../src/problem";
 import type { OperationResult, TaskOperation } from "../../src/records";
-import { taskIdKey } from "./lookups";
+import { taskIdKey } from "../platform/registry-client";
 import type { GatewayEnv } from "./middleware";
 import { shard } from "./shards";
 import { presentTask } from "./task-view";
@@ -65,13 +65,13 @@ export const taskRoutes = new Hono<GatewayEnv>()
   .post("/:id/:op{cancel|pause|resume|retry}", async (c) => {
     const where = await locate(c);
     const op = c.req.param("op") as TaskOperation;
-    const result = await shard(c.env, where.shard).operate(where.shard, where.account, where.id, op, where.createdAt);
+    const result = await shard(c.env, where.shard).operate(where.account, where.id, op, where.createdAt);
     if (!result.ok) throw operationProblem(result, op);
     return c.json(presentTask(c, result.task));
   })
   .post("/:id/redeliver", async (c) => {
     const where = await locate(c);
-    const result = await shard(c.env, where.shard).redeliver(where.shard, where.account, where.id);
+    const result = await shard(c.env, where.shard).redeliver(where.account, where.id);
     if (!result.ok && result.reason === "not_found") throw new Problem("not-found", "No such task.");
     if (!result.ok) {
       throw new Problem("invalid-transition", `Only a failed delivery can be re-driven; this one is ${result.state}.`, {

@@ -12,8 +12,8 @@ import { outcomeOfError, outcomeOfStatus, type InvocationOutcome } from "../../s
 import type { BodyRef, InvocationJob } from "../../src/records";
 import { signWebhook } from "../../src/signing";
 import { outboundUrlProblem } from "../../src/ssrf";
-import { resultKey, storeBody } from "../blobs";
-import { signingSecrets } from "../gateway/lookups";
+import { resultKey, storeBody } from "../../workers/platform/blobs";
+import { signingSecrets } from "../../workers/platform/registry-client";
 
 export interface CallResult {
   readonly startedAt: number;

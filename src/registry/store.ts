@@ -5,13 +5,14 @@
  * what they read from it (src/ttl-cache.ts). Tables are documented in docs/storage-schema.md.
  */
 
-import { randomBytes, sha256Hex, toBase64, toBase64Url, toHex } from "./encoding";
-import type { FunctionRecord } from "./records";
-import type { CreateAccountInput } from "./schemas";
-import { generateWebhookSecret } from "./signing";
-import type { Sql } from "./sql";
+import { randomBytes, sha256Hex, toBase64, toBase64Url, toHex } from "../encoding";
+import type { FunctionRecord } from "../records";
+import type { CreateAccountInput } from "../schemas";
+import { generateWebhookSecret } from "../signing";
+import type { Sql } from "../sql";
 
-const SCHEMA = [
+/** The registry's tables (docs/storage-schema.md). */
+export const REGISTRY_SCHEMA: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS accounts (
      id TEXT PRIMARY KEY, limits TEXT NOT NULL, webhook_secret TEXT NOT NULL,
      previous_secret TEXT, previous_secret_until INTEGER, created_at INTEGER NOT NULL)`,
@@ -58,7 +59,7 @@ export class RegistryStore {
 
   constructor(sql: Sql) {
     this.#sql = sql;
-    for (const statement of SCHEMA) sql.exec(statement);
+    for (const statement of REGISTRY_SCHEMA) sql.exec(statement);
   }
 
   /** Key material for task ids, made once per deployment and kept forever. */

@@ -5,7 +5,7 @@
  * task id, so a redelivery never makes a second task.
  */
 
-import type { IngestMessage } from "../src/records";
+import type { IngestMessage } from "../../src/records";
 
 /** Wait before a batch whose shard call failed is offered again. */
 const RETRY_DELAY_SECONDS = 2;
@@ -27,10 +27,7 @@ export async function handleIngestBatch(batch: MessageBatch<IngestMessage>, env:
   await Promise.all(
     [...byShard].map(async ([shard, messages]) => {
       try {
-        await env.SHARD.getByName(shard).accept(
-          shard,
-          messages.map((m) => m.body),
-        );
+        await env.SHARD.getByName(shard).accept(messages.map((m) => m.body));
         for (const message of messages) message.ack();
       } catch (error) {
         console.error(JSON.stringify({ level: "error", message: "shard accept failed; retrying", shard, error: String(error) }));

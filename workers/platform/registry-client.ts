@@ -9,7 +9,7 @@
 import { readConfig } from "../../src/config";
 import { fromBase64, sha256Hex } from "../../src/encoding";
 import type { FunctionRecord } from "../../src/records";
-import type { AccountLimits } from "../../src/registry-store";
+import type { AccountLimits } from "../../src/registry/store";
 import { TtlCache } from "../../src/ttl-cache";
 
 export interface Principal {

@@ -5,15 +5,15 @@
  * `GET /v1/tasks/:id` shows the delivery's state. It runs apart from dispatch, so a dead receiver slows no task.
  */
 
-import { readConfig, type PlatformConfig } from "../src/config";
-import { classifyReceiver, nextDeliveryDelay, r2DestinationKey, type DeliveryMessage } from "../src/delivery";
-import { utf8 } from "../src/encoding";
-import { mintDerivedTaskId } from "../src/ids";
-import { payloadKey, storeBody } from "./blobs";
-import type { IngestMessage } from "../src/records";
-import { signWebhook } from "../src/signing";
-import { outboundUrlProblem } from "../src/ssrf";
-import { findFunction, signingSecrets, taskIdKey } from "./gateway/lookups";
+import { readConfig, type PlatformConfig } from "../../src/config";
+import { classifyReceiver, nextDeliveryDelay, r2DestinationKey, type DeliveryMessage } from "../../src/delivery";
+import { utf8 } from "../../src/encoding";
+import { mintDerivedTaskId } from "../../src/ids";
+import { payloadKey, storeBody } from "../platform/blobs";
+import type { IngestMessage } from "../../src/records";
+import { signWebhook } from "../../src/signing";
+import { outboundUrlProblem } from "../../src/ssrf";
+import { findFunction, signingSecrets, taskIdKey } from "../platform/registry-client";
 
 /** Deliveries run at most this many at a time per batch (Cloudflare's 6 open connections per invocation). */
 const PARALLEL_DELIVERIES = 6;
@@ -80,7 +80,7 @@ async function deliverToFunction(env: Env, config: PlatformConfig, message: Deli
       origin: message.origin,
     },
   };
-  await env.SHARD.getByName(fn.shard).accept(fn.shard, [ingest]);
+  await env.SHARD.getByName(fn.shard).accept([ingest]);
   return { verdict: "delivered" };
 }
 

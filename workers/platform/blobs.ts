@@ -4,8 +4,8 @@
  * Queue messages are capped at 128 KB and SQLite rows are best kept small. Every writer goes through here.
  */
 
-import { readConfig } from "../src/config";
-import type { BodyRef } from "../src/records";
+import { readConfig } from "../../src/config";
+import type { BodyRef } from "../../src/records";
 
 /** Keys in BLOBS: `payloads/<task id>` and `results/<task id>/<invocation, or "callback-<random>">`. */
 export const payloadKey = (taskId: string): string => `payloads/${taskId}`;

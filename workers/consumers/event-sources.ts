@@ -5,12 +5,12 @@
  * The task id is derived from the queue and message id, so a redelivered message never makes a second task.
  */
 
-import { readConfig } from "../src/config";
-import { utf8 } from "../src/encoding";
-import { mintDerivedTaskId } from "../src/ids";
-import type { IngestMessage } from "../src/records";
-import { payloadKey, storeBody } from "./blobs";
-import { findFunction, taskIdKey } from "./gateway/lookups";
+import { readConfig } from "../../src/config";
+import { utf8 } from "../../src/encoding";
+import { mintDerivedTaskId } from "../../src/ids";
+import type { IngestMessage } from "../../src/records";
+import { payloadKey, storeBody } from "../platform/blobs";
+import { findFunction, taskIdKey } from "../platform/registry-client";
 
 /** A message body as task payload: strings as text, bytes as bytes, anything else as JSON. */
 function encodeBody(body: unknown): { bytes: Uint8Array; contentType: string } {
@@ -49,7 +49,7 @@ export async function handleEventSourceBatch(batch: MessageBatch<unknown>, env: 
     });
   }
   try {
-    await env.SHARD.getByName(fn.shard).accept(fn.shard, messages);
+    await env.SHARD.getByName(fn.shard).accept(messages);
     batch.ackAll();
   } catch (error) {
     console.error(JSON.stringify({ level: "error", message: "event source accept failed; retrying", error: String(error) }));

@@ -1,0 +1,139 @@
+/**
+ * @module
+ * One member of a shard's invoker pool. Cloudflare lets one invocation hold only 6 outgoing connections open at a time
+ * (the 7th waits), and the local runtime does not enforce it, so each invoker runs at most CALLS_PER_INVOKER calls at
+ * once, from its own alarm, and a shard spreads its window over many invokers. Jobs and their outcomes are kept in
+ * SQLite until the shard has them, so an eviction mid-call re-runs the call (at-least-once) and an outcome that could
+ * not be reported is reported later without calling the function again.
+ */
+
+import { DurableObject } from "cloudflare:workers";
+import { batchBySize } from "../../src/batches";
+import { CALLS_PER_INVOKER, readConfig } from "../../src/config";
+import { callKey, JobStore, type FinishedCall } from "../../src/invoker/jobs";
+import { MAX_RPC_BATCH_BYTES } from "../../src/limits";
+import type { InvocationJob } from "../../src/records";
+import { logError } from "../../workers/platform/log";
+import { invokeTenant } from "./call";
+
+/** Wait before retrying reports the shard did not take. */
+const REPORT_RETRY_MS = 1_000;
+/** An alarm may run 15 minutes; a busy invoker stops taking new calls after this and continues in a fresh alarm. */
+const MAX_DRAIN_MS = 5 * 60_000;
+
+export class InvokerDurableObject extends DurableObject<Env> {
+  /** Calls running right now in this instance, keyed by `taskId/invocation`, with the means to abort each. */
+  readonly #active = new Map<string, AbortController>();
+  readonly #jobs: JobStore;
+  #draining: Promise<void> | undefined;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#jobs = new JobStore(ctx.storage.sql);
+  }
+
+  /** Store jobs from the shard and make sure they run. Returns at once; calls happen in this object's alarm. */
+  async enqueue(jobs: InvocationJob[]): Promise<{ queued: number }> {
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => this.#jobs.enqueue(jobs, now));
+    if (this.#draining) this.#pump();
+    else {
+      // Run now, even if a later alarm (a report retry) is already set.
+      const current = await this.ctx.storage.getAlarm();
+      if (current === null || current > now) await this.ctx.storage.setAlarm(now);
+    }
+    return { queued: jobs.length };
+  }
+
+  /** The task was cancelled: abort its call if it is running here, drop it if it has not started. */
+  abort(taskId: string, invocation: number): { aborted: boolean } {
+    const controller = this.#active.get(callKey(taskId, invocation));
+    controller?.abort(new Error("the task was cancelled"));
+    if (!controller) this.#jobs.dropWaiting(taskId, invocation);
+    return { aborted: controller !== undefined };
+  }
+
+  /** Run every stored job, at most CALLS_PER_INVOKER at a time, until none is left. */
+  override async alarm(): Promise<void> {
+    if (!this.#draining) {
+      this.#draining = this.#drain().finally(() => {
+        this.#draining = undefined;
+      });
+    }
+    await this.#draining;
+  }
+
+  #wake: (() => void) | undefined;
+  /** Set by every completion or arrival, so one that happens while the loop is busy elsewhere is not missed. */
+  #signalled = false;
+
+  /** Nudge the drain loop: a call finished or a job arrived. */
+  #pump(): void {
+    this.#signalled = true;
+    this.#wake?.();
+  }
+
+  async #drain(): Promise<void> {
+    const stopTakingAt = Date.now() + MAX_DRAIN_MS;
+    let unreported = false;
+    for (;;) {
+      this.#signalled = false;
+      unreported = (await this.#reportFinished()) || unreported;
+      const free = CALLS_PER_INVOKER - this.#active.size;
+      if (free > 0 && Date.now() < stopTakingAt) {
+        for (const job of this.#jobs.waiting(free, new Set(this.#active.keys()))) this.#start(job);
+      }
+      if (this.#active.size === 0 && !this.#signalled) break;
+      // Something finished while we were reporting: go round again without waiting.
+      if (this.#signalled) continue;
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+      this.#wake = undefined;
+    }
+    if (this.#jobs.count() > 0) await this.ctx.storage.setAlarm(Date.now() + (unreported ? REPORT_RETRY_MS : 0));
+  }
+
+  #start(job: InvocationJob): void {
+    const key = callKey(job.taskId, job.invocation);
+    const controller = new AbortController();
+    this.#active.set(key, controller);
+    const config = readConfig(this.env);
+    void invokeTenant(this.env, config, job, controller.signal)
+      .then(({ startedAt, durationMs, outcome }) => this.#jobs.recordOutcome(job, startedAt, durationMs, outcome))
+      .catch((error: unknown) => logError("invocation bookkeeping failed", error))
+      .finally(() => {
+        this.#active.delete(key);
+        this.#pump();
+      });
+  }
+
+  /** Send finished outcomes to their shards (RPCs of bounded size); jobs leave storage only once the shard has them. */
+  async #reportFinished(): Promise<boolean> {
+    const finished = this.#jobs.finished(100);
+    if (finished.length === 0) return false;
+    const byShard = new Map<string, FinishedCall[]>();
+    for (const call of finished) byShard.set(call.shard, [...(byShard.get(call.shard) ?? []), call]);
+    let failed = false;
+    await Promise.all(
+      [...byShard].flatMap(([shard, calls]) =>
+        batchBySize(calls, reportBytes, MAX_RPC_BATCH_BYTES).map(async (batch) => {
+          try {
+            await this.env.SHARD.getByName(shard).report(batch.map((call) => call.report));
+            for (const call of batch) this.#jobs.remove(call.taskId, call.invocation);
+          } catch (error) {
+            failed = true;
+            logError("report to shard failed; will retry", error, { shard });
+          }
+        }),
+      ),
+    );
+    return failed;
+  }
+}
+
+/** Inline result bytes a report carries (everything else in it is small). */
+function reportBytes(call: FinishedCall): number {
+  const outcome = call.report.outcome;
+  return 512 + (outcome.kind === "succeeded" ? (outcome.body.inline?.byteLength ?? 0) : 0);
+}

@@ -1,0 +1,29 @@
+/**
+ * A shard reads its own name from `ctx.id.name` instead of being told it on every RPC: check that the local runtime
+ * keeps it across an eviction and inside `alarm()`, where the shard needs it to address its invokers.
+ */
+import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { expect, it } from "vitest";
+import { createAccount, demoTarget, putFunction, submit, waitForState } from "./helpers";
+
+it("a shard knows its name after an eviction and in its alarm, and dispatches from there", async () => {
+  const account = await createAccount("named");
+  await putFunction(account, "named-fn", { target: demoTarget, isolation: "dedicated" });
+  const record = await env.REGISTRY.getByName("global").getFunction(account.id, "named-fn");
+  const name = record?.shard ?? "";
+  expect(name).toBe(`dedicated:${account.id}:named-fn`);
+  const stub = env.SHARD.getByName(name);
+  expect(await runInDurableObject(stub, (_instance, state) => state.id.name)).toBe(name);
+  await evictDurableObject(stub);
+  expect(await runInDurableObject(stub, (_instance, state) => state.id.name)).toBe(name);
+  // Queued while the shard is evicted; only its alarm dispatches it, naming its invokers by the shard's name.
+  const id = await submit(account, "named-fn", JSON.stringify({ echo: "after eviction" }), {
+    "content-type": "application/json",
+    "sluice-delay": "1",
+  });
+  await waitForState(account, id, "queued");
+  await evictDurableObject(stub);
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  await runDurableObjectAlarm(stub);
+  await waitForState(account, id, "succeeded");
+});
