@@ -16,7 +16,6 @@ import {
 } from "../src/registry/store";
 import type { CreateAccountInput } from "../src/schemas";
 
-export const REGISTRY_NAME = "global";
 
 export class RegistryDurableObject extends DurableObject<Env> {
   readonly #store: RegistryStore;

@@ -4,6 +4,7 @@
  */
 
 import { parseSchedule } from "./delivery";
+import { CONNECTIONS_PER_INVOCATION } from "./limits";
 
 export interface PlatformConfig {
   readonly allowPrivateTargets: boolean;
@@ -120,5 +121,5 @@ function parseConfig(vars: Vars): PlatformConfig {
   };
 }
 
-/** Cloudflare caps each invocation at 6 simultaneously open outgoing connections; the 7th waits. */
-export const CALLS_PER_INVOKER = 6;
+/** Tenant calls one invoker runs at once: all the open connections one invocation may hold. */
+export const CALLS_PER_INVOKER = CONNECTIONS_PER_INVOCATION;

@@ -18,5 +18,7 @@ export const MAX_RESULT_BYTES = 10 * MiB;
 export const ERROR_EXCERPT_BYTES = 300;
 /** Longest `Content-Type` accepted on a request (it is stored with the payload and sent on every call). */
 export const MAX_CONTENT_TYPE_LENGTH = 256;
+/** Cloudflare lets one invocation hold 6 outgoing connections open at a time (the 7th waits); locally unenforced. */
+export const CONNECTIONS_PER_INVOCATION = 6;
 /** Inline bytes one RPC between Durable Objects carries at most (reports, hand-offs); the platform's cap is 32 MiB. */
 export const MAX_RPC_BATCH_BYTES = 2 * MiB;

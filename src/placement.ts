@@ -48,3 +48,11 @@ export function ingestPartition(account: string, functionName: string, partition
 export function invokerName(shard: string, index: number): string {
   return `invoker:${shard}:${index}`;
 }
+
+/** The one registry Durable Object's name. */
+export const REGISTRY_NAME = "global";
+
+/** A function's key in caches and maps: `<account>/<name>`. */
+export function functionKey(account: string, name: string): string {
+  return `${account}/${name}`;
+}

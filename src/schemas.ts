@@ -44,11 +44,15 @@ export const destinationSchema = z.discriminatedUnion("type", [
 ]);
 export type Destination = z.infer<typeof destinationSchema>;
 
+/** The documented defaults (API.md), said once. */
+export const DEFAULT_RETRY = { maxAttempts: 3, initialBackoffMs: 1000, maxBackoffMs: 300_000 } as const;
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
 export const retrySchema = z
   .strictObject({
-    maxAttempts: z.number().int().min(1).max(100).default(3),
-    initialBackoffMs: z.number().int().min(0).max(3_600_000).default(1000),
-    maxBackoffMs: z.number().int().min(0).max(86_400_000).default(300_000),
+    maxAttempts: z.number().int().min(1).max(100).default(DEFAULT_RETRY.maxAttempts),
+    initialBackoffMs: z.number().int().min(0).max(3_600_000).default(DEFAULT_RETRY.initialBackoffMs),
+    maxBackoffMs: z.number().int().min(0).max(86_400_000).default(DEFAULT_RETRY.maxBackoffMs),
   })
   .refine((r) => r.initialBackoffMs <= r.maxBackoffMs, {
     message: "initialBackoffMs must not exceed maxBackoffMs",
@@ -60,9 +64,9 @@ export type Isolation = (typeof ISOLATION_MODES)[number];
 
 export const functionSpecSchema = z.strictObject({
   target: targetSchema,
-  timeoutMs: z.number().int().min(100).max(900_000).default(30_000),
+  timeoutMs: z.number().int().min(100).max(900_000).default(DEFAULT_TIMEOUT_MS),
   maxConcurrency: z.number().int().min(1).max(10_000).default(100),
-  retry: retrySchema.default({ maxAttempts: 3, initialBackoffMs: 1000, maxBackoffMs: 300_000 }),
+  retry: retrySchema.default(DEFAULT_RETRY),
   maxEventAgeSeconds: z.number().int().min(1).max(604_800).default(21_600),
   dedupWindowSeconds: z.number().int().min(0).max(604_800).default(86_400),
   /** How long an ended task is kept before it is purged (10 s to 90 days). */

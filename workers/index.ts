@@ -10,6 +10,7 @@ import { handleDeliveryBatch } from "./consumers/deliveries";
 import { handleEventSourceBatch, isEventSource } from "./consumers/event-sources";
 import { app } from "./gateway/app";
 import { handleIngestBatch } from "./consumers/ingest";
+import { logError } from "./platform/log";
 
 export { InvokerDurableObject } from "../durable-objects/invoker";
 export { RegistryDurableObject } from "../durable-objects/registry";
@@ -20,7 +21,7 @@ export async function routeQueueBatch(batch: MessageBatch<unknown>, env: Env): P
   if (batch.queue.startsWith("sluice-ingest")) return handleIngestBatch(batch as MessageBatch<IngestMessage>, env);
   if (batch.queue === "sluice-deliveries") return handleDeliveryBatch(batch as MessageBatch<DeliveryMessage>, env);
   if (isEventSource(env, batch.queue)) return handleEventSourceBatch(batch, env);
-  console.error(JSON.stringify({ level: "error", message: "no consumer for queue; retrying later", queue: batch.queue }));
+  logError("no consumer for queue; retrying later", undefined, { queue: batch.queue });
   batch.retryAll({ delaySeconds: 60 });
 }
 

@@ -12,7 +12,9 @@ import { outcomeOfError, outcomeOfStatus, type InvocationOutcome } from "../../s
 import type { BodyRef, InvocationJob } from "../../src/records";
 import { signWebhook } from "../../src/signing";
 import { outboundUrlProblem } from "../../src/ssrf";
+import { isFetcher, namedBinding } from "../../workers/platform/bindings";
 import { resultKey, storeBody } from "../../workers/platform/blobs";
+import { logWarn } from "../../workers/platform/log";
 import { signingSecrets } from "../../workers/platform/registry-client";
 
 export interface CallResult {
@@ -40,13 +42,9 @@ function resolveTarget(env: Env, config: PlatformConfig, job: InvocationJob): { 
     if (problem) throw new PermanentCallError(`function URL ${problem}`);
     return { fetcher: internet, url: job.target.url };
   }
-  const binding = config.serviceTargets.includes(job.target.service)
-    ? (env as unknown as Record<string, unknown>)[job.target.service]
-    : undefined;
-  if (!binding || typeof (binding as Fetcher).fetch !== "function") {
-    throw new PermanentCallError(`service binding ${job.target.service} is not available`);
-  }
-  return { fetcher: binding as Fetcher, url: `https://${job.target.service.toLowerCase()}.service.sluice/` };
+  const binding = namedBinding(env, job.target.service, config.serviceTargets, isFetcher);
+  if (!binding) throw new PermanentCallError(`service binding ${job.target.service} is not available`);
+  return { fetcher: binding, url: `https://${job.target.service.toLowerCase()}.service.sluice/` };
 }
 
 class PermanentCallError extends Error {
@@ -122,7 +120,7 @@ export async function invokeTenant(
     }
     // The detail (which may name hosts, ports or runtime internals) goes to the log, never to the tenant.
     if (!timedOut && !cancelled?.aborted) {
-      console.error(JSON.stringify({ level: "warn", message: "tenant call failed", task: job.taskId, error: String(error) }));
+      logWarn("tenant call failed", error, { task: job.taskId });
     }
     return done(outcomeOfError(error, timedOut));
   }

@@ -5,6 +5,7 @@
  */
 
 import type { AimdState } from "../aimd";
+import { functionKey } from "../placement";
 import type { TaskError } from "../outcome";
 import type { FunctionRecord } from "../records";
 import type { Sql } from "../sql";
@@ -45,9 +46,7 @@ export const FUNCTION_DELETED: TaskError = { kind: "function_deleted", message: 
 export const FUNCTION_DELETED_ERROR = JSON.stringify(FUNCTION_DELETED);
 export const CANCELLED_WHILE_RUNNING: TaskError = { kind: "cancelled", message: "the task was cancelled while its call ran" };
 
-export function functionKey(account: string, name: string): string {
-  return `${account}/${name}`;
-}
+export { functionKey };
 
 /** A task without its payload and result blobs (up to 64 KiB each), for transitions that do not need them. */
 export function readRow(ctx: ShardContext, id: string): TaskRow | undefined {

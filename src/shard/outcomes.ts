@@ -4,6 +4,7 @@
  * finish (and the delivery that ending schedules).
  */
 
+import { DEFAULT_TIMEOUT_MS } from "../schemas";
 import { retryDelayMs, throttleDelayMs } from "../backoff";
 import { bytesEqual, utf8 } from "../encoding";
 import type { InvocationOutcome, TaskError } from "../outcome";
@@ -39,7 +40,7 @@ export function applyOutcome(ctx: ShardContext, report: OutcomeReport, now: numb
       // The function took the task and will call back; the lease is its heartbeat deadline.
       ctx.sql.exec(
         `UPDATE tasks SET async = 1, lease_until = ?, updated_at = ? WHERE id = ?`,
-        now + (fn?.spec.timeoutMs ?? 30_000),
+        now + (fn?.spec.timeoutMs ?? DEFAULT_TIMEOUT_MS),
         now,
         row.id,
       );
@@ -111,7 +112,7 @@ export function checkCallback(ctx: ShardContext, id: string, token: string): boo
 export function heartbeat(ctx: ShardContext, id: string, token: string, now: number): CallbackResult {
   const checked = verifyCallback(ctx, id, token);
   if (!checked.ok) return checked;
-  const timeoutMs = functionOf(ctx, checked.row)?.spec.timeoutMs ?? 30_000;
+  const timeoutMs = functionOf(ctx, checked.row)?.spec.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   ctx.sql.exec(`UPDATE tasks SET lease_until = ?, updated_at = ? WHERE id = ?`, now + timeoutMs, now, id);
   return { ok: true, state: "running" };
 }

@@ -1,6 +1,7 @@
 import { env, evictDurableObject } from "cloudflare:test";
 import { expect, it, vi } from "vitest";
 import { createAccount, demoTarget, getTask, putFunction, submit, waitForState } from "./helpers";
+import { REGISTRY_NAME } from "../../src/placement";
 
 it("AIMD: 429s cut a function's window, the cut survives eviction and caps dispatch, successes grow it back", async () => {
   const account = await createAccount("aimd");
@@ -10,7 +11,7 @@ it("AIMD: 429s cut a function's window, the cut survives eviction and caps dispa
     maxEventAgeSeconds: 2,
     retry: { maxAttempts: 1, initialBackoffMs: 10, maxBackoffMs: 10 },
   });
-  const record = await env.REGISTRY.getByName("global").getFunction(account.id, "adaptive");
+  const record = await env.REGISTRY.getByName(REGISTRY_NAME).getFunction(account.id, "adaptive");
   const shard = env.SHARD.getByName(record?.shard ?? "");
   expect(await shard.concurrencyLimit(account.id, "adaptive")).toBe(16);
 

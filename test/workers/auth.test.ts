@@ -14,6 +14,7 @@ import {
   uniqueId,
   waitForState,
 } from "./helpers";
+import { REGISTRY_NAME } from "../../src/placement";
 
 describe("admin API", () => {
   it("refuses a missing or wrong admin token with 401 problem+json", async () => {
@@ -78,7 +79,7 @@ describe("revocation seen from another isolate", () => {
     const second = { ...account, apiKey: extra.apiKey };
     expect((await tenant(second, "/v1/functions")).status).toBe(200);
     // As another isolate's admin call would: this isolate's cache is not told.
-    expect(await env.REGISTRY.getByName("global").revokeKey(account.id, extra.keyPrefix)).toBe(true);
+    expect(await env.REGISTRY.getByName(REGISTRY_NAME).revokeKey(account.id, extra.keyPrefix)).toBe(true);
     const revokedAt = Date.now();
     await vi.waitFor(async () => expect((await tenant(second, "/v1/functions")).status).toBe(401), {
       timeout: 3000,

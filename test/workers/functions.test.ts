@@ -1,6 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { createAccount, demoTarget, expectProblem, putFunction, submit, tenant, waitForState } from "./helpers";
+import { REGISTRY_NAME } from "../../src/placement";
 
 function put(account: Awaited<ReturnType<typeof createAccount>>, name: string, body: string) {
   return tenant(account, `/v1/functions/${name}`, { method: "PUT", headers: { "content-type": "application/json" }, body });
@@ -136,10 +137,10 @@ describe("functions API", () => {
   it("a function's edits reach its shard, so queued tasks run with the new target settings", async () => {
     const account = await createAccount();
     await putFunction(account, "edit", { target: demoTarget, maxEventAgeSeconds: 60 });
-    const fn = await env.REGISTRY.getByName("global").getFunction(account.id, "edit");
+    const fn = await env.REGISTRY.getByName(REGISTRY_NAME).getFunction(account.id, "edit");
     expect(fn?.shard).toMatch(/^shared:\d+$/);
     await putFunction(account, "edit", { target: demoTarget, isolation: "account" });
-    const moved = await env.REGISTRY.getByName("global").getFunction(account.id, "edit");
+    const moved = await env.REGISTRY.getByName(REGISTRY_NAME).getFunction(account.id, "edit");
     expect(moved?.shard).toBe(`account:${account.id}`);
     const id = await submit(account, "edit", JSON.stringify({ echo: 2 }));
     await waitForState(account, id, "succeeded");

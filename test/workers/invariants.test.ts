@@ -13,9 +13,10 @@ import { mintTaskId } from "../../src/ids";
 import type { IngestMessage } from "../../src/records";
 import worker from "../../workers/index";
 import { createAccount, demoTarget, fastRetry, getTask, putFunction, submit, waitForState } from "./helpers";
+import { REGISTRY_NAME } from "../../src/placement";
 
 async function ingestMessageFor(account: string, fnName: string, payload: unknown): Promise<IngestMessage> {
-  const registry = env.REGISTRY.getByName("global");
+  const registry = env.REGISTRY.getByName(REGISTRY_NAME);
   const fn = await registry.getFunction(account, fnName);
   if (!fn) throw new Error("function missing");
   const key = fromBase64(await registry.platformKey());
@@ -36,7 +37,7 @@ async function ingestMessageFor(account: string, fnName: string, payload: unknow
 
 /** The caller "vanished": make a running task's lease run out now and let its shard's alarm find it. */
 async function expireLease(account: string, fnName: string, id: string): Promise<void> {
-  const fn = await env.REGISTRY.getByName("global").getFunction(account, fnName);
+  const fn = await env.REGISTRY.getByName(REGISTRY_NAME).getFunction(account, fnName);
   const shard = env.SHARD.getByName(fn?.shard ?? "");
   await runInDurableObject(shard, (_instance, state) => {
     state.storage.sql.exec("UPDATE tasks SET lease_until = ? WHERE id = ?", Date.now() - 1, id);

@@ -7,9 +7,10 @@ import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import { ShardStore } from "../../src/shard";
 import { createAccount, demoTarget, expectProblem, getTask, putFunction, submit, tenant, waitForState, type TestAccount } from "./helpers";
+import { REGISTRY_NAME } from "../../src/placement";
 
 async function shardOf(account: TestAccount, fn: string) {
-  const record = await env.REGISTRY.getByName("global").getFunction(account.id, fn);
+  const record = await env.REGISTRY.getByName(REGISTRY_NAME).getFunction(account.id, fn);
   if (!record) throw new Error("no function");
   return env.SHARD.getByName(record.shard);
 }

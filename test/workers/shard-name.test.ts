@@ -5,11 +5,12 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { expect, it } from "vitest";
 import { createAccount, demoTarget, putFunction, submit, waitForState } from "./helpers";
+import { REGISTRY_NAME } from "../../src/placement";
 
 it("a shard knows its name after an eviction and in its alarm, and dispatches from there", async () => {
   const account = await createAccount("named");
   await putFunction(account, "named-fn", { target: demoTarget, isolation: "dedicated" });
-  const record = await env.REGISTRY.getByName("global").getFunction(account.id, "named-fn");
+  const record = await env.REGISTRY.getByName(REGISTRY_NAME).getFunction(account.id, "named-fn");
   const name = record?.shard ?? "";
   expect(name).toBe(`dedicated:${account.id}:named-fn`);
   const stub = env.SHARD.getByName(name);

@@ -12,6 +12,7 @@ import {
   waitForState,
   type TestAccount,
 } from "./helpers";
+import { REGISTRY_NAME } from "../../src/placement";
 
 function post(account: TestAccount, path: string, body?: unknown): Promise<Response> {
   return tenant(account, path, {
@@ -22,7 +23,7 @@ function post(account: TestAccount, path: string, body?: unknown): Promise<Respo
 }
 
 async function shardOf(account: TestAccount, fn: string) {
-  const record = await env.REGISTRY.getByName("global").getFunction(account.id, fn);
+  const record = await env.REGISTRY.getByName(REGISTRY_NAME).getFunction(account.id, fn);
   if (!record) throw new Error("no function");
   return env.SHARD.getByName(record.shard);
 }

@@ -9,14 +9,16 @@ import { readConfig, type PlatformConfig } from "../../src/config";
 import { classifyReceiver, nextDeliveryDelay, r2DestinationKey, type DeliveryMessage } from "../../src/delivery";
 import { utf8 } from "../../src/encoding";
 import { mintDerivedTaskId } from "../../src/ids";
-import { payloadKey, storeBody } from "../platform/blobs";
-import type { IngestMessage } from "../../src/records";
+import { isQueue, namedBinding } from "../platform/bindings";
+import { logError, logWarn } from "../platform/log";
+import { ingestMessage } from "../platform/tasks";
+import { CONNECTIONS_PER_INVOCATION } from "../../src/limits";
 import { signWebhook } from "../../src/signing";
 import { outboundUrlProblem } from "../../src/ssrf";
 import { findFunction, signingSecrets, taskIdKey } from "../platform/registry-client";
 
-/** Deliveries run at most this many at a time per batch (Cloudflare's 6 open connections per invocation). */
-const PARALLEL_DELIVERIES = 6;
+/** Deliveries run at most this many at a time per batch (Cloudflare's open connections per invocation). */
+const PARALLEL_DELIVERIES = CONNECTIONS_PER_INVOCATION;
 
 type Attempt = { verdict: "delivered" } | { verdict: "gone" | "retry" | "stop"; error: string };
 
@@ -50,9 +52,7 @@ async function deliverWebhook(env: Env, config: PlatformConfig, message: Deliver
 }
 
 function logDeliveryError(message: DeliveryMessage, error: unknown): void {
-  console.error(
-    JSON.stringify({ level: "warn", message: "delivery attempt failed", task: message.taskId, error: String(error) }),
-  );
+  logWarn("delivery attempt failed", error, { task: message.taskId });
 }
 
 async function deliverToFunction(env: Env, config: PlatformConfig, message: DeliveryMessage, name: string): Promise<Attempt> {
@@ -65,21 +65,14 @@ async function deliverToFunction(env: Env, config: PlatformConfig, message: Deli
   // The same delivery always makes the same task id, so a repeated delivery cannot create a second task.
   const finishedAt = Date.parse(message.envelope.data.timeline.finishedAt ?? message.envelope.timestamp);
   const id = await mintDerivedTaskId(key, fn.account, fn.shard, finishedAt, `chain\n${message.deliveryId}`);
-  const body = await storeBody(env, payloadKey(id), utf8(JSON.stringify(message.envelope)), "application/json");
-  const ingest: IngestMessage = {
-    v: 1,
-    fn,
-    task: {
-      id,
-      account: fn.account,
-      functionName: fn.name,
-      shard: fn.shard,
-      payload: body,
-      acceptedAt: Date.now(),
-      chainDepth: message.chainDepth + 1,
-      origin: message.origin,
-    },
-  };
+  const ingest = await ingestMessage(env, fn, {
+    id,
+    bytes: utf8(JSON.stringify(message.envelope)),
+    contentType: "application/json",
+    acceptedAt: Date.now(),
+    chainDepth: message.chainDepth + 1,
+    origin: message.origin,
+  });
   await env.SHARD.getByName(fn.shard).accept([ingest]);
   return { verdict: "delivered" };
 }
@@ -91,13 +84,9 @@ export async function deliver(env: Env, config: PlatformConfig, message: Deliver
       case "webhook":
         return await deliverWebhook(env, config, message, destination.url);
       case "queue": {
-        const binding = config.resultQueues.includes(destination.queue)
-          ? (env as unknown as Record<string, unknown>)[destination.queue]
-          : undefined;
-        if (typeof (binding as Queue | undefined)?.send !== "function") {
-          return { verdict: "stop", error: `queue binding ${destination.queue} is not available` };
-        }
-        await (binding as Queue).send(message.envelope);
+        const binding = namedBinding(env, destination.queue, config.resultQueues, isQueue);
+        if (!binding) return { verdict: "stop", error: `queue binding ${destination.queue} is not available` };
+        await binding.send(message.envelope);
         return { verdict: "delivered" };
       }
       case "r2":
@@ -154,7 +143,7 @@ export async function handleDeliveryBatch(batch: MessageBatch<DeliveryMessage>, 
         await handleOne(env, config, message);
       } catch (error) {
         // The report did not reach the shard: try the whole delivery again (receivers dedup on webhook-id).
-        console.error(JSON.stringify({ level: "error", message: "delivery bookkeeping failed", error: String(error) }));
+        logError("delivery bookkeeping failed", error, { task: message.body.taskId });
         message.retry({ delaySeconds: 5 });
       }
     }

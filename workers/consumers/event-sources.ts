@@ -9,7 +9,8 @@ import { readConfig } from "../../src/config";
 import { utf8 } from "../../src/encoding";
 import { mintDerivedTaskId } from "../../src/ids";
 import type { IngestMessage } from "../../src/records";
-import { payloadKey, storeBody } from "../platform/blobs";
+import { logError } from "../platform/log";
+import { ingestMessage } from "../platform/tasks";
 import { findFunction, taskIdKey } from "../platform/registry-client";
 
 /** A message body as task payload: strings as text, bytes as bytes, anything else as JSON. */
@@ -31,7 +32,7 @@ export async function handleEventSourceBatch(batch: MessageBatch<unknown>, env: 
   const source = config.eventSources[batch.queue];
   const fn = source ? await findFunction(env, source.account, source.function) : null;
   if (!source || !fn) {
-    console.error(JSON.stringify({ level: "error", message: "event source has no function yet; retrying", queue: batch.queue }));
+    logError("event source has no function yet; retrying", undefined, { queue: batch.queue });
     batch.retryAll({ delaySeconds: 30 });
     return;
   }
@@ -40,19 +41,13 @@ export async function handleEventSourceBatch(batch: MessageBatch<unknown>, env: 
   for (const message of batch.messages) {
     const at = message.timestamp.getTime();
     const id = await mintDerivedTaskId(key, fn.account, fn.shard, at, `event\n${batch.queue}\n${message.id}`);
-    const { bytes, contentType } = encodeBody(message.body);
-    const payload = await storeBody(env, payloadKey(id), bytes, contentType);
-    messages.push({
-      v: 1,
-      fn,
-      task: { id, account: fn.account, functionName: fn.name, shard: fn.shard, payload, acceptedAt: message.timestamp.getTime() },
-    });
+    messages.push(await ingestMessage(env, fn, { id, ...encodeBody(message.body), acceptedAt: at }));
   }
   try {
     await env.SHARD.getByName(fn.shard).accept(messages);
     batch.ackAll();
   } catch (error) {
-    console.error(JSON.stringify({ level: "error", message: "event source accept failed; retrying", error: String(error) }));
+    logError("event source accept failed; retrying", error, { queue: batch.queue });
     batch.retryAll({ delaySeconds: 2 });
   }
 }

@@ -6,6 +6,7 @@
  */
 
 import type { IngestMessage } from "../../src/records";
+import { logError } from "../platform/log";
 
 /** Wait before a batch whose shard call failed is offered again. */
 const RETRY_DELAY_SECONDS = 2;
@@ -16,7 +17,7 @@ export async function handleIngestBatch(batch: MessageBatch<IngestMessage>, env:
     const body = message.body;
     if (body?.v !== 1 || !body.task?.shard) {
       // Not ours to interpret; ack so a malformed message cannot block the queue, and say so loudly.
-      console.error(JSON.stringify({ level: "error", message: "dropping malformed ingest message", id: message.id }));
+      logError("dropping malformed ingest message", undefined, { id: message.id });
       message.ack();
       continue;
     }
@@ -30,7 +31,7 @@ export async function handleIngestBatch(batch: MessageBatch<IngestMessage>, env:
         await env.SHARD.getByName(shard).accept(messages.map((m) => m.body));
         for (const message of messages) message.ack();
       } catch (error) {
-        console.error(JSON.stringify({ level: "error", message: "shard accept failed; retrying", shard, error: String(error) }));
+        logError("shard accept failed; retrying", error, { shard });
         for (const message of messages) message.retry({ delaySeconds: RETRY_DELAY_SECONDS });
       }
     }),

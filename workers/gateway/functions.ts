@@ -14,6 +14,7 @@ import { outboundUrlProblem } from "../../src/ssrf";
 import { findFunction, forgetFunction, registry, rememberFunction } from "../platform/registry-client";
 import type { GatewayEnv } from "./middleware";
 import { shard, shardsOf } from "./shards";
+import { isFetcher, namedBinding } from "../platform/bindings";
 import { encodeNameCursor, pageQuery } from "./paging";
 import { parseJsonBody } from "./validation";
 
@@ -46,8 +47,7 @@ function targetProblems(env: Env, spec: FunctionSpec): FieldError[] {
     const problem = outboundUrlProblem(spec.target.url, config.allowPrivateTargets);
     if (problem) errors.push({ path: "target.url", message: problem });
   } else {
-    const binding = (env as unknown as Record<string, unknown>)[spec.target.service];
-    if (!config.serviceTargets.includes(spec.target.service) || typeof (binding as Fetcher | undefined)?.fetch !== "function") {
+    if (!namedBinding(env, spec.target.service, config.serviceTargets, isFetcher)) {
       errors.push({
         path: "target.service",
         message: `unknown service binding; available: ${config.serviceTargets.join(", ") || "none"}`,

@@ -10,6 +10,7 @@ import { bytesEqual, utf8 } from "../../src/encoding";
 import { MAX_CONTENT_TYPE_LENGTH } from "../../src/limits";
 import { Problem, validationProblem } from "../../src/problem";
 import { authenticate, type Principal } from "../platform/registry-client";
+import { logError } from "../platform/log";
 
 export type GatewayEnv = { Bindings: Env; Variables: { principal: Principal } };
 
@@ -131,6 +132,6 @@ export const onError: ErrorHandler<GatewayEnv> = (error, c) => {
   if (error instanceof HTTPException && error.status < 500) {
     return problemResponse(new Problem(error.status === 413 ? "payload-too-large" : "validation", error.message));
   }
-  console.error(JSON.stringify({ level: "error", message: "unhandled gateway error", error: String(error) }));
+  logError("unhandled gateway error", error);
   return problemResponse(new Problem("internal", "Something went wrong; the request may be retried."));
 };

@@ -14,14 +14,14 @@ import { utf8 } from "../../src/encoding";
 import { mintTaskId } from "../../src/ids";
 import { ingestPartition } from "../../src/placement";
 import { validationProblem } from "../../src/problem";
-import type { FunctionRecord, IngestMessage, IngestTask, StoredTaskView } from "../../src/records";
+import type { FunctionRecord, IngestMessage, StoredTaskView } from "../../src/records";
 import { batchSubmitSchema, preferWaitSeconds, submitHeadersSchema, toFieldErrors } from "../../src/schemas";
 import { isTerminal, type TaskState } from "../../src/task-states";
 import { MAX_BATCH_BODY_BYTES } from "../../src/limits";
 import { requireFunction } from "./functions";
 import { taskIdKey } from "../platform/registry-client";
 import type { GatewayEnv } from "./middleware";
-import { payloadKey, storeBody } from "../platform/blobs";
+import { ingestMessage } from "../platform/tasks";
 import { shard } from "./shards";
 import { presentTask, taskUrl } from "./task-view";
 import { parseJsonBody, readBody } from "./validation";
@@ -42,27 +42,11 @@ interface TaskOptions {
   fairnessKey?: string | undefined;
 }
 
-async function buildTask(
-  env: Env,
-  fn: FunctionRecord,
-  bytes: Uint8Array,
-  contentType: string,
-  options: TaskOptions,
-): Promise<IngestTask> {
+/** A new task of `fn` with a freshly minted id, its body stored, ready for the ingest queue or the shard. */
+async function newTask(env: Env, fn: FunctionRecord, bytes: Uint8Array, contentType: string, options: TaskOptions) {
   const acceptedAt = Date.now();
   const id = await mintTaskId(await taskIdKey(env), fn.account, fn.shard, acceptedAt);
-  return {
-    id,
-    account: fn.account,
-    functionName: fn.name,
-    shard: fn.shard,
-    payload: await storeBody(env, payloadKey(id), bytes, contentType),
-    acceptedAt,
-    origin: options.origin,
-    ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
-    ...(options.delaySeconds ? { delaySeconds: options.delaySeconds } : {}),
-    ...(options.fairnessKey ? { fairnessKey: options.fairnessKey } : {}),
-  };
+  return ingestMessage(env, fn, { id, bytes, contentType, acceptedAt, ...options });
 }
 
 /**
@@ -99,13 +83,13 @@ export const submitRoutes = new Hono<GatewayEnv>()
     });
     if (!headers.success) throw validationProblem(toFieldErrors(headers.error, ["headers"]), "A header has a bad value.");
     const bytes = await readBody(c, config.maxPayloadBytes, "A task payload");
-    const task = await buildTask(c.env, fn, bytes, c.req.header("content-type") ?? "application/octet-stream", {
+    const message = await newTask(c.env, fn, bytes, c.req.header("content-type") ?? "application/octet-stream", {
       origin: new URL(c.req.url).origin,
       idempotencyKey: headers.data["idempotency-key"],
       delaySeconds: headers.data["sluice-delay"],
       fairnessKey: headers.data["sluice-fairness-key"],
     });
-    const message: IngestMessage = { v: 1, task, fn };
+    const task = message.task;
 
     let id = task.id;
     let deduplicated = false;
@@ -143,8 +127,7 @@ export const submitRoutes = new Hono<GatewayEnv>()
       if (bytes.byteLength > config.maxPayloadBytes) {
         throw validationProblem([{ path: `${index}.payload`, message: `larger than ${config.maxPayloadBytes} bytes` }]);
       }
-      const task = await buildTask(c.env, fn, bytes, "application/json", { ...item, origin: new URL(c.req.url).origin });
-      messages.push({ v: 1, task, fn });
+      messages.push(await newTask(c.env, fn, bytes, "application/json", { ...item, origin: new URL(c.req.url).origin }));
     }
     const results = await shard(c.env, fn.shard).accept(messages);
     // A repeated key names the first task: the payload just stored for this item belongs to no task.

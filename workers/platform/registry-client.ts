@@ -8,6 +8,7 @@
 
 import { readConfig } from "../../src/config";
 import { fromBase64, sha256Hex } from "../../src/encoding";
+import { functionKey, REGISTRY_NAME } from "../../src/placement";
 import type { FunctionRecord } from "../../src/records";
 import type { AccountLimits } from "../../src/registry/store";
 import { TtlCache } from "../../src/ttl-cache";
@@ -30,7 +31,7 @@ export const PRINCIPAL_TTL_MS = 1_000;
 const NEGATIVE_TTL_MS = 1_000;
 
 export function registry(env: Env) {
-  return env.REGISTRY.getByName("global");
+  return env.REGISTRY.getByName(REGISTRY_NAME);
 }
 
 export async function authenticate(env: Env, apiKey: string): Promise<Principal | null> {
@@ -49,7 +50,7 @@ export function forgetKey(account: string, keyPrefix: string): void {
 }
 
 export async function findFunction(env: Env, account: string, name: string): Promise<FunctionRecord | null> {
-  const key = `${account}/${name}`;
+  const key = functionKey(account, name);
   const cached = functions.get(key);
   if (cached !== undefined) return cached;
   const found = (await registry(env).getFunction(account, name)) ?? null;
@@ -58,11 +59,11 @@ export async function findFunction(env: Env, account: string, name: string): Pro
 }
 
 export function rememberFunction(env: Env, record: FunctionRecord): void {
-  functions.set(`${record.account}/${record.name}`, record, readConfig(env).cacheTtlMs);
+  functions.set(functionKey(record.account, record.name), record, readConfig(env).cacheTtlMs);
 }
 
 export function forgetFunction(account: string, name: string): void {
-  functions.delete(`${account}/${name}`);
+  functions.delete(functionKey(account, name));
 }
 
 export function taskIdKey(env: Env): Promise<Uint8Array> {

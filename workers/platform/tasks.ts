@@ -1,0 +1,40 @@
+/**
+ * @module
+ * Building the ingest message of a new task, whoever makes it (a submission, a chained delivery, an event-source
+ * message): its body is stored inline or in R2 under the task's id, and the function snapshot travels with it.
+ */
+
+import type { FunctionRecord, IngestMessage } from "../../src/records";
+import { payloadKey, storeBody } from "./blobs";
+
+export interface NewTask {
+  readonly id: string;
+  readonly bytes: Uint8Array;
+  readonly contentType: string;
+  readonly acceptedAt: number;
+  readonly idempotencyKey?: string | undefined;
+  readonly delaySeconds?: number | undefined;
+  readonly fairnessKey?: string | undefined;
+  readonly chainDepth?: number | undefined;
+  readonly origin?: string | undefined;
+}
+
+export async function ingestMessage(env: Env, fn: FunctionRecord, task: NewTask): Promise<IngestMessage> {
+  return {
+    v: 1,
+    fn,
+    task: {
+      id: task.id,
+      account: fn.account,
+      functionName: fn.name,
+      shard: fn.shard,
+      payload: await storeBody(env, payloadKey(task.id), task.bytes, task.contentType),
+      acceptedAt: task.acceptedAt,
+      ...(task.idempotencyKey ? { idempotencyKey: task.idempotencyKey } : {}),
+      ...(task.delaySeconds ? { delaySeconds: task.delaySeconds } : {}),
+      ...(task.fairnessKey ? { fairnessKey: task.fairnessKey } : {}),
+      ...(task.chainDepth ? { chainDepth: task.chainDepth } : {}),
+      ...(task.origin !== undefined ? { origin: task.origin } : {}),
+    },
+  };
+}
