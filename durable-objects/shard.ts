@@ -9,18 +9,14 @@
 import { DurableObject } from "cloudflare:workers";
 import { CALLS_PER_INVOKER, readConfig } from "../src/config";
 import type { DeliveryReport } from "../src/delivery";
-import type { TaskError } from "../src/outcome";
 import { invokerName } from "../src/placement";
 import type {
   AbortOrder,
-  BodyRef,
   BulkFilter,
   BulkResult,
-  CallbackResult,
   FunctionRecord,
   IngestMessage,
   InvocationJob,
-  OperationResult,
   OutcomeReport,
   StoredTaskView,
   SubmitResult,
@@ -31,6 +27,7 @@ import { batchBySize } from "../src/batches";
 import { MAX_RPC_BATCH_BYTES } from "../src/limits";
 import { ShardStore } from "../src/shard";
 import { logError } from "../workers/platform/log";
+import type { CallbackResult, Completion, OperationResult, Refusal } from "../src/results";
 import type { TaskState } from "../src/task-states";
 
 /** How many dispatch passes one call may run before leaving the rest to the alarm (bounds CPU per invocation). */
@@ -103,7 +100,7 @@ export class ShardDurableObject extends DurableObject<Env> {
     return result;
   }
 
-  async purge(account: string, id: string): Promise<{ ok: true } | OperationResult> {
+  async purge(account: string, id: string): Promise<{ ok: true } | Exclude<Refusal, { reason: "delivery_conflict" }>> {
     const result = this.ctx.storage.transactionSync(() => this.#store.purge(account, id, Date.now()));
     if ("r2Keys" in result) {
       const results = await this.env.BLOBS.list({ prefix: `results/${id}/` });
@@ -124,7 +121,7 @@ export class ShardDurableObject extends DurableObject<Env> {
   async complete(
     id: string,
     token: string,
-    outcome: { ok: true; result?: BodyRef } | { ok: false; error: TaskError; retryable: boolean },
+    outcome: Completion,
   ): Promise<CallbackResult> {
     const result = this.ctx.storage.transactionSync(() => this.#store.complete(id, token, outcome, Date.now()));
     if (result.ok) await this.#kick();

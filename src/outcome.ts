@@ -5,6 +5,7 @@
  */
 
 import { parseRetryAfterMs } from "./backoff";
+import type { BodyRef } from "./records";
 
 export type ErrorKind =
   | "http"
@@ -25,16 +26,9 @@ export interface TaskError {
   readonly status?: number;
 }
 
-/** A result body as the invoker hands it to the shard: inline bytes, or a key in R2 when it is large. */
-export interface ResultBody {
-  readonly contentType: string;
-  readonly size: number;
-  readonly inline?: Uint8Array;
-  readonly r2Key?: string;
-}
 
 export type InvocationOutcome =
-  | { readonly kind: "succeeded"; readonly status: number; readonly body: ResultBody }
+  | { readonly kind: "succeeded"; readonly status: number; readonly body: BodyRef }
   /** 202 with `Sluice-Async: 1`: the function finishes later through the callback API. */
   | { readonly kind: "async"; readonly status: 202 }
   | { readonly kind: "throttled"; readonly status: number; readonly retryAfterMs?: number }
@@ -69,7 +63,7 @@ export function outcomeOfError(_error: unknown, timedOut: boolean): InvocationOu
 export function outcomeOfStatus(
   status: number,
   retryAfter: string | null,
-  body: ResultBody,
+  body: BodyRef,
   errorExcerpt: string,
   now: number,
   asyncRequested = false,

@@ -130,14 +130,6 @@ export interface AbortOrder {
   readonly invocation: number;
 }
 
-export type OperationResult =
-  | { readonly ok: true; readonly task: StoredTaskView; readonly abort?: AbortOrder }
-  | { readonly ok: false; readonly reason: "not_found" }
-  | { readonly ok: false; readonly reason: "conflict"; readonly state: TaskState };
-
-/** A callback applies to a running task with its current token; anything else is one indistinguishable refusal. */
-export type CallbackResult = { readonly ok: true; readonly state: TaskState } | { readonly ok: false; readonly reason: "not_found" };
-
 /** How one submitted task fared at the shard. */
 export interface SubmitResult {
   readonly id: string;

@@ -57,7 +57,7 @@ const EVENT_TARGET: Readonly<Record<TaskEvent, TaskState>> = {
 };
 
 /** Which states each event may start from (an event is narrower than the edge table: `resume` never leaves `running`). */
-const EVENT_SOURCES: Readonly<Record<TaskEvent, readonly TaskState[]>> = {
+const EVENT_FROM: Readonly<Record<TaskEvent, readonly TaskState[]>> = {
   enqueue: ["accepted"],
   dispatch: ["queued"],
   succeed: ["running"],
@@ -88,7 +88,7 @@ export type TransitionResult =
  */
 export function transition(from: TaskState, event: TaskEvent): TransitionResult {
   const to = EVENT_TARGET[event];
-  if (!EVENT_SOURCES[event].includes(from) || !canTransition(from, to)) {
+  if (!EVENT_FROM[event].includes(from) || !canTransition(from, to)) {
     return { ok: false, from, event, reason: `cannot ${event} a task that is ${from}` };
   }
   return { ok: true, from, to };
@@ -96,4 +96,24 @@ export function transition(from: TaskState, event: TaskEvent): TransitionResult 
 
 export function isTaskState(value: string): value is TaskState {
   return (TASK_STATES as readonly string[]).includes(value);
+}
+
+/** The states `event` may start from (for set-based SQL: `WHERE state IN (...)`). */
+export function sourcesOf(event: TaskEvent): readonly TaskState[] {
+  return EVENT_FROM[event];
+}
+
+/** The state `event` leads to. */
+export function targetOf(event: TaskEvent): TaskState {
+  return EVENT_TARGET[event];
+}
+
+/**
+ * The target of a transition the caller has already checked is allowed (it read the row in the same transaction);
+ * throws if the table says otherwise, which would be a bug in the caller.
+ */
+export function mustTransition(from: TaskState, event: TaskEvent): TaskState {
+  const step = transition(from, event);
+  if (!step.ok) throw new Error(step.reason);
+  return step.to;
 }

@@ -9,7 +9,7 @@ import { mintCallbackToken } from "../callback-token";
 import type { TaskError } from "../outcome";
 import type { BodyRef, FunctionRecord, InvocationJob } from "../records";
 import { allocateDispatch, pickInvoker } from "../scheduler";
-import { transition } from "../task-states";
+import { mustTransition } from "../task-states";
 import { functionKey, type ShardContext } from "./context";
 import { governorOf } from "./governor";
 import { scheduleDelivery } from "./outbox";
@@ -114,8 +114,7 @@ export function dispatchRow(
   now: number,
   invokerLoad: number[],
 ): { invoker: number; job: InvocationJob } {
-  const step = transition(row.state, "dispatch");
-  if (!step.ok) throw new Error(step.reason);
+  const to = mustTransition(row.state, "dispatch");
   const invoker = pickInvoker(invokerLoad, ctx.settings.callsPerInvoker);
   invokerLoad[invoker] = (invokerLoad[invoker] ?? 0) + 1;
   const attempt = row.attempts + 1;
@@ -126,7 +125,7 @@ export function dispatchRow(
     `UPDATE tasks SET state = ?, attempts = ?, invocations = ?, lease_until = ?, invoker = ?, callback_token = ?,
        async = 0, first_dispatched_at = COALESCE(first_dispatched_at, ?), last_dispatched_at = ?, updated_at = ?
      WHERE id = ?`,
-    step.to,
+    to,
     attempt,
     invocation,
     deadline + ctx.settings.leaseGraceMs,
@@ -180,8 +179,7 @@ export function expireStale(ctx: ShardContext, fn: FunctionRecord, now: number):
   const cutoff = now - fn.spec.maxEventAgeSeconds * 1000;
   const oldest = oldestQueuedAge(ctx, fn);
   if (oldest === undefined || oldest > cutoff) return 0;
-  const step = transition("queued", "expire");
-  if (!step.ok) throw new Error(step.reason);
+  const to = mustTransition("queued", "expire");
   const error = JSON.stringify({
     kind: "expired",
     message: `not finished within maxEventAgeSeconds (${fn.spec.maxEventAgeSeconds})`,
@@ -192,7 +190,7 @@ export function expireStale(ctx: ShardContext, fn: FunctionRecord, now: number):
        WHERE id IN (SELECT id FROM tasks WHERE account = ? AND function = ? AND state = 'queued' AND age_from <= ?
                     ORDER BY age_from LIMIT ?)
        RETURNING id`,
-      step.to,
+      to,
       now,
       now,
       error,

@@ -4,6 +4,7 @@
  * queued, paused and running tasks.
  */
 
+import { sourcesOf, targetOf } from "../task-states";
 import type { AbortOrder, FunctionRecord } from "../records";
 import { functionKey, ROW_WITHOUT_BODIES, FUNCTION_DELETED, FUNCTION_DELETED_ERROR, type ShardContext } from "./context";
 import { closeCurrentAttempt } from "./outcomes";
@@ -52,18 +53,22 @@ export function deleteFunction(ctx: ShardContext, account: string, name: string,
     closeCurrentAttempt(ctx, row, now, null, FUNCTION_DELETED);
     if (row.invoker !== null && !row.async) aborts.push({ invoker: row.invoker, taskId: row.id, invocation: row.invocations });
   }
-  // rowsWritten also counts index entries, so count the rows themselves.
+  // Every state `cancel` may leave (the table in src/task-states.ts); rowsWritten also counts index entries, so count
+  // the rows themselves.
+  const from = sourcesOf("cancel");
   const cancelled = ctx.sql
     .exec(
-      `UPDATE tasks SET state = 'cancelled', finished_at = ?, updated_at = ?, error = ?, lease_until = NULL,
+      `UPDATE tasks SET state = ?, finished_at = ?, updated_at = ?, error = ?, lease_until = NULL,
          invoker = NULL, callback_token = NULL, purge_at = ?
-       WHERE account = ? AND function = ? AND state IN ('queued', 'paused', 'running') RETURNING id`,
+       WHERE account = ? AND function = ? AND state IN (${from.map(() => "?").join(", ")}) RETURNING id`,
+      targetOf("cancel"),
       now,
       now,
       FUNCTION_DELETED_ERROR,
       purgeAt(now, fn?.spec.retentionSeconds),
       account,
       name,
+      ...from,
     )
     .toArray().length;
   return { cancelled, aborts };

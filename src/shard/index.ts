@@ -20,22 +20,19 @@
  */
 
 import type { DeliveryMessage, DeliveryReport } from "../delivery";
-import type { TaskError } from "../outcome";
 import type {
   AbortOrder,
-  BodyRef,
   BulkFilter,
   BulkResult,
-  CallbackResult,
   FunctionRecord,
   IngestMessage,
-  OperationResult,
   OutcomeReport,
   StoredTaskView,
   SubmitResult,
   TaskOperation,
   TaskPage,
 } from "../records";
+import type { CallbackResult, Completion, OperationResult, PurgeResult } from "../results";
 import type { Sql } from "../sql";
 import type { TaskState } from "../task-states";
 import { functionKey, type ShardContext, type ShardSettings } from "./context";
@@ -104,7 +101,7 @@ export class ShardStore {
   operate(account: string, id: string, op: TaskOperation, now: number, createdAt = now): OperationResult {
     return operate(this.#ctx, account, id, op, now, createdAt);
   }
-  purge(account: string, id: string, now: number): { ok: true; r2Keys: string[] } | OperationResult {
+  purge(account: string, id: string, now: number): PurgeResult {
     return purge(this.#ctx, account, id, now);
   }
   bulk(account: string, fnName: string, op: TaskOperation, filter: BulkFilter, now: number): BulkResult {
@@ -130,7 +127,7 @@ export class ShardStore {
   complete(
     id: string,
     token: string,
-    outcome: { ok: true; result?: BodyRef } | { ok: false; error: TaskError; retryable: boolean },
+    outcome: Completion,
     now: number,
   ): CallbackResult {
     return complete(this.#ctx, id, token, outcome, now);

@@ -4,9 +4,10 @@
  * placeholder left by a cancel that overtakes its task in the ingest queue.
  */
 
-import type { IngestMessage, OperationResult, SubmitResult } from "../records";
+import type { IngestMessage, SubmitResult } from "../records";
+import type { OperationResult } from "../results";
 import { blobOf } from "../sql";
-import { transition } from "../task-states";
+import { mustTransition, transition } from "../task-states";
 import { readRow, functionKey, FUNCTION_DELETED_ERROR, type ShardContext } from "./context";
 import { upsertFunction } from "./functions";
 import { purgeAt } from "./retention";
@@ -69,8 +70,7 @@ export function accept(ctx: ShardContext, messages: readonly IngestMessage[], no
       );
     }
     // A task that arrives after its function was deleted is kept, as cancelled, never dropped.
-    const step = transition("accepted", fn ? "enqueue" : "cancel");
-    if (!step.ok) throw new Error(step.reason);
+    const to = mustTransition("accepted", fn ? "enqueue" : "cancel");
     // The age limit counts from when the task is due, so a delay never expires a task before it could run.
     const dueAt = task.acceptedAt + (task.delaySeconds ?? 0) * 1000;
     ctx.sql.exec(
@@ -81,7 +81,7 @@ export function accept(ctx: ShardContext, messages: readonly IngestMessage[], no
       task.id,
       task.account,
       task.functionName,
-      step.to,
+      to,
       blobOf(task.payload.inline),
       task.payload.r2Key ?? null,
       task.payload.contentType,

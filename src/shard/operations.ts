@@ -4,8 +4,9 @@
  * from the `bulk_ops` table), purge, redeliver.
  */
 
-import type { AbortOrder, BulkFilter, BulkResult, OperationResult, StoredTaskView, TaskOperation } from "../records";
-import { isTerminal, transition, type TaskState } from "../task-states";
+import type { AbortOrder, BulkFilter, BulkResult, TaskOperation } from "../records";
+import type { OperationResult, PurgeResult, RedeliverResult } from "../results";
+import { isTerminal, sourcesOf, transition, type TaskState } from "../task-states";
 import { readRow, readRowWithBodies, functionOf, CANCELLED_WHILE_RUNNING, type ShardContext } from "./context";
 import { isPurged, cancelBeforeArrival } from "./intake";
 import { fullView } from "./listing";
@@ -28,13 +29,10 @@ export const BULK_CHUNKS_PER_CALL = 5;
 /** Pause between background bulk chunks, so other requests to the shard get served in between. */
 export const BULK_CONTINUE_MS = 20;
 
-/** Which state each operation starts from when it is applied in bulk by state. */
-const BULK_SOURCE_STATES: Readonly<Record<TaskOperation, readonly TaskState[]>> = {
-  cancel: ["queued", "paused", "running"],
-  pause: ["queued"],
-  resume: ["paused"],
-  retry: ["failed", "expired"],
-};
+/** Which states an operation applied in bulk by state starts from: the table's, but a shard never holds `accepted`. */
+function bulkSourceStates(op: TaskOperation): readonly TaskState[] {
+  return sourcesOf(op).filter((state) => state !== "accepted");
+}
 
 /** cancel / pause / resume / retry one task. A refused transition names the current state. */
 export function operate(ctx: ShardContext, account: string, id: string, op: TaskOperation, now: number, createdAt = now): OperationResult {
@@ -54,7 +52,7 @@ export function operate(ctx: ShardContext, account: string, id: string, op: Task
 }
 
 /** Remove an ended task for good. Returns the R2 keys the caller must delete. */
-export function purge(ctx: ShardContext, account: string, id: string, now: number): { ok: true; r2Keys: string[] } | OperationResult {
+export function purge(ctx: ShardContext, account: string, id: string, now: number): PurgeResult {
   const row = readRow(ctx, id);
   if (!row || row.account !== account) return { ok: false, reason: "not_found" };
   if (!isTerminal(row.state)) return { ok: false, reason: "conflict", state: row.state };
@@ -83,7 +81,7 @@ export function bulk(ctx: ShardContext, account: string, fnName: string, op: Tas
     }
     return { affected, completed: affected, aborts };
   }
-  const fromStates = filter.state ? [filter.state] : BULK_SOURCE_STATES[op];
+  const fromStates = filter.state ? [filter.state] : bulkSourceStates(op);
   let affected = 0;
   let completed = 0;
   const aborts: AbortOrder[] = [];
@@ -134,12 +132,12 @@ export function continueBulk(ctx: ShardContext, now: number): { aborts: AbortOrd
 }
 
 /** `POST /v1/tasks/:id/redeliver`: start a failed delivery over (same delivery id, so receivers can dedup). */
-export function redeliver(ctx: ShardContext, account: string, id: string, now: number): { ok: true; task: StoredTaskView } | { ok: false; reason: "not_found" | "conflict"; state?: string } {
+export function redeliver(ctx: ShardContext, account: string, id: string, now: number): RedeliverResult {
   const row = readRowWithBodies(ctx, id);
   if (!row || row.account !== account) return { ok: false, reason: "not_found" };
   const delivery = readDelivery(ctx, id);
-  if (!delivery) return { ok: false, reason: "conflict", state: "none" };
-  if (delivery.state !== "failed") return { ok: false, reason: "conflict", state: delivery.state };
+  if (!delivery) return { ok: false, reason: "delivery_conflict", deliveryState: "none" };
+  if (delivery.state !== "failed") return { ok: false, reason: "delivery_conflict", deliveryState: delivery.state };
   ctx.sql.exec(
     `UPDATE deliveries SET state = 'pending', attempts = 0, handed_off = 0, last_error = NULL, updated_at = ? WHERE task_id = ?`,
     now,

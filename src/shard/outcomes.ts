@@ -8,9 +8,10 @@ import { DEFAULT_TIMEOUT_MS } from "../schemas";
 import { retryDelayMs, throttleDelayMs } from "../backoff";
 import { bytesEqual, utf8 } from "../encoding";
 import type { InvocationOutcome, TaskError } from "../outcome";
-import type { BodyRef, CallbackResult, FunctionRecord, OutcomeReport } from "../records";
+import type { BodyRef, FunctionRecord, OutcomeReport } from "../records";
+import type { CallbackResult, Completion } from "../results";
 import { blobOf } from "../sql";
-import { transition, type TaskEvent } from "../task-states";
+import { mustTransition, type TaskEvent } from "../task-states";
 import { closeAttempt, logAttempt } from "./attempt-log";
 import { readRow, functionOf, FUNCTION_DELETED_ERROR, type ShardContext } from "./context";
 import { DISPATCH_BUDGET } from "./dispatch";
@@ -90,7 +91,7 @@ export function complete(
   ctx: ShardContext,
   id: string,
   token: string,
-  outcome: { ok: true; result?: BodyRef } | { ok: false; error: TaskError; retryable: boolean },
+  outcome: Completion,
   now: number,
 ): CallbackResult {
   const checked = verifyCallback(ctx, id, token);
@@ -142,12 +143,11 @@ export function retryOrFail(ctx: ShardContext, row: TaskRow, fn: FunctionRecord 
  */
 export function requeue(ctx: ShardContext, row: TaskRow, fn: FunctionRecord | undefined, now: number, delayMs: number, attempts: number, error?: TaskError): void {
   if (!fn) {
-    const cancel = transition(row.state, "cancel");
-    if (!cancel.ok) throw new Error(cancel.reason);
+    const cancelled = mustTransition(row.state, "cancel");
     ctx.sql.exec(
       `UPDATE tasks SET state = ?, attempts = ?, finished_at = ?, updated_at = ?, lease_until = NULL, invoker = NULL,
          callback_token = NULL, async = 0, error = ?, purge_at = ? WHERE id = ?`,
-      cancel.to,
+      cancelled,
       attempts,
       now,
       now,
@@ -157,12 +157,11 @@ export function requeue(ctx: ShardContext, row: TaskRow, fn: FunctionRecord | un
     );
     return;
   }
-  const step = transition(row.state, "requeue");
-  if (!step.ok) throw new Error(step.reason);
+  const to = mustTransition(row.state, "requeue");
   ctx.sql.exec(
     `UPDATE tasks SET state = ?, attempts = ?, not_before = ?, lease_until = NULL, invoker = NULL, callback_token = NULL,
        async = 0, updated_at = ?, error = ? WHERE id = ?`,
-    step.to,
+    to,
     attempts,
     now + delayMs,
     now,
@@ -172,13 +171,12 @@ export function requeue(ctx: ShardContext, row: TaskRow, fn: FunctionRecord | un
 }
 
 export function finish(ctx: ShardContext, row: TaskRow, event: TaskEvent, now: number, error?: TaskError, result?: BodyRef): void {
-  const step = transition(row.state, event);
-  if (!step.ok) throw new Error(step.reason);
+  const to = mustTransition(row.state, event);
   ctx.sql.exec(
     `UPDATE tasks SET state = ?, finished_at = ?, updated_at = ?, lease_until = NULL, invoker = NULL,
        callback_token = NULL, error = ?, result = ?, result_r2 = ?, result_type = ?, result_size = ?, purge_at = ?
      WHERE id = ?`,
-    step.to,
+    to,
     now,
     now,
     error ? JSON.stringify(error) : null,
@@ -189,7 +187,7 @@ export function finish(ctx: ShardContext, row: TaskRow, event: TaskEvent, now: n
     purgeAt(now, functionOf(ctx, row)?.spec.retentionSeconds),
     row.id,
   );
-  scheduleDelivery(ctx, row.id, step.to, now);
+  scheduleDelivery(ctx, row.id, to, now);
 }
 
 /** Record how the current invocation ended when no invoker report says so (a callback, a lost lease, a cancel). */

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { MAX_RETRY_AFTER_MS, NETWORK_ERROR_MESSAGE, classifyStatus, outcomeOfError, outcomeOfStatus, type ResultBody } from "../../src/outcome";
+import { MAX_RETRY_AFTER_MS, NETWORK_ERROR_MESSAGE, classifyStatus, outcomeOfError, outcomeOfStatus } from "../../src/outcome";
+import type { BodyRef } from "../../src/records";
 
 const NOW = Date.UTC(2025, 5, 1, 0, 0, 0);
-const body: ResultBody = { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") };
-const emptyBody: ResultBody = { contentType: "application/octet-stream", size: 0 };
+const body: BodyRef = { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") };
+const emptyBody: BodyRef = { contentType: "application/octet-stream", size: 0 };
 
 describe("classifyStatus", () => {
   it.each([200, 201, 202, 204, 206, 299])("%i is a success", (status) => {

@@ -14,9 +14,8 @@ import { callbackTokenAccount } from "../../src/callback-token";
 import { randomBytes, toBase64Url, utf8 } from "../../src/encoding";
 import { verifyTaskId } from "../../src/ids";
 import { MAX_CALLBACK_BODY_BYTES } from "../../src/limits";
-import type { TaskError } from "../../src/outcome";
 import { Problem } from "../../src/problem";
-import type { BodyRef, CallbackResult } from "../../src/records";
+import type { CallbackResult, Completion } from "../../src/results";
 import { completionSchema } from "../../src/schemas";
 import { resultKey, storeBody } from "../platform/blobs";
 import { taskIdKey } from "../platform/registry-client";
@@ -46,8 +45,6 @@ function callbackAnswer(result: CallbackResult): Response {
   if (result.ok) return Response.json({ state: result.state });
   throw notFound();
 }
-
-type Completion = { ok: true; result?: BodyRef } | { ok: false; error: TaskError; retryable: boolean };
 
 export const callbackRoutes = new Hono<GatewayEnv>()
   .post("/:id/complete", async (c) => {

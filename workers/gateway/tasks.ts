@@ -7,7 +7,8 @@ import { Hono, type Context } from "hono";
 import { verifyTaskId } from "../../src/ids";
 import { IN_FLIGHT_WINDOW_MS } from "../../src/shard/retention";
 import { Problem } from "../../src/problem";
-import type { OperationResult, TaskOperation } from "../../src/records";
+import type { TaskOperation } from "../../src/records";
+import { refusalProblem } from "./problems";
 import { taskIdKey } from "../platform/registry-client";
 import type { GatewayEnv } from "./middleware";
 import { shard } from "./shards";
@@ -20,13 +21,6 @@ async function locate(c: Context<GatewayEnv>): Promise<{ id: string; shard: stri
   const parts = await verifyTaskId(await taskIdKey(c.env), account, id);
   if (!parts) throw new Problem("not-found", "No such task.");
   return { id, account, ...parts };
-}
-
-function operationProblem(result: Exclude<OperationResult, { ok: true }>, what: string): Problem {
-  if (result.reason === "not_found") return new Problem("not-found", "No such task.");
-  return new Problem("invalid-transition", `Cannot ${what} a task that is ${result.state}.`, {
-    extensions: { state: result.state },
-  });
 }
 
 export const taskRoutes = new Hono<GatewayEnv>()
@@ -66,23 +60,18 @@ export const taskRoutes = new Hono<GatewayEnv>()
     const where = await locate(c);
     const op = c.req.param("op") as TaskOperation;
     const result = await shard(c.env, where.shard).operate(where.account, where.id, op, where.createdAt);
-    if (!result.ok) throw operationProblem(result, op);
+    if (!result.ok) throw refusalProblem(result, op);
     return c.json(presentTask(c, result.task));
   })
   .post("/:id/redeliver", async (c) => {
     const where = await locate(c);
     const result = await shard(c.env, where.shard).redeliver(where.account, where.id);
-    if (!result.ok && result.reason === "not_found") throw new Problem("not-found", "No such task.");
-    if (!result.ok) {
-      throw new Problem("invalid-transition", `Only a failed delivery can be re-driven; this one is ${result.state}.`, {
-        extensions: { delivery: result.state },
-      });
-    }
+    if (!result.ok) throw refusalProblem(result, "redeliver");
     return c.json(presentTask(c, result.task), 202);
   })
   .delete("/:id", async (c) => {
     const where = await locate(c);
     const result = await shard(c.env, where.shard).purge(where.account, where.id);
-    if (!result.ok) throw operationProblem(result, "delete");
+    if (!result.ok) throw refusalProblem(result, "delete");
     return c.body(null, 204);
   });
