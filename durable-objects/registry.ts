@@ -51,6 +51,10 @@ export class RegistryDurableObject extends DurableObject<Env> {
     return this.#store.listFunctions(account, limit, after);
   }
 
+  setLimits(id: string, limits: AccountLimits): AccountView | undefined {
+    return this.ctx.storage.transactionSync(() => this.#store.setLimits(id, limits));
+  }
+
   getAccount(id: string): AccountView | undefined {
     return this.#store.getAccount(id);
   }

@@ -13,6 +13,9 @@ export const accountLimitsSchema = z.strictObject({
   maxConcurrency: z.number().int().positive().max(100_000).optional(),
 });
 
+/** `PATCH /v1/accounts/:id`: the new limits replace the old ones (omit one to remove it). */
+export const updateAccountSchema = z.strictObject({ limits: accountLimitsSchema });
+
 export const createAccountSchema = z.strictObject({
   id: z.string().regex(ACCOUNT_ID, "must match ^[a-z0-9][a-z0-9-]{1,62}$"),
   limits: accountLimitsSchema.optional(),

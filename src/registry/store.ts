@@ -104,6 +104,12 @@ export class RegistryStore {
     );
   }
 
+  /** Replace an account's limits; undefined for an unknown account. */
+  setLimits(id: string, limits: AccountLimits): AccountView | undefined {
+    const written = this.#sql.exec(`UPDATE accounts SET limits = ? WHERE id = ?`, JSON.stringify(limits), id).rowsWritten;
+    return written > 0 ? this.getAccount(id) : undefined;
+  }
+
   getAccount(id: string): AccountView | undefined {
     const row = this.#sql
       .exec<{ id: string; limits: string; created_at: number }>(`SELECT id, limits, created_at FROM accounts WHERE id = ?`, id)

@@ -69,6 +69,32 @@ describe("admin API", () => {
   });
 });
 
+describe("account limits", () => {
+  it("PATCH /v1/accounts/:id replaces the limits; bad limits are a 400 naming the field; unknown is a 404", async () => {
+    const account = await createAccount();
+    const patched = await admin(`/v1/accounts/${account.id}`, {
+      method: "PATCH",
+      body: JSON.stringify({ limits: { submitPerSecond: 5, maxConcurrency: 20 } }),
+    });
+    expect(patched.status).toBe(200);
+    expect(await patched.json()).toMatchObject({ id: account.id, limits: { submitPerSecond: 5, maxConcurrency: 20 } });
+    const read = (await (await admin(`/v1/accounts/${account.id}`)).json()) as { limits: unknown };
+    expect(read.limits).toEqual({ submitPerSecond: 5, maxConcurrency: 20 });
+    const bad = await expectProblem(
+      await admin(`/v1/accounts/${account.id}`, { method: "PATCH", body: JSON.stringify({ limits: { maxConcurrency: 0 } }) }),
+      400,
+      "validation",
+    );
+    expect(bad.errors).toEqual([expect.objectContaining({ path: "limits.maxConcurrency" })]);
+    await expectProblem(await admin(`/v1/accounts/nobody-here`, { method: "PATCH", body: JSON.stringify({ limits: {} }) }), 404, "not-found");
+    await expectProblem(
+      await SELF.fetch(`${BASE}/v1/accounts/${account.id}`, { method: "PATCH", body: "{}", headers: { authorization: `Bearer ${account.apiKey}` } }),
+      401,
+      "unauthorized",
+    );
+  });
+});
+
 describe("revocation seen from another isolate", () => {
   it("a key revoked behind this isolate's back (straight in the registry) is refused within PRINCIPAL_TTL_MS", async () => {
     const account = await createAccount();

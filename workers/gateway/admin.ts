@@ -5,7 +5,7 @@
 
 import { Hono } from "hono";
 import { Problem } from "../../src/problem";
-import { ACCOUNT_ID, createAccountSchema } from "../../src/schemas";
+import { ACCOUNT_ID, createAccountSchema, updateAccountSchema } from "../../src/schemas";
 import { forgetKey, registry } from "../platform/registry-client";
 import { requireAdmin, type GatewayEnv } from "./middleware";
 import { encodeNameCursor, pageQuery } from "./paging";
@@ -33,6 +33,13 @@ export const adminRoutes = new Hono<GatewayEnv>()
   .get("/:id", async (c) => {
     const account = await registry(c.env).getAccount(accountId(c.req.param("id")));
     if (!account) throw new Problem("not-found", `No account ${c.req.param("id")}.`);
+    return c.json(account);
+  })
+  .patch("/:id", async (c) => {
+    const id = accountId(c.req.param("id"));
+    const { limits } = await parseJsonBody(c, updateAccountSchema);
+    const account = await registry(c.env).setLimits(id, limits);
+    if (!account) throw new Problem("not-found", `No account ${id}.`);
     return c.json(account);
   })
   .post("/:id/keys", async (c) => {

@@ -128,7 +128,7 @@ export const functionRoutes = new Hono<GatewayEnv>()
     );
     return c.json({ deleted: name, cancelledTasks: results.reduce((n, r) => n + r.cancelled, 0) });
   })
-  .post("/:name/:action{pause|resume}", async (c) => {
+  .post("/:name/:action{(?:pause|resume)}", async (c) => {
     const account = c.get("principal").account;
     const name = functionName(c.req.param("name"));
     const record = await registry(c.env).setPaused(account, name, c.req.param("action") === "pause");

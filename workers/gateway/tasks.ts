@@ -56,7 +56,7 @@ export const taskRoutes = new Hono<GatewayEnv>()
       headers: { "content-type": body.contentType, "content-length": String(object.size) },
     });
   })
-  .post("/:id/:op{cancel|pause|resume|retry}", async (c) => {
+  .post("/:id/:op{(?:cancel|pause|resume|retry)}", async (c) => {
     const where = await locate(c);
     const op = c.req.param("op") as TaskOperation;
     const result = await shard(c.env, where.shard).operate(where.account, where.id, op, where.createdAt);
