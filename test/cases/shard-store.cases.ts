@@ -1,0 +1,355 @@
+/**
+ * Runner-neutral cases for the shard store: each takes an `Sql` and an explicit clock, so the same list runs in Node
+ * over node:sqlite (test/unit/shard-store.test.ts) and inside workerd over a Durable Object's own SQLite
+ * (test/workers/shard-store.test.ts), and a difference between the two adapters shows up as a failing case.
+ * Covered: the attempt log, throttled probing, delays against the age limit, listings as summaries, retention,
+ * deleting a function with work in flight, and the delivery outbox's recovery.
+ */
+import { expect } from "vitest";
+import { THROTTLE_MAX_DELAY_MS, throttleDelayMs } from "../../src/backoff";
+import type { InvocationOutcome } from "../../src/outcome";
+import type { FunctionRecord, IngestMessage, InvocationJob } from "../../src/records";
+import { functionSpecSchema } from "../../src/schemas";
+import { ShardStore } from "../../src/shard";
+import { ATTEMPT_LOG_LIMIT } from "../../src/shard/attempt-log";
+import { TOMBSTONE_TTL_MS } from "../../src/shard/retention";
+import type { Sql } from "../../src/sql";
+
+const T0 = Date.parse("2026-06-01T00:00:00Z");
+
+function setup(sql: Sql, spec: Record<string, unknown> = {}) {
+    const store = new ShardStore(sql, { leaseGraceMs: 1000, invokers: 4, callsPerInvoker: 6, aimdDecreaseFactor: 0.7, aimdCooldownMs: 100 });
+    const fn: FunctionRecord = {
+      account: "acme",
+      name: "work",
+      spec: functionSpecSchema.parse({ target: { type: "service", service: "DEMO_FN" }, ...spec }),
+      shard: "s",
+      version: 1,
+      createdAt: T0 - 1000,
+      updatedAt: T0 - 1000,
+    };
+    store.upsertFunction(fn);
+    let n = 0;
+    const submit = (at: number, extra: Partial<IngestMessage["task"]> = {}, snapshot = fn): string => {
+      const id = `t-${++n}`;
+      store.accept(
+        [
+          {
+            v: 1,
+            fn: snapshot,
+            task: {
+              id,
+              account: "acme",
+              functionName: "work",
+              shard: "s",
+              acceptedAt: at,
+              payload: { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") },
+              ...extra,
+            },
+          },
+        ],
+        at,
+      );
+      return id;
+    };
+    const dispatch = (at: number): InvocationJob[] => [...store.planDispatch("s", at).byInvoker.values()].flat();
+    const report = (job: InvocationJob, at: number, outcome: InvocationOutcome) =>
+      store.applyOutcome({ taskId: job.taskId, invocation: job.invocation, startedAt: at, durationMs: 5, outcome }, at, () => 0.5);
+    const task = (id: string) => store.getTask("acme", id).task;
+    return { sql, store, fn, submit, dispatch, report, task };
+}
+
+export interface StoreCase {
+  readonly name: string;
+  run(sql: Sql): void;
+}
+
+export const shardStoreCases: readonly StoreCase[] = [
+  {
+    name: "attempt log: keeps the newest 100 entries and counts the dropped ones",
+    run: (sql) => {
+      const { submit, dispatch, report, task } = setup(sql, { retry: { maxAttempts: 100, initialBackoffMs: 0, maxBackoffMs: 0 } });
+      const id = submit(T0);
+      let now = T0;
+      for (let i = 0; i < 100; i++) {
+        const [job] = dispatch(now);
+        if (!job) throw new Error(`nothing dispatched at call ${i}`);
+        report(job, now, { kind: "transient", error: { kind: "http", status: 500, message: "boom" } });
+        now += 1000;
+      }
+      // Five more runs' worth would be 100 more rows; the log stays at the limit.
+      const view = task(id);
+      expect(view?.state).toBe("failed");
+      expect(view?.attemptLog).toHaveLength(ATTEMPT_LOG_LIMIT);
+      expect(view?.attemptLogDropped ?? 0).toBe(0);
+    },
+  },
+
+  {
+    name: "attempt log: drops the oldest past the limit, and folds consecutive throttles into one entry with a count",
+    run: (sql) => {
+      const { submit, dispatch, report, task } = setup(sql, { retry: { maxAttempts: 100, initialBackoffMs: 0, maxBackoffMs: 0 }, maxEventAgeSeconds: 604_800 });
+      const id = submit(T0);
+      let now = T0;
+      const next = () => {
+        now += 2000;
+        const [job] = dispatch(now);
+        if (!job) throw new Error("nothing dispatched");
+        return job;
+      };
+      // 150 throttles in a row: one entry.
+      for (let i = 0; i < 150; i++) report(next(), now, { kind: "throttled", status: 429 });
+      let view = task(id);
+      expect(view?.attemptLog).toHaveLength(1);
+      expect(view?.attemptLog[0]).toMatchObject({ status: 429, throttled: true, count: 150 });
+      expect(view?.attempts).toBe(0);
+      // Alternating answers do not fold: 120 entries more, the log keeps 100 and counts what it dropped.
+      for (let i = 0; i < 60; i++) {
+        report(next(), now, { kind: "throttled", status: 503 });
+        report(next(), now, { kind: "throttled", status: 429 });
+      }
+      view = task(id);
+      expect(view?.attemptLog).toHaveLength(ATTEMPT_LOG_LIMIT);
+      expect(view?.attemptLogDropped).toBe(21);
+    },
+  },
+
+  {
+    name: "throttled probing: grows from 100 ms to about one call per second, jittered, and honours a longer Retry-After",
+    run: (sql) => {
+      expect(throttleDelayMs(1, () => 0.5)).toBe(100);
+      expect(throttleDelayMs(2, () => 0.5)).toBe(200);
+      for (let n = 5; n < 50; n++) {
+        for (const r of [0, 0.5, 0.999]) {
+          const d = throttleDelayMs(n, () => r);
+          expect(d).toBeGreaterThanOrEqual(THROTTLE_MAX_DELAY_MS * 0.75);
+          expect(d).toBeLessThanOrEqual(THROTTLE_MAX_DELAY_MS * 1.25);
+        }
+      }
+      const { submit, dispatch, report, task } = setup(sql);
+      const id = submit(T0);
+      let now = T0;
+      let calls = 0;
+      // 60 s of a backend answering 429 with Retry-After: 0: about one call a second, not nine.
+      while (now < T0 + 60_000) {
+        const [job] = dispatch(now);
+        if (job) {
+          calls++;
+          report(job, now, { kind: "throttled", status: 429, retryAfterMs: 0 });
+        }
+        now += 50;
+      }
+      expect(calls).toBeLessThan(75);
+      expect(calls).toBeGreaterThan(40);
+      expect(task(id)?.attemptLog).toHaveLength(1);
+      // A longer Retry-After wins over the backoff.
+      const [job] = dispatch(now + 2000);
+      if (!job) throw new Error("nothing dispatched");
+      report(job, now + 2000, { kind: "throttled", status: 429, retryAfterMs: 30_000 });
+      const row = sql.exec<{ not_before: number }>(`SELECT not_before FROM tasks WHERE id = ?`, id).one();
+      expect(row.not_before).toBe(now + 2000 + 30_000);
+    },
+  },
+
+  {
+    name: "throttled probing: puts a floor under zero backoff: 100 failing attempts take at least 10 s",
+    run: (sql) => {
+      const { submit, dispatch, report, task } = setup(sql, { retry: { maxAttempts: 100, initialBackoffMs: 0, maxBackoffMs: 0 } });
+      const id = submit(T0);
+      let now = T0;
+      let calls = 0;
+      while (task(id)?.state !== "failed" && now < T0 + 60_000) {
+        for (const job of dispatch(now)) {
+          calls++;
+          report(job, now, { kind: "transient", error: { kind: "http", status: 500, message: "x" } });
+        }
+        now += 10;
+      }
+      expect(calls).toBe(100);
+      expect(now - T0).toBeGreaterThanOrEqual(99 * 100);
+    },
+  },
+
+  {
+    name: "delay and age: counts maxEventAgeSeconds from when a delayed task is due, so it runs",
+    run: (sql) => {
+      const { submit, dispatch, task } = setup(sql, { maxEventAgeSeconds: 5 });
+      const id = submit(T0, { delaySeconds: 10 });
+      expect(dispatch(T0 + 9_000)).toHaveLength(0);
+      expect(task(id)?.state).toBe("queued");
+      const jobs = dispatch(T0 + 10_000);
+      expect(jobs.map((j) => j.taskId)).toEqual([id]);
+    },
+  },
+
+  {
+    name: "delay and age: a delay beyond the default age limit (6 h) still runs",
+    run: (sql) => {
+      const { submit, dispatch, store } = setup(sql);
+      const id = submit(T0, { delaySeconds: 7 * 3600 });
+      expect(store.nextWakeAt(T0, false)).toBe(T0 + 7 * 3600 * 1000);
+      expect(dispatch(T0 + 7 * 3600 * 1000).map((j) => j.taskId)).toEqual([id]);
+    },
+  },
+
+  {
+    name: "delay and age: a due task behind a delayed one in sequence still expires on time",
+    run: (sql) => {
+      const { submit, dispatch, task, store } = setup(sql, { maxEventAgeSeconds: 5, maxConcurrency: 1 });
+      const delayed = submit(T0, { delaySeconds: 60 });
+      const now = submit(T0);
+      // The window is full so `now` waits; it must expire at T0 + 5 s even though `delayed` has the lower sequence.
+      const [running] = dispatch(T0);
+      expect(running?.taskId).toBe(now);
+      const waiting = submit(T0 + 100);
+      expect(store.nextWakeAt(T0 + 200, false)).toBeLessThanOrEqual(T0 + 100 + 5_000);
+      dispatch(T0 + 6_000);
+      expect(task(waiting)?.state).toBe("expired");
+      expect(task(delayed)?.state).toBe("queued");
+    },
+  },
+
+  {
+    name: "listings: are summaries: 600 tasks with 65 KB results list as a small page",
+    run: (sql) => {
+      const { submit, dispatch, report, store } = setup(sql, { maxConcurrency: 1000 });
+      for (let i = 0; i < 600; i++) submit(T0);
+      const result = new Uint8Array(65_000).fill(120);
+      for (const job of dispatch(T0)) {
+        report(job, T0, { kind: "succeeded", status: 200, body: { contentType: "text/plain", size: result.byteLength, inline: result } });
+      }
+      for (const job of dispatch(T0)) {
+        report(job, T0, { kind: "succeeded", status: 200, body: { contentType: "text/plain", size: result.byteLength, inline: result } });
+      }
+      for (const job of dispatch(T0)) {
+        report(job, T0, { kind: "succeeded", status: 200, body: { contentType: "text/plain", size: result.byteLength, inline: result } });
+      }
+      const page = store.listTasks("acme", "work", undefined, 1000);
+      expect(page.tasks).toHaveLength(600);
+      expect(page.tasks.every((t) => t.state === "succeeded")).toBe(true);
+      expect(JSON.stringify(page).length).toBeLessThan(600 * 1024);
+      expect(Object.keys(page.tasks[0] ?? {}).sort()).toEqual(["attempts", "createdAt", "function", "id", "state", "timeline", "updatedAt"]);
+    },
+  },
+
+  {
+    name: "retention: purges ended tasks after retentionSeconds in bounded chunks, with their R2 objects; counts survive",
+    run: (sql) => {
+      const { submit, dispatch, report, store, task } = setup(sql, { retentionSeconds: 60, maxConcurrency: 1000 });
+      const ids = Array.from({ length: 450 }, () => submit(T0));
+      for (let pass = 0; pass < 3; pass++) {
+        for (const job of dispatch(T0)) {
+          report(job, T0, { kind: "succeeded", status: 200, body: { contentType: "text/plain", size: 9, r2Key: `results/${job.taskId}/1` } });
+        }
+      }
+      expect(store.countByState("acme", "work")).toEqual({ succeeded: 450 });
+      expect(store.purgeExpired(T0 + 59_000)).toBe(0);
+      expect(store.nextWakeAt(T0 + 1000, false)).toBe(T0 + 60_000);
+      // One chunk at a time, never everything at once.
+      expect(store.purgeExpired(T0 + 60_000)).toBe(200);
+      expect(store.purgeExpired(T0 + 60_000)).toBe(200);
+      expect(store.purgeExpired(T0 + 60_000)).toBe(50);
+      expect(store.purgeExpired(T0 + 60_000)).toBe(0);
+      expect(sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM tasks`).one().n).toBe(0);
+      expect(sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM attempts`).one().n).toBe(0);
+      // Stats still count them; a GET says they were deleted; their R2 objects wait in the outbox.
+      expect(store.countByState("acme", "work")).toEqual({ succeeded: 450 });
+      expect(store.getTask("acme", ids[0] ?? "")).toEqual({ task: null, purged: true });
+      expect(task(ids[1] ?? "")).toBeNull();
+      const garbage = store.pendingGarbage();
+      expect(garbage).toHaveLength(450);
+      expect(garbage).toContain(`results/${ids[0]}/1`);
+      store.forgetGarbage(garbage);
+      expect(store.pendingGarbage()).toHaveLength(0);
+      // Tombstones are forgotten after a day.
+      store.purgeExpired(T0 + 60_000 + TOMBSTONE_TTL_MS);
+      expect(sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM tombstones`).one().n).toBe(0);
+      expect(store.nextWakeAt(T0 + 60_000 + TOMBSTONE_TTL_MS, false)).toBeNull();
+    },
+  },
+
+  {
+    name: "retention: a retried task is not purged while it runs again",
+    run: (sql) => {
+      const { submit, dispatch, report, store, task } = setup(sql, { retentionSeconds: 60, retry: { maxAttempts: 1, initialBackoffMs: 0, maxBackoffMs: 0 } });
+      const id = submit(T0);
+      const [job] = dispatch(T0);
+      if (!job) throw new Error("nothing dispatched");
+      report(job, T0, { kind: "permanent", error: { kind: "http", status: 400, message: "no" } });
+      expect(store.operate("acme", id, "retry", T0 + 1000).ok).toBe(true);
+      expect(store.purgeExpired(T0 + 120_000)).toBe(0);
+      expect(task(id)?.state).toBe("queued");
+    },
+  },
+
+  {
+    name: "deleting a function: cancels queued, paused and running tasks and asks for the running calls to be aborted",
+    run: (sql) => {
+      const { submit, dispatch, store, task, report } = setup(sql, { maxConcurrency: 2 });
+      const running = [submit(T0), submit(T0)];
+      const queued = submit(T0);
+      const paused = submit(T0, { delaySeconds: 60 });
+      const jobs = dispatch(T0);
+      expect(jobs.map((j) => j.taskId).sort()).toEqual([...running].sort());
+      expect(store.operate("acme", paused, "pause", T0).ok).toBe(true);
+      const result = store.deleteFunction("acme", "work", T0 + 10);
+      expect(result.cancelled).toBe(4);
+      expect(result.aborts.map((a) => a.taskId).sort()).toEqual([...running].sort());
+      for (const id of [...running, queued, paused]) {
+        expect(task(id)).toMatchObject({ state: "cancelled", error: { kind: "function_deleted" } });
+      }
+      // The running call's log entry says how it ended; a late report of it changes nothing.
+      expect(task(running[0] ?? "")?.attemptLog.at(-1)?.error).toMatchObject({ kind: "function_deleted" });
+      const [first] = jobs;
+      if (!first) throw new Error("no job");
+      expect(report(first, T0 + 20, { kind: "transient", error: { kind: "http", status: 500, message: "late" } }).applied).toBe(false);
+      expect(task(first.taskId)?.state).toBe("cancelled");
+    },
+  },
+
+  {
+    name: "deleting a function: a task made for an earlier function of the same name never runs on the new one",
+    run: (sql) => {
+      const { submit, dispatch, store, fn, task } = setup(sql);
+      store.deleteFunction("acme", "work", T0);
+      const reborn: FunctionRecord = { ...fn, version: 2, createdAt: T0 + 5, updatedAt: T0 + 5 };
+      store.upsertFunction(reborn);
+      // Still in the ingest queue with the old function's snapshot when the new one was created.
+      const stale = submit(T0 + 10, {}, fn);
+      const fresh = submit(T0 + 10, {}, reborn);
+      expect(task(stale)).toMatchObject({ state: "cancelled", error: { kind: "function_deleted" } });
+      expect(dispatch(T0 + 20).map((j) => j.taskId)).toEqual([fresh]);
+    },
+  },
+
+  {
+    name: "delivery outbox recovery: hands a delivery off again when no report came long after its next attempt was due, continuing its count",
+    run: (sql) => {
+      const { submit, dispatch, report, store } = setup(sql, {
+        destinations: { onSuccess: { type: "webhook", url: "https://hooks.example.com/x" } },
+      });
+      submit(T0);
+      const [job] = dispatch(T0);
+      if (!job) throw new Error("nothing dispatched");
+      report(job, T0, { kind: "succeeded", status: 200, body: { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") } });
+      const [first] = store.pendingHandoffs("s", 10, T0);
+      if (!first) throw new Error("no hand-off");
+      expect(first.priorAttempts).toBeUndefined();
+      store.markHandedOff([first.deliveryId], T0);
+      expect(store.pendingHandoffs("s", 10, T0)).toHaveLength(0);
+      // Defaults: attempt 1 is due at once, with a 10 s receiver timeout: silent for 25 s means lost.
+      expect(store.nextWakeAt(T0, false)).toBe(T0 + 25_000);
+      expect(store.reviveSilentDeliveries(T0 + 24_999)).toBe(0);
+      // One attempt reported (503, retry in 5 s): the deadline moves with it.
+      store.applyDeliveryReport({ taskId: first.taskId, deliveryId: first.deliveryId, state: "pending", attempts: 1, at: T0 + 1000 });
+      expect(store.reviveSilentDeliveries(T0 + 26_000)).toBe(0);
+      expect(store.reviveSilentDeliveries(T0 + 1000 + 5_500 + 25_000)).toBe(1);
+      const [again] = store.pendingHandoffs("s", 10, T0 + 40_000);
+      expect(again).toMatchObject({ deliveryId: first.deliveryId, priorAttempts: 1 });
+      // A delivered one is never sent again.
+      store.markHandedOff([first.deliveryId], T0 + 40_000);
+      store.applyDeliveryReport({ taskId: first.taskId, deliveryId: first.deliveryId, state: "delivered", attempts: 2, at: T0 + 41_000 });
+      expect(store.reviveSilentDeliveries(T0 + 10_000_000)).toBe(0);
+    },
+  },
+];

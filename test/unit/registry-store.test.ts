@@ -1,0 +1,61 @@
+/** The registry store in Node over node:sqlite: accounts, key hashes and revocation, functions and their paging. */
+import { describe, expect, it } from "vitest";
+import type { FunctionRecord } from "../../src/records";
+import { issueKey, RegistryStore } from "../../src/registry/store";
+import { functionSpecSchema } from "../../src/schemas";
+import { NodeSql } from "../support/node-sql";
+
+const T0 = Date.parse("2026-06-01T00:00:00Z");
+
+function fn(account: string, name: string, version = T0): FunctionRecord {
+  const spec = functionSpecSchema.parse({ target: { type: "service", service: "DEMO_FN" } });
+  return { account, name, spec, shard: "shared:0", version, createdAt: version, updatedAt: version };
+}
+
+describe("registry store over node:sqlite", () => {
+  it("keeps keys only as hashes; a revoked key no longer authenticates", async () => {
+    const store = new RegistryStore(new NodeSql());
+    const first = await issueKey();
+    const created = store.createAccount({ id: "acme" }, first, T0);
+    expect(created.ok).toBe(true);
+    expect(store.createAccount({ id: "acme" }, await issueKey(), T0)).toEqual({ ok: false, reason: "exists" });
+    expect(store.authenticate(first.hash)).toEqual({ account: "acme", limits: {} });
+    const second = await issueKey();
+    expect(store.addKey("acme", second, T0)?.keyPrefix).toBe(second.keyPrefix);
+    expect(store.revokeKey("acme", second.keyPrefix, T0 + 1)).toBe(true);
+    expect(store.revokeKey("acme", second.keyPrefix, T0 + 2)).toBe(false);
+    expect(store.authenticate(second.hash)).toBeUndefined();
+    expect(JSON.stringify(store.getAccount("acme"))).not.toContain(first.apiKey);
+    expect(store.setLimits("acme", { submitPerSecond: 5 })?.limits).toEqual({ submitPerSecond: 5 });
+    expect(store.setLimits("nobody", {})).toBeUndefined();
+  });
+
+  it("pages functions and accounts by name with an exclusive cursor", async () => {
+    const store = new RegistryStore(new NodeSql());
+    for (const id of ["a1", "a2", "a3"]) store.createAccount({ id }, await issueKey(), T0);
+    for (const name of ["f1", "f2", "f3", "f4", "f5"]) store.putFunction(fn("a1", name));
+    const names: string[] = [];
+    let after: string | undefined;
+    do {
+      const page = store.listFunctions("a1", 2, after);
+      names.push(...page.functions.map((f) => f.name));
+      after = page.next;
+    } while (after);
+    expect(names).toEqual(["f1", "f2", "f3", "f4", "f5"]);
+    expect(store.listAccounts(2).accounts.map((a) => a.id)).toEqual(["a1", "a2"]);
+    expect(store.listAccounts(2, "a2")).toEqual({ accounts: [expect.objectContaining({ id: "a3" })] });
+  });
+
+  it("a replaced function keeps its creation time and paused flag and remembers the shard it left", () => {
+    const store = new RegistryStore(new NodeSql());
+    store.putFunction(fn("a1", "f"));
+    store.setPaused("a1", "f", true, T0 + 1);
+    const moved = { ...fn("a1", "f", T0 + 5), shard: "account:a1" };
+    const { created, record } = store.putFunction(moved);
+    expect(created).toBe(false);
+    expect(record).toMatchObject({ createdAt: T0, paused: true, shard: "account:a1", previousShards: ["shared:0"] });
+    expect(record.version).toBeGreaterThan(T0 + 1);
+    expect(store.deleteFunction("a1", "f")?.name).toBe("f");
+    expect(store.getFunction("a1", "f")).toBeUndefined();
+  });
+});

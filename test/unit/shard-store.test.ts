@@ -1,0 +1,8 @@
+/** The shard store's shared cases (test/cases/shard-store.cases.ts) in Node, over node:sqlite. */
+import { describe, it } from "vitest";
+import { shardStoreCases } from "../cases/shard-store.cases";
+import { NodeSql } from "../support/node-sql";
+
+describe("shard store over node:sqlite", () => {
+  for (const c of shardStoreCases) it(c.name, () => c.run(new NodeSql()));
+});
