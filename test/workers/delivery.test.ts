@@ -1,20 +1,7 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { describe, expect, inject, it, vi } from "vitest";
 import { routeQueueBatch } from "../../workers/index";
-import {
-  admin,
-  createAccount,
-  demoTarget,
-  expectProblem,
-  getTask,
-  putFunction,
-  submit,
-  tenant,
-  uniqueId,
-  waitForState,
-  type TaskJson,
-  type TestAccount,
-} from "./helpers";
+import { admin, createAccount, demoTarget, expectProblem, getTask, putFunction, submit, tenant, uniqueId, waitForState, type TaskJson, type TestAccount, quietPeriod } from "./helpers";
 
 const receiver = () => inject("receiverUrl");
 
@@ -262,7 +249,7 @@ describe("queue, R2 and function destinations", () => {
       { timeout: 15_000, interval: 200 },
     );
     expect(all[0]?.delivery?.lastError).toContain("chain depth limit (3)");
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await quietPeriod(500, "no fifth link may be submitted after the chain stopped");
     const after = (await (await tenant(account, "/v1/functions/loop/tasks")).json()) as { tasks: unknown[] };
     expect(after.tasks).toHaveLength(4);
   }, 30_000);

@@ -108,3 +108,12 @@ export async function expectProblem(response: Response, status: number, type: st
   expect(JSON.stringify(body)).not.toMatch(/at .*\.(ts|js):\d+/);
   return body;
 }
+
+/**
+ * Wait out a window in which something must NOT happen (a late outcome of an aborted call, a dispatch of a paused
+ * function). There is no event to wait for when the point is that none comes, so this is the one fixed wait the
+ * workerd tests use, always named with the reason; everything that has an event waits with `vi.waitFor` instead.
+ */
+export function quietPeriod(ms: number, _why: string): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -12,7 +12,7 @@ import { fromBase64 } from "../../src/encoding";
 import { mintTaskId } from "../../src/ids";
 import type { IngestMessage } from "../../src/records";
 import worker from "../../workers/index";
-import { createAccount, demoTarget, fastRetry, getTask, putFunction, submit, waitForState } from "./helpers";
+import { createAccount, demoTarget, fastRetry, getTask, putFunction, submit, waitForState, quietPeriod } from "./helpers";
 import { REGISTRY_NAME } from "../../src/placement";
 
 async function ingestMessageFor(account: string, fnName: string, payload: unknown): Promise<IngestMessage> {
@@ -124,7 +124,7 @@ describe("invariant: no task lost, exactly-once transitions", () => {
     expect(task.state).toBe("failed");
     expect(task.error).toMatchObject({ kind: "lease_expired" });
     // The call still finishes later; its outcome must not flip the terminal state.
-    await new Promise((resolve) => setTimeout(resolve, 1800));
+    await quietPeriod(1800, "the vanished call still ends; its outcome must not flip the terminal state");
     expect((await getTask(account, id)).state).toBe("failed");
   });
 

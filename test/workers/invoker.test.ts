@@ -1,6 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import type { InvocationJob } from "../../src/records";
+import { quietPeriod } from "./helpers";
 
 function job(taskId: string, payload: unknown, shard: string): InvocationJob {
   const bytes = new TextEncoder().encode(JSON.stringify(payload));
@@ -43,7 +44,7 @@ describe("invoker", () => {
     const name = "invoker:test-wakeup:0";
     const invoker = env.INVOKER.getByName(name);
     await invoker.enqueue([job("slow", { sleepMs: 4000 }, "test-wakeup")]);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await quietPeriod(100, "let the slow call occupy the invoker before the fast ones arrive");
     await invoker.enqueue(Array.from({ length: 5 }, (_, i) => job(`fast-${i}`, { echo: i }, "test-wakeup")));
     // The fast calls finish within milliseconds, several of them while the loop is busy reporting the first one.
     await vi.waitFor(async () => expect(await jobsLeft(name)).toEqual(["slow"]), { timeout: 1500, interval: 25 });
@@ -55,7 +56,7 @@ describe("invoker", () => {
     const invoker = env.INVOKER.getByName(name);
     const started = Date.now();
     await invoker.enqueue([job("victim", { sleepMs: 5000 }, "test-abort")]);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await quietPeriod(200, "let the call start before it is aborted");
     expect((await invoker.abort("victim", 1)).aborted).toBe(true);
     await vi.waitFor(async () => expect(await jobsLeft(name)).toEqual([]), { timeout: 2000, interval: 25 });
     expect(Date.now() - started).toBeLessThan(3000);

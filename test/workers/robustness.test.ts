@@ -6,7 +6,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import { ShardStore } from "../../src/shard";
-import { createAccount, demoTarget, expectProblem, getTask, putFunction, submit, tenant, waitForState, type TestAccount } from "./helpers";
+import { createAccount, demoTarget, expectProblem, getTask, putFunction, submit, tenant, waitForState, type TestAccount, quietPeriod } from "./helpers";
 import { REGISTRY_NAME } from "../../src/placement";
 
 async function shardOf(account: TestAccount, fn: string) {
@@ -39,7 +39,7 @@ describe("deleting a function with a call in flight", () => {
     expect(task.attemptLog.at(-1)?.error).toMatchObject({ kind: "function_deleted" });
     await putFunction(account, "doomed", { target: demoTarget });
     // Past the old call's end: its outcome (had the abort not arrived) is ignored, and nothing runs the old payload.
-    await new Promise((resolve) => setTimeout(resolve, 3500));
+    await quietPeriod(3500, "past the old call's end: nothing may run the old payload");
     task = await getTask(account, id);
     expect(task.state).toBe("cancelled");
     expect(task.attempts).toBe(1);

@@ -3,8 +3,8 @@
  * keeps it across an eviction and inside `alarm()`, where the shard needs it to address its invokers.
  */
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { expect, it } from "vitest";
-import { createAccount, demoTarget, putFunction, submit, waitForState } from "./helpers";
+import { expect, it, vi } from "vitest";
+import { createAccount, demoTarget, getTask, putFunction, submit, waitForState } from "./helpers";
 import { REGISTRY_NAME } from "../../src/placement";
 
 it("a shard knows its name after an eviction and in its alarm, and dispatches from there", async () => {
@@ -24,7 +24,12 @@ it("a shard knows its name after an eviction and in its alarm, and dispatches fr
   });
   await waitForState(account, id, "queued");
   await evictDurableObject(stub);
-  await new Promise((resolve) => setTimeout(resolve, 1100));
-  await runDurableObjectAlarm(stub);
-  await waitForState(account, id, "succeeded");
+  // The delay ends: run the alarm (again) until it has dispatched the task.
+  await vi.waitFor(
+    async () => {
+      await runDurableObjectAlarm(stub);
+      expect((await getTask(account, id)).state).toBe("succeeded");
+    },
+    { timeout: 8000, interval: 200 },
+  );
 });

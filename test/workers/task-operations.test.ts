@@ -1,17 +1,6 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import {
-  createAccount,
-  demoTarget,
-  expectProblem,
-  fastRetry,
-  getTask,
-  putFunction,
-  submit,
-  tenant,
-  waitForState,
-  type TestAccount,
-} from "./helpers";
+import { createAccount, demoTarget, expectProblem, fastRetry, getTask, putFunction, submit, tenant, waitForState, type TestAccount, quietPeriod } from "./helpers";
 import { REGISTRY_NAME } from "../../src/placement";
 
 function post(account: TestAccount, path: string, body?: unknown): Promise<Response> {
@@ -70,7 +59,7 @@ describe("single-task operations", () => {
     await waitForState(account, id, "running");
     const cancelled = (await (await post(account, `/v1/tasks/${id}/cancel`)).json()) as { state: string };
     expect(cancelled.state).toBe("cancelled");
-    await new Promise((resolve) => setTimeout(resolve, 1800));
+    await quietPeriod(1800, "past the aborted call's end: a late answer must not make it succeed");
     const task = await getTask(account, id);
     expect(task.state).toBe("cancelled");
     expect(task.result).toBeUndefined();
@@ -100,9 +89,19 @@ describe("single-task operations", () => {
     const id = await submit(account, "early", JSON.stringify({ echo: 1 }));
     const cancelled = await post(account, `/v1/tasks/${id}/cancel`);
     expect(cancelled.status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The task arrives from the ingest queue: the cancelled placeholder learns its function and stays cancelled.
+    const shard = await shardOf(account, "early");
+    await vi.waitFor(
+      async () =>
+        expect(
+          await runInDurableObject(shard, (_i, state) =>
+            state.storage.sql.exec<{ function: string }>("SELECT function FROM tasks WHERE id = ?", id).one().function,
+          ),
+        ).toBe("early"),
+      { timeout: 5000, interval: 25 },
+    );
     await post(account, "/v1/functions/early/resume");
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await quietPeriod(300, "a resumed function must not dispatch the cancelled task");
     expect((await getTask(account, id)).state).toBe("cancelled");
   });
 
@@ -135,11 +134,11 @@ describe("function-level pause and resume", () => {
     const ids = [];
     for (let i = 0; i < 5; i++) ids.push(await submit(account, "hold", JSON.stringify({ echo: i })));
     for (const id of ids) await waitForState(account, id, "queued");
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await quietPeriod(300, "a paused function dispatches nothing");
     for (const id of ids) expect((await getTask(account, id)).state).toBe("queued");
     // Replacing the configuration does not silently unpause it.
     await putFunction(account, "hold", { target: demoTarget, timeoutMs: 9000 });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await quietPeriod(200, "replacing the configuration must not unpause it");
     for (const id of ids) expect((await getTask(account, id)).state).toBe("queued");
     const resumed = (await (await post(account, "/v1/functions/hold/resume")).json()) as { paused: boolean };
     expect(resumed.paused).toBe(false);
@@ -238,14 +237,22 @@ describe("deduplication", () => {
     expect(batch.tasks[1]?.deduplicated).toBeUndefined();
     expect(batch.tasks[2]).toEqual({ id: batch.tasks[1]?.id, deduplicated: true });
     expect(batch.tasks[3]?.deduplicated).toBeUndefined();
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    const later = await tenant(account, "/v1/functions/dedup-batch/tasks", {
-      method: "POST",
-      headers: { "content-type": "application/json", "idempotency-key": "k1" },
-      body: "{}",
-    });
-    expect(later.status).toBe(202);
-    expect(((await later.json()) as { id: string }).id).not.toBe(firstId);
+    // Once the 1 s window has passed (and not before), the key makes a new task.
+    const windowStart = Date.now();
+    const later = await vi.waitFor(
+      async () => {
+        const response = await tenant(account, "/v1/functions/dedup-batch/tasks", {
+          method: "POST",
+          headers: { "content-type": "application/json", "idempotency-key": "k1" },
+          body: "{}",
+        });
+        expect(response.status).toBe(202);
+        return (await response.json()) as { id: string };
+      },
+      { timeout: 5000, interval: 100 },
+    );
+    expect(later.id).not.toBe(firstId);
+    expect(Date.now() - windowStart).toBeGreaterThanOrEqual(500);
     // Expired keys are removed by the shard's alarm, so storage does not grow without bound.
     const shard = await shardOf(account, "dedup-batch");
     await vi.waitFor(
@@ -351,7 +358,7 @@ describe("long-running tasks (202 + Sluice-Async: 1)", () => {
     });
     const { id, token } = await asyncTask(account, "long-beat");
     for (let beat = 0; beat < 3; beat++) {
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      await quietPeriod(400, "heartbeats spaced about half a timeout apart");
       expect((await callback(id, "heartbeat", token)).status).toBe(200);
     }
     expect((await getTask(account, id)).state).toBe("running");
