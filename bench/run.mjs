@@ -144,7 +144,11 @@ async function settle(base, apiKey, ids, { done = (t) => TERMINAL_STATES.has(t.s
 const maxTime = (views, field) => Math.max(...views.map((v) => Date.parse(v.timeline[field])));
 /** Tasks whose history shows a lost invocation (the shard re-queued them when the lease ran out). */
 const leaseExpired = (views) => views.filter((v) => (v.attemptLog ?? []).some((a) => a.error?.kind === "lease_expired")).length;
-const countStates = (views) => views.reduce((acc, v) => ((acc[v.state] = (acc[v.state] ?? 0) + 1), acc), {});
+const countStates = (views) => {
+  const counts = {};
+  for (const v of views) counts[v.state] = (counts[v.state] ?? 0) + 1;
+  return counts;
+};
 
 /** Largest number of tenant calls that overlapped in time, from the attempt logs. */
 function peakConcurrency(views) {

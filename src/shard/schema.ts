@@ -18,11 +18,11 @@ import type { TaskState } from "../task-states";
  * Columns added after the first release, for shards created before them (a fresh shard has them from SHARD_SCHEMA).
  * SQLite has no `ADD COLUMN IF NOT EXISTS`, so each is applied once and a "duplicate column" error means done.
  */
-export const SHARD_MIGRATIONS: readonly { readonly statement: string; readonly then?: string }[] = [
+export const SHARD_MIGRATIONS: readonly { readonly statement: string; readonly backfill?: string }[] = [
   {
     statement: `ALTER TABLE tasks ADD COLUMN purge_at INTEGER`,
     // Tasks that ended before retention existed get the default: 7 days after they ended.
-    then: `UPDATE tasks SET purge_at = finished_at + 604800000 WHERE purge_at IS NULL AND finished_at IS NOT NULL
+    backfill: `UPDATE tasks SET purge_at = finished_at + 604800000 WHERE purge_at IS NULL AND finished_at IS NOT NULL
            AND state IN ('succeeded', 'failed', 'cancelled', 'expired')`,
   },
   { statement: `ALTER TABLE tasks ADD COLUMN attempt_log_dropped INTEGER NOT NULL DEFAULT 0` },
@@ -41,7 +41,7 @@ export function applyShardSchema(sql: Sql): void {
       if (!String(error).includes("duplicate column")) throw error;
       continue;
     }
-    if (migration.then) sql.exec(migration.then);
+    if (migration.backfill) sql.exec(migration.backfill);
   }
   for (const statement of SHARD_SCHEMA) sql.exec(statement);
 }

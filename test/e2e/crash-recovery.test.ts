@@ -304,6 +304,7 @@ describe("SIGKILL of the whole platform, restart on the same state", () => {
     };
 
     /** The latest GET of every id (main tasks and burst tasks alike). */
+    // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of the public API, read loosely by an end-to-end test
     const views = new Map<string, any>();
     const refresh = async (ids: readonly string[]) =>
       pool(ids, 16, async (id) => {
@@ -415,6 +416,7 @@ describe("SIGKILL of the whole platform, restart on the same state", () => {
     // delivery schedule 7 s, and a delivery lost with the local delivery queue is re-sent about 11–15 s after its last
     // report, so longer than that without any movement is a loss.
     const ids = [...accepted.keys()];
+    // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of the public API, read loosely by an end-to-end test
     const done = (v: any) => v?.state === "succeeded" && v?.delivery?.state === "delivered";
     const fingerprint = (id: string) => {
       const v = views.get(id);

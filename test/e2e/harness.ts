@@ -5,6 +5,7 @@
  */
 
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
+// biome-ignore lint/suspicious/noTsIgnore: test/e2e is type-checked only where it opts in; the harness is plain ESM
 // @ts-ignore -- plain ESM shared with bench/run.mjs; test/e2e is not part of the type-checked project.
 import * as lib from "../../bench/lib.mjs";
 
@@ -54,6 +55,7 @@ export const call: (
   method: string,
   path: string,
   options?: { token?: string; json?: unknown; body?: BodyInit; headers?: Record<string, string>; timeoutMs?: number },
+// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of the public API, read loosely by an end-to-end test
 ) => Promise<{ status: number; headers: Headers; body: any; text: string }> = lib.call;
 export const getTask: (base: string, apiKey: string, id: string) => Promise<TaskView> = lib.getTask;
 export const waitForTask: (

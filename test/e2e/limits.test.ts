@@ -87,6 +87,7 @@ interface Streamed {
   status: number;
   headers: IncomingHttpHeaders;
   text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of the public API, read loosely by an end-to-end test
   body: any;
   totalBytes: number;
   /** Body bytes the kernel had taken (write(2) returned) when the answer's first byte was read. */
@@ -358,6 +359,7 @@ function describeStreamed(s: Streamed): string {
 }
 
 function expectProblem(
+  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of the public API, read loosely by an end-to-end test
   s: { status: number; headers: IncomingHttpHeaders | Headers; body: any; text: string; error?: string },
   status: number,
   type?: string,

@@ -109,7 +109,7 @@ describe("allocateDispatch", () => {
         const result = allocateDispatch(candidates, budget, start);
         const capacity = candidates.reduce((n, c) => n + Math.min(c.room, c.ready), 0);
         expect(total(result)).toBe(Math.min(budget, capacity));
-        candidates.forEach((c) => expect(result.get(c.key) ?? 0).toBeLessThanOrEqual(Math.min(c.room, c.ready)));
+        for (const c of candidates) expect(result.get(c.key) ?? 0).toBeLessThanOrEqual(Math.min(c.room, c.ready));
         // max-min fairness: no candidate that could take more is more than one task behind anyone else.
         const given = candidates.map((c) => result.get(c.key) ?? 0);
         candidates.forEach((c, i) => {

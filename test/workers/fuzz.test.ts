@@ -853,6 +853,7 @@ function submitHeaderVerdict(h: Headers): { bad: string[]; fuzzy: string[] } {
     else if (!MEDIA_TYPE.test(ct)) fuzzy.push("content-type is not a media type");
   }
   const idem = h.get("idempotency-key");
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the fuzz oracle must recognise control characters in paths
   if (idem !== null && (idem.length === 0 || idem.length > 256 || /[\u0000-\u001f\u007f]/.test(idem))) fuzzy.push("odd idempotency-key");
   const delay = h.get("sluice-delay");
   if (delay !== null) {
@@ -863,6 +864,7 @@ function submitHeaderVerdict(h: Headers): { bad: string[]; fuzzy: string[] } {
     else fuzzy.push("sluice-delay odd");
   }
   const fair = h.get("sluice-fairness-key");
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the fuzz oracle must recognise control characters in paths
   if (fair !== null && (fair.length === 0 || fair.length > 256 || /[\u0000-\u001f\u007f]/.test(fair))) fuzzy.push("odd fairness key");
   return { bad, fuzzy };
 }
