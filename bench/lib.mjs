@@ -89,22 +89,41 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
  *   stop: () => Promise<void>, kill: () => Promise<void>}>} `pid` is the process group of wrangler and its workerd;
  *   `kill()` sends SIGKILL to the whole group at once (a crash: nothing is flushed) and keeps `stateDir`
  */
-export async function startWrangler({ configs, vars = {}, label = "wrangler", readyPath = "/", readyTimeoutMs = 90_000, stateDir, port: wantedPort }) {
+export async function startWrangler({
+  configs,
+  vars = {},
+  label = "wrangler",
+  readyPath = "/",
+  readyTimeoutMs = 90_000,
+  stateDir,
+  port: wantedPort,
+}) {
   const dir = await mkdtemp(join(tmpdir(), `sluice-${label}-`));
   const envFile = join(dir, "dev.env");
   // Passing --env-file makes wrangler skip .dev.vars and .env entirely, so the run is deterministic.
-  await writeFile(envFile, Object.entries(vars).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
+  await writeFile(
+    envFile,
+    Object.entries(vars)
+      .map(([k, v]) => `${k}=${v}`)
+      .join("\n") + "\n",
+  );
   const port = wantedPort ?? (await freePort());
   const inspectorPort = await freePort();
   const args = [join(REPO_ROOT, "node_modules", "wrangler", "bin", "wrangler.js"), "dev"];
   for (const config of configs) args.push("-c", config);
   args.push(
-    "--port", String(port),
-    "--ip", "127.0.0.1",
-    "--inspector-port", String(inspectorPort),
-    "--log-level", "warn",
-    "--persist-to", stateDir ?? join(dir, "state"),
-    "--env-file", envFile,
+    "--port",
+    String(port),
+    "--ip",
+    "127.0.0.1",
+    "--inspector-port",
+    String(inspectorPort),
+    "--log-level",
+    "warn",
+    "--persist-to",
+    stateDir ?? join(dir, "state"),
+    "--env-file",
+    envFile,
     "--show-interactive-dev-session=false",
   );
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
@@ -122,15 +141,19 @@ export async function startWrangler({ configs, vars = {}, label = "wrangler", re
   child.stdout.on("data", keep);
   child.stderr.on("data", keep);
   let exited = false;
-  const exitedPromise = new Promise((r) => child.once("exit", (code, signal) => {
-    exited = true;
-    r({ code, signal });
-  }));
+  const exitedPromise = new Promise((r) =>
+    child.once("exit", (code, signal) => {
+      exited = true;
+      r({ code, signal });
+    }),
+  );
 
   const logs = () =>
     output
       .split("\n")
-      .filter((line) => !/Request\.cf|ENOTFOUND workers\.cloudflare\.com|GetAddrInfoReqWrap|callbackTrampoline/.test(line))
+      .filter(
+        (line) => !/Request\.cf|ENOTFOUND workers\.cloudflare\.com|GetAddrInfoReqWrap|callbackTrampoline/.test(line),
+      )
       .join("\n");
 
   const stop = async () => {
@@ -190,7 +213,10 @@ export async function startWrangler({ configs, vars = {}, label = "wrangler", re
  * Start the platform Worker plus the demo tenant function (bound as DEMO_FN), as `npm start` does.
  * @param {Record<string,string>} [extraVars] more variables (e.g. tuning knobs)
  */
-export async function startPlatform(extraVars = {}, { stateDir, port, adminToken = `test-admin-${randomBytes(12).toString("hex")}` } = {}) {
+export async function startPlatform(
+  extraVars = {},
+  { stateDir, port, adminToken = `test-admin-${randomBytes(12).toString("hex")}` } = {},
+) {
   const server = await startWrangler({
     label: "platform",
     configs: ["wrangler.toml", "workers/demo-function/wrangler.toml"],
@@ -213,7 +239,12 @@ export async function call(base, method, path, { token, json, body, headers = {}
     payload = JSON.stringify(json);
     h["content-type"] ??= "application/json";
   }
-  const response = await fetch(base + path, { method, headers: h, body: payload, signal: AbortSignal.timeout(timeoutMs) });
+  const response = await fetch(base + path, {
+    method,
+    headers: h,
+    body: payload,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
   const text = await response.text();
   let parsed;
   try {
@@ -232,12 +263,20 @@ function expectStatus(result, wanted, what) {
 
 /** Create an account through the admin API. @returns {Promise<{id: string, apiKey: string, webhookSecret: string}>} */
 export async function createAccount(base, adminToken, id) {
-  return expectStatus(await call(base, "POST", "/v1/accounts", { token: adminToken, json: { id } }), 201, `create account ${id}`);
+  return expectStatus(
+    await call(base, "POST", "/v1/accounts", { token: adminToken, json: { id } }),
+    201,
+    `create account ${id}`,
+  );
 }
 
 /** Create or replace a function. */
 export async function putFunction(base, apiKey, name, spec) {
-  return expectStatus(await call(base, "PUT", `/v1/functions/${name}`, { token: apiKey, json: spec }), [200, 201], `put function ${name}`);
+  return expectStatus(
+    await call(base, "PUT", `/v1/functions/${name}`, { token: apiKey, json: spec }),
+    [200, 201],
+    `put function ${name}`,
+  );
 }
 
 /** Submit one task; returns its id. `payload` is sent as JSON unless `contentType` says otherwise. */
@@ -266,7 +305,8 @@ export async function waitFor(check, { timeoutMs = 60_000, intervalMs = 100, wha
   for (;;) {
     last = await check();
     if (last) return last;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)}`);
     await sleep(intervalMs);
   }
 }

@@ -10,7 +10,16 @@
  * A small invoker pool (INVOKERS_PER_SHARD=8) makes no-op jobs land on the invoker busy with the long call.
  */
 
-import { TERMINAL_STATES, createAccount, getTask, putFunction, runPool, sleep, startPlatform, submitTask } from "./lib.mjs";
+import {
+  createAccount,
+  getTask,
+  putFunction,
+  runPool,
+  sleep,
+  startPlatform,
+  submitTask,
+  TERMINAL_STATES,
+} from "./lib.mjs";
 
 const platform = await startPlatform({ INVOKERS_PER_SHARD: process.env.INVOKERS_PER_SHARD ?? "8" });
 let lost = [];
@@ -18,7 +27,12 @@ try {
   const acct = await createAccount(platform.url, platform.adminToken, "repro-wakeup");
   const demo = { type: "service", service: "DEMO_FN" };
   // Same shard for both functions; the slow one pins one invoker slot with a 60 s call.
-  await putFunction(platform.url, acct.apiKey, "slow", { target: demo, isolation: "account", maxConcurrency: 1, timeoutMs: 120_000 });
+  await putFunction(platform.url, acct.apiKey, "slow", {
+    target: demo,
+    isolation: "account",
+    maxConcurrency: 1,
+    timeoutMs: 120_000,
+  });
   await putFunction(platform.url, acct.apiKey, "fast", { target: demo, isolation: "account" });
   await submitTask(platform.url, acct.apiKey, "slow", { sleepMs: 60_000 });
   await sleep(2_000);
@@ -47,7 +61,9 @@ try {
         `${reportLagMs(v)} ms after the call ended; attemptLog ${JSON.stringify(v.attemptLog)}`,
     );
   }
-  console.log(lost.length > 0 ? `BUG: ${lost.length} no-op task(s) whose outcome report sat in an invoker` : "no stuck reports");
+  console.log(
+    lost.length > 0 ? `BUG: ${lost.length} no-op task(s) whose outcome report sat in an invoker` : "no stuck reports",
+  );
 } finally {
   await platform.stop();
 }

@@ -15,21 +15,26 @@ import { createServer } from "node:http";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import {
-  REPO_ROOT,
-  TERMINAL_STATES,
   call,
   createAccount,
   getTask,
   putFunction,
+  REPO_ROOT,
   runPool,
   sleep,
   startPlatform,
   startWrangler,
+  TERMINAL_STATES,
 } from "./lib.mjs";
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");
-const ONLY = (argv.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",") ?? []).map((s) => s.trim().toUpperCase());
+const ONLY = (
+  argv
+    .find((a) => a.startsWith("--only="))
+    ?.slice("--only=".length)
+    .split(",") ?? []
+).map((s) => s.trim().toUpperCase());
 const wants = (id) => ONLY.length === 0 || ONLY.includes(id);
 const EXTRA_VARS = process.env.BENCH_VARS ? JSON.parse(process.env.BENCH_VARS) : {};
 
@@ -41,14 +46,18 @@ const PAYLOAD = JSON.stringify({ echo: 1 });
 /** Rounds per measurement (best kept); B5 runs once. */
 const ROUNDS = QUICK ? 1 : 2;
 const started = Date.now();
-const loadAtStart = loadavg().map((x) => x.toFixed(2)).join(" ");
+const loadAtStart = loadavg()
+  .map((x) => x.toFixed(2))
+  .join(" ");
 const log = (...args) => console.error(`[bench +${((Date.now() - started) / 1000).toFixed(0).padStart(3)}s]`, ...args);
 
 /** Results keyed by benchmark id. */
 const results = [];
 function record(row) {
   results.push(row);
-  log(`${row.id}: measured ${fmt(row.measured, row.unit)}, baseline ${fmt(row.baseline, row.baselineUnit ?? row.unit)}, ratio ${row.ratio?.toFixed(2) ?? "-"}`);
+  log(
+    `${row.id}: measured ${fmt(row.measured, row.unit)}, baseline ${fmt(row.baseline, row.baselineUnit ?? row.unit)}, ratio ${row.ratio?.toFixed(2) ?? "-"}`,
+  );
 }
 
 function fmt(value, unit) {
@@ -67,7 +76,11 @@ async function flood(url, path, count, concurrency, { token, body = PAYLOAD, hea
       const response = await fetch(url + path, {
         method: "POST",
         body,
-        headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+        headers: {
+          "content-type": "application/json",
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...headers,
+        },
       });
       const text = await response.text();
       if (response.status !== 202) {
@@ -114,14 +127,20 @@ async function batchSubmit(url, path, count, { token, payload }) {
  * Wait until every task satisfies `done`: first watch a few of the last-submitted ids (cheap), then read them all
  * (8 at a time) and re-read the stragglers. Returns the final task views.
  */
-async function settle(base, apiKey, ids, { done = (t) => TERMINAL_STATES.has(t.state), timeoutMs = 180_000, intervalMs = 250 } = {}) {
+async function settle(
+  base,
+  apiKey,
+  ids,
+  { done = (t) => TERMINAL_STATES.has(t.state), timeoutMs = 180_000, intervalMs = 250 } = {},
+) {
   const live = ids.filter(Boolean);
   const deadline = Date.now() + timeoutMs;
   const tail = live.slice(-4);
   for (;;) {
     const views = await Promise.all(tail.map((id) => getTask(base, apiKey, id)));
     if (views.every(done)) break;
-    if (Date.now() > deadline) throw new Error(`settle: tail not done in ${timeoutMs} ms: ${JSON.stringify(views.map((v) => v.state))}`);
+    if (Date.now() > deadline)
+      throw new Error(`settle: tail not done in ${timeoutMs} ms: ${JSON.stringify(views.map((v) => v.state))}`);
     await sleep(intervalMs);
   }
   const final = new Map();
@@ -143,7 +162,8 @@ async function settle(base, apiKey, ids, { done = (t) => TERMINAL_STATES.has(t.s
 
 const maxTime = (views, field) => Math.max(...views.map((v) => Date.parse(v.timeline[field])));
 /** Tasks whose history shows a lost invocation (the shard re-queued them when the lease ran out). */
-const leaseExpired = (views) => views.filter((v) => (v.attemptLog ?? []).some((a) => a.error?.kind === "lease_expired")).length;
+const leaseExpired = (views) =>
+  views.filter((v) => (v.attemptLog ?? []).some((a) => a.error?.kind === "lease_expired")).length;
 const countStates = (views) => {
   const counts = {};
   for (const v of views) counts[v.state] = (counts[v.state] ?? 0) + 1;
@@ -196,11 +216,15 @@ async function baselineIngest() {
   try {
     await flood(server.url, "/", 500, SIZE.conc); // warm-up
     await sleep(500);
-    return await bestOf(ROUNDS, async () => {
-      const run = await flood(server.url, "/", SIZE.b1, SIZE.conc);
-      await sleep(1_000); // let the consumer catch up between rounds
-      return { rate: (run.ok / run.elapsedMs) * 1000, run: summarize(run) };
-    }, (r) => r.rate);
+    return await bestOf(
+      ROUNDS,
+      async () => {
+        const run = await flood(server.url, "/", SIZE.b1, SIZE.conc);
+        await sleep(1_000); // let the consumer catch up between rounds
+        return { rate: (run.ok / run.elapsedMs) * 1000, run: summarize(run) };
+      },
+      (r) => r.rate,
+    );
   } finally {
     await server.stop();
   }
@@ -216,14 +240,18 @@ async function baselineE2e() {
     // Warm-up, then zero the counters.
     await flood(server.url, "/", 200, SIZE.conc);
     await waitCount(counter, 200, 60_000);
-    return await bestOf(ROUNDS, async () => {
-      await call(server.url, "POST", "/reset");
-      const t0 = Date.now();
-      const run = await flood(server.url, "/", SIZE.b2, SIZE.conc);
-      const done = await waitCount(counter, run.ok, 180_000);
-      const wallMs = done.lastAt - t0;
-      return { rate: (run.ok / wallMs) * 1000, wallMs, run: summarize(run), failures: done.failures };
-    }, (r) => r.rate);
+    return await bestOf(
+      ROUNDS,
+      async () => {
+        await call(server.url, "POST", "/reset");
+        const t0 = Date.now();
+        const run = await flood(server.url, "/", SIZE.b2, SIZE.conc);
+        const done = await waitCount(counter, run.ok, 180_000);
+        const wallMs = done.lastAt - t0;
+        return { rate: (run.ok / wallMs) * 1000, wallMs, run: summarize(run), failures: done.failures };
+      },
+      (r) => r.rate,
+    );
   } finally {
     await server.stop();
   }
@@ -243,7 +271,10 @@ async function waitCount(counter, n, timeoutMs) {
 
 async function warmUp(platform) {
   const acct = await tenant(platform, "bench-warm");
-  await putFunction(platform.url, acct.apiKey, "warm", { target: { type: "service", service: "DEMO_FN" }, isolation: "dedicated" });
+  await putFunction(platform.url, acct.apiKey, "warm", {
+    target: { type: "service", service: "DEMO_FN" },
+    isolation: "dedicated",
+  });
   const run = await flood(platform.url, "/v1/functions/warm/tasks", 100, 16, { token: acct.apiKey });
   await settle(platform.url, acct.apiKey, run.ids, { timeoutMs: 60_000 });
 }
@@ -251,52 +282,77 @@ async function warmUp(platform) {
 async function platformIngest(platform) {
   const acct = await tenant(platform, "bench-b1");
   // Dedicated shard, and a one-hour delay: this measures accepting (gateway + ingest queue + shard storage), not running.
-  await putFunction(platform.url, acct.apiKey, "ingest", { target: { type: "service", service: "DEMO_FN" }, isolation: "dedicated" });
+  await putFunction(platform.url, acct.apiKey, "ingest", {
+    target: { type: "service", service: "DEMO_FN" },
+    isolation: "dedicated",
+  });
   const path = "/v1/functions/ingest/tasks";
   const delayed = { token: acct.apiKey, headers: { "sluice-delay": "3600" } };
   const warm = await flood(platform.url, path, 500, SIZE.conc, delayed);
   await settle(platform.url, acct.apiKey, warm.ids, { done: (t) => t.state !== "accepted", timeoutMs: 120_000 });
-  return bestOf(ROUNDS, async () => {
-    const run = await flood(platform.url, path, SIZE.b1, SIZE.conc, delayed);
-    // Let ingest drain before the next round, and check every task made it into the shard.
-    const views = await settle(platform.url, acct.apiKey, run.ids, { done: (t) => t.state !== "accepted", timeoutMs: 120_000 });
-    const firstAccepted = Math.min(...views.map((v) => Date.parse(v.timeline.acceptedAt)));
-    return {
-      rate: (run.ok / run.elapsedMs) * 1000,
-      run: summarize(run),
-      states: countStates(views),
-      storedAllMs: maxTime(views, "queuedAt") - firstAccepted,
-    };
-  }, (r) => r.rate);
+  return bestOf(
+    ROUNDS,
+    async () => {
+      const run = await flood(platform.url, path, SIZE.b1, SIZE.conc, delayed);
+      // Let ingest drain before the next round, and check every task made it into the shard.
+      const views = await settle(platform.url, acct.apiKey, run.ids, {
+        done: (t) => t.state !== "accepted",
+        timeoutMs: 120_000,
+      });
+      const firstAccepted = Math.min(...views.map((v) => Date.parse(v.timeline.acceptedAt)));
+      return {
+        rate: (run.ok / run.elapsedMs) * 1000,
+        run: summarize(run),
+        states: countStates(views),
+        storedAllMs: maxTime(views, "queuedAt") - firstAccepted,
+      };
+    },
+    (r) => r.rate,
+  );
 }
 
 async function platformE2e(platform) {
   const acct = await tenant(platform, "bench-b2");
-  await putFunction(platform.url, acct.apiKey, "noop", { target: { type: "service", service: "DEMO_FN" }, isolation: "dedicated" });
+  await putFunction(platform.url, acct.apiKey, "noop", {
+    target: { type: "service", service: "DEMO_FN" },
+    isolation: "dedicated",
+  });
   const path = "/v1/functions/noop/tasks";
   const warm = await flood(platform.url, path, 200, SIZE.conc, { token: acct.apiKey });
   await settle(platform.url, acct.apiKey, warm.ids, { timeoutMs: 60_000 });
 
-  return bestOf(ROUNDS, async () => {
-    const t0 = Date.now();
-    const run = await flood(platform.url, path, SIZE.b2, SIZE.conc, { token: acct.apiKey });
-    const views = await settle(platform.url, acct.apiKey, run.ids, { timeoutMs: 240_000 });
-    const wallMs = maxTime(views, "finishedAt") - t0;
-    const e2e = views.map((v) => Date.parse(v.timeline.finishedAt) - Date.parse(v.timeline.acceptedAt));
-    const queueWait = views.map((v) => Date.parse(v.timeline.firstDispatchedAt) - Date.parse(v.timeline.queuedAt));
-    const ingestWait = views.map((v) => Date.parse(v.timeline.queuedAt) - Date.parse(v.timeline.acceptedAt));
-    return {
-      rate: (views.filter((v) => v.state === "succeeded").length / wallMs) * 1000,
-      wallMs,
-      submitRate: (run.ok / run.elapsedMs) * 1000,
-      run: summarize(run),
-      states: countStates(views),
-      leaseExpired: leaseExpired(views),
-      peak: peakConcurrency(views),
-      p50: { endToEnd: percentile(e2e, 50), ingest: percentile(ingestWait, 50), queueWait: percentile(queueWait, 50) },
-      p99: { endToEnd: percentile(e2e, 99), ingest: percentile(ingestWait, 99), queueWait: percentile(queueWait, 99) },
-    };
-  }, (r) => r.rate);
+  return bestOf(
+    ROUNDS,
+    async () => {
+      const t0 = Date.now();
+      const run = await flood(platform.url, path, SIZE.b2, SIZE.conc, { token: acct.apiKey });
+      const views = await settle(platform.url, acct.apiKey, run.ids, { timeoutMs: 240_000 });
+      const wallMs = maxTime(views, "finishedAt") - t0;
+      const e2e = views.map((v) => Date.parse(v.timeline.finishedAt) - Date.parse(v.timeline.acceptedAt));
+      const queueWait = views.map((v) => Date.parse(v.timeline.firstDispatchedAt) - Date.parse(v.timeline.queuedAt));
+      const ingestWait = views.map((v) => Date.parse(v.timeline.queuedAt) - Date.parse(v.timeline.acceptedAt));
+      return {
+        rate: (views.filter((v) => v.state === "succeeded").length / wallMs) * 1000,
+        wallMs,
+        submitRate: (run.ok / run.elapsedMs) * 1000,
+        run: summarize(run),
+        states: countStates(views),
+        leaseExpired: leaseExpired(views),
+        peak: peakConcurrency(views),
+        p50: {
+          endToEnd: percentile(e2e, 50),
+          ingest: percentile(ingestWait, 50),
+          queueWait: percentile(queueWait, 50),
+        },
+        p99: {
+          endToEnd: percentile(e2e, 99),
+          ingest: percentile(ingestWait, 99),
+          queueWait: percentile(queueWait, 99),
+        },
+      };
+    },
+    (r) => r.rate,
+  );
 }
 
 async function platformFanOut(platform) {
@@ -311,23 +367,30 @@ async function platformFanOut(platform) {
   const warm = await flood(platform.url, path, 20, 20, { token: acct.apiKey, body: JSON.stringify({ sleepMs: 10 }) });
   await settle(platform.url, acct.apiKey, warm.ids, { timeoutMs: 60_000 });
 
-  return bestOf(ROUNDS, async () => {
-    // Submitted with tasks:batch (100 per request) so the figure measures the invoker pool's fan-out, not how fast
-    // 200 separate HTTP requests get through wrangler's local proxy (B1 measures that).
-    const t0 = Date.now();
-    const run = await batchSubmit(platform.url, "/v1/functions/fanout/tasks:batch", SIZE.b6, { token: acct.apiKey, payload: { sleepMs: 1000 } });
-    const views = await settle(platform.url, acct.apiKey, run.ids, { timeoutMs: 120_000 });
-    const wallMs = maxTime(views, "finishedAt") - t0;
-    return {
-      wallMs,
-      submitMs: run.elapsedMs,
-      run: summarize(run),
-      states: countStates(views),
-      leaseExpired: leaseExpired(views),
-      peak: peakConcurrency(views),
-      lastDispatchMs: maxTime(views, "firstDispatchedAt") - t0,
-    };
-  }, (r) => -r.wallMs);
+  return bestOf(
+    ROUNDS,
+    async () => {
+      // Submitted with tasks:batch (100 per request) so the figure measures the invoker pool's fan-out, not how fast
+      // 200 separate HTTP requests get through wrangler's local proxy (B1 measures that).
+      const t0 = Date.now();
+      const run = await batchSubmit(platform.url, "/v1/functions/fanout/tasks:batch", SIZE.b6, {
+        token: acct.apiKey,
+        payload: { sleepMs: 1000 },
+      });
+      const views = await settle(platform.url, acct.apiKey, run.ids, { timeoutMs: 120_000 });
+      const wallMs = maxTime(views, "finishedAt") - t0;
+      return {
+        wallMs,
+        submitMs: run.elapsedMs,
+        run: summarize(run),
+        states: countStates(views),
+        leaseExpired: leaseExpired(views),
+        peak: peakConcurrency(views),
+        lastDispatchMs: maxTime(views, "firstDispatchedAt") - t0,
+      };
+    },
+    (r) => -r.wallMs,
+  );
 }
 
 /**
@@ -336,7 +399,12 @@ async function platformFanOut(platform) {
  * the backlogged function, and end-to-end rate of a second, no-op function placed on the same shard.
  */
 async function platformBacklog(platform) {
-  const slowSpec = { target: { type: "service", service: "DEMO_FN" }, isolation: "account", maxConcurrency: 1, timeoutMs: 120_000 };
+  const slowSpec = {
+    target: { type: "service", service: "DEMO_FN" },
+    isolation: "account",
+    maxConcurrency: 1,
+    timeoutMs: 120_000,
+  };
   const fastSpec = { target: { type: "service", service: "DEMO_FN" }, isolation: "account" };
   // Slow enough that the backlog barely moves (one 2 s call at a time), short enough that a call pinning one invoker
   // does not dominate the figure (see leaseExpired: an invoker busy with a long call can sit on finished reports).
@@ -347,11 +415,18 @@ async function platformBacklog(platform) {
     const t1 = Date.now();
     const fast = await flood(platform.url, "/v1/functions/fast/tasks", SIZE.b5Fast, SIZE.conc, { token: acct.apiKey });
     const fastViews = await settle(platform.url, acct.apiKey, fast.ids, { timeoutMs: 240_000 });
-    const dispatchRate = (fastViews.filter((v) => v.state === "succeeded").length / (maxTime(fastViews, "finishedAt") - t1)) * 1000;
+    const dispatchRate =
+      (fastViews.filter((v) => v.state === "succeeded").length / (maxTime(fastViews, "finishedAt") - t1)) * 1000;
 
     const t0 = Date.now();
-    const run = await flood(platform.url, "/v1/functions/slow/tasks", SIZE.b5Probe, SIZE.conc, { token: acct.apiKey, body: slowBody });
-    const views = await settle(platform.url, acct.apiKey, run.ids, { done: (t) => t.state !== "accepted", timeoutMs: 180_000 });
+    const run = await flood(platform.url, "/v1/functions/slow/tasks", SIZE.b5Probe, SIZE.conc, {
+      token: acct.apiKey,
+      body: slowBody,
+    });
+    const views = await settle(platform.url, acct.apiKey, run.ids, {
+      done: (t) => t.state !== "accepted",
+      timeoutMs: 180_000,
+    });
     const acceptRate = (run.ok / (maxTime(views, "queuedAt") - t0)) * 1000;
     return {
       acceptRate,
@@ -381,10 +456,16 @@ async function platformBacklog(platform) {
   const t0 = Date.now();
   let stored = 0;
   for (let done = 0; done < SIZE.b5Backlog; done += SIZE.b5Wave) {
-    const wave = await flood(platform.url, "/v1/functions/slow/tasks", Math.min(SIZE.b5Wave, SIZE.b5Backlog - done), SIZE.conc, {
-      token: full.apiKey,
-      body: slowBody,
-    });
+    const wave = await flood(
+      platform.url,
+      "/v1/functions/slow/tasks",
+      Math.min(SIZE.b5Wave, SIZE.b5Backlog - done),
+      SIZE.conc,
+      {
+        token: full.apiKey,
+        body: slowBody,
+      },
+    );
     stored += wave.ok;
     const tail = wave.ids.filter(Boolean);
     const sample = [...tail.slice(-10), ...tail.filter((_, i) => i % 100 === 0)];
@@ -436,12 +517,25 @@ async function platformAimd(platform, { capacity = 20, serviceMs = 200, tasks = 
       retry: { maxAttempts: 3, initialBackoffMs: 100, maxBackoffMs: 1000 },
     });
     const t0 = Date.now();
-    const run = await batchSubmit(platform.url, "/v1/functions/capped/tasks:batch", tasks, { token: acct.apiKey, payload: { n: 1 } });
+    const run = await batchSubmit(platform.url, "/v1/functions/capped/tasks:batch", tasks, {
+      token: acct.apiKey,
+      payload: { n: 1 },
+    });
     const views = await settle(platform.url, acct.apiKey, run.ids, { timeoutMs: 300_000 });
     const wallMs = maxTime(views, "finishedAt") - t0;
     const goodput = (views.filter((v) => v.state === "succeeded").length / wallMs) * 1000;
     const ideal = (capacity / serviceMs) * 1000;
-    return { goodput, ideal, wallMs, throttledShare: throttled / Math.max(1, throttled + ok), peak, states: countStates(views), capacity, serviceMs, tasks };
+    return {
+      goodput,
+      ideal,
+      wallMs,
+      throttledShare: throttled / Math.max(1, throttled + ok),
+      peak,
+      states: countStates(views),
+      capacity,
+      serviceMs,
+      tasks,
+    };
   } finally {
     server.close();
   }
@@ -481,7 +575,9 @@ async function main() {
         pass: m.rate / b1Base.rate >= 0.7,
         details: { platform: m, baseline: b1Base },
       });
-      notes.push(`B1: rounds req/s platform ${roundsText(m)} baseline ${roundsText(b1Base)}; all ${SIZE.b1} tasks stored in the shard ${(m.storedAllMs / 1000).toFixed(1)} s after the first submit; states ${JSON.stringify(m.states)}; errors platform ${JSON.stringify(m.run.errors)} baseline ${JSON.stringify(b1Base.run.errors)}`);
+      notes.push(
+        `B1: rounds req/s platform ${roundsText(m)} baseline ${roundsText(b1Base)}; all ${SIZE.b1} tasks stored in the shard ${(m.storedAllMs / 1000).toFixed(1)} s after the first submit; states ${JSON.stringify(m.states)}; errors platform ${JSON.stringify(m.run.errors)} baseline ${JSON.stringify(b1Base.run.errors)}`,
+      );
     }
 
     if (wants("B2")) {
@@ -498,7 +594,9 @@ async function main() {
         pass: m.rate / b2Base.rate >= 0.5,
         details: { platform: m, baseline: b2Base },
       });
-      notes.push(`B2: rounds tasks/s platform ${roundsText(m)} baseline ${roundsText(b2Base)}; best platform ${(m.wallMs / 1000).toFixed(1)} s vs baseline ${(b2Base.wallMs / 1000).toFixed(1)} s; platform submissions ran at ${m.submitRate.toFixed(0)} req/s while tasks executed; states ${JSON.stringify(m.states)}; tasks with a lease-expired attempt ${m.leaseExpired}; peak concurrent calls ${m.peak}; p50/p99 ms: end-to-end ${m.p50.endToEnd}/${m.p99.endToEnd}, accepted->queued ${m.p50.ingest}/${m.p99.ingest}, queued->dispatched ${m.p50.queueWait}/${m.p99.queueWait}`);
+      notes.push(
+        `B2: rounds tasks/s platform ${roundsText(m)} baseline ${roundsText(b2Base)}; best platform ${(m.wallMs / 1000).toFixed(1)} s vs baseline ${(b2Base.wallMs / 1000).toFixed(1)} s; platform submissions ran at ${m.submitRate.toFixed(0)} req/s while tasks executed; states ${JSON.stringify(m.states)}; tasks with a lease-expired attempt ${m.leaseExpired}; peak concurrent calls ${m.peak}; p50/p99 ms: end-to-end ${m.p50.endToEnd}/${m.p99.endToEnd}, accepted->queued ${m.p50.ingest}/${m.p99.ingest}, queued->dispatched ${m.p50.queueWait}/${m.p99.queueWait}`,
+      );
     }
 
     if (wants("B6")) {
@@ -516,7 +614,9 @@ async function main() {
         pass: ratio <= 1.5,
         details: m,
       });
-      notes.push(`B6: rounds s ${m.rounds.map((x) => (-x / 1000).toFixed(2)).join(", ")}; submitting took ${(m.submitMs / 1000).toFixed(2)} s; last task first dispatched ${(m.lastDispatchMs / 1000).toFixed(2)} s after the first submit; peak concurrent calls ${m.peak} (of ${SIZE.b6}); tasks with a lease-expired attempt ${m.leaseExpired}; states ${JSON.stringify(m.states)}`);
+      notes.push(
+        `B6: rounds s ${m.rounds.map((x) => (-x / 1000).toFixed(2)).join(", ")}; submitting took ${(m.submitMs / 1000).toFixed(2)} s; last task first dispatched ${(m.lastDispatchMs / 1000).toFixed(2)} s after the first submit; peak concurrent calls ${m.peak} (of ${SIZE.b6}); tasks with a lease-expired attempt ${m.leaseExpired}; states ${JSON.stringify(m.states)}`,
+      );
     }
 
     if (wants("B4")) {
@@ -534,7 +634,9 @@ async function main() {
         pass: ratio >= 0.9 && m.throttledShare <= 0.05,
         details: m,
       });
-      notes.push(`B4: ${(m.throttledShare * 100).toFixed(1)} % of calls throttled; peak in flight at the function ${m.peak} (capacity ${m.capacity}); ${(m.wallMs / 1000).toFixed(1)} s; states ${JSON.stringify(m.states)}; re-convergence after C changes is not measured yet`);
+      notes.push(
+        `B4: ${(m.throttledShare * 100).toFixed(1)} % of calls throttled; peak in flight at the function ${m.peak} (capacity ${m.capacity}); ${(m.wallMs / 1000).toFixed(1)} s; states ${JSON.stringify(m.states)}; re-convergence after C changes is not measured yet`,
+      );
     }
 
     if (wants("B5")) {
@@ -562,7 +664,9 @@ async function main() {
         pass: m.loaded.dispatchRate / m.base.dispatchRate >= 0.8,
         details: m,
       });
-      notes.push(`B5: backlog ${m.backlog} tasks (filled in ${(m.fillMs / 1000).toFixed(1)} s, waves of ${SIZE.b5Wave}); no-op tasks with a lease-expired attempt: empty ${m.base.fastLeaseExpired}, backlog ${m.loaded.fastLeaseExpired}; spec size is 100,000, not reachable under the local 10,000-pending-message limit in this time budget`);
+      notes.push(
+        `B5: backlog ${m.backlog} tasks (filled in ${(m.fillMs / 1000).toFixed(1)} s, waves of ${SIZE.b5Wave}); no-op tasks with a lease-expired attempt: empty ${m.base.fastLeaseExpired}, backlog ${m.loaded.fastLeaseExpired}; spec size is 100,000, not reachable under the local 10,000-pending-message limit in this time budget`,
+      );
     }
   } catch (error) {
     console.error(platform.logs().slice(-5_000));
@@ -571,7 +675,17 @@ async function main() {
     await platform.stop();
   }
 
-  record({ id: "B3", what: "isolation: quiet tenant p99 while another floods 5,000 slow tasks", measured: null, unit: "", baseline: null, ratio: null, target: "<= 1.5", pass: null, details: "not yet measured: needs per-tenant stats and promotion, not built yet" });
+  record({
+    id: "B3",
+    what: "isolation: quiet tenant p99 while another floods 5,000 slow tasks",
+    measured: null,
+    unit: "",
+    baseline: null,
+    ratio: null,
+    target: "<= 1.5",
+    pass: null,
+    details: "not yet measured: needs per-tenant stats and promotion, not built yet",
+  });
 
   const order = ["B1", "B2", "B3", "B4", "B5a", "B5b", "B6"];
   results.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
@@ -587,14 +701,28 @@ async function main() {
   const table = lines.join("\n");
   console.log(`\n${table}\n`);
   for (const note of notes) console.log(`- ${note}`);
-  console.log(`\n(${cpus().length} CPUs, load average at start ${loadAtStart}, at end ${loadavg().map((x) => x.toFixed(2)).join(" ")}; node ${process.version}, ${((Date.now() - started) / 1000).toFixed(0)} s total)`);
+  console.log(
+    `\n(${cpus().length} CPUs, load average at start ${loadAtStart}, at end ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ")}; node ${process.version}, ${((Date.now() - started) / 1000).toFixed(0)} s total)`,
+  );
 
   const dir = join(REPO_ROOT, "bench", "results");
   await mkdir(dir, { recursive: true });
   await writeFile(
     join(dir, "latest.json"),
     JSON.stringify(
-      { at: new Date().toISOString(), quick: QUICK, sizes: SIZE, extraVars: EXTRA_VARS, cpus: cpus().length, node: process.version, table, notes, results },
+      {
+        at: new Date().toISOString(),
+        quick: QUICK,
+        sizes: SIZE,
+        extraVars: EXTRA_VARS,
+        cpus: cpus().length,
+        node: process.version,
+        table,
+        notes,
+        results,
+      },
       null,
       2,
     ) + "\n",

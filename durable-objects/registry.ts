@@ -7,15 +7,14 @@
 import { DurableObject } from "cloudflare:workers";
 import type { FunctionRecord } from "../src/records";
 import {
-  issueKey,
-  RegistryStore,
   type AccountLimits,
   type AccountView,
   type CreateAccountResult,
   type IssuedKey,
+  issueKey,
+  RegistryStore,
 } from "../src/registry/store";
 import type { CreateAccountInput } from "../src/schemas";
-
 
 export class RegistryDurableObject extends DurableObject<Env> {
   readonly #store: RegistryStore;

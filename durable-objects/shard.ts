@@ -7,8 +7,10 @@
  */
 
 import { DurableObject } from "cloudflare:workers";
+import { batchBySize } from "../src/batches";
 import { CALLS_PER_INVOKER, readConfig } from "../src/config";
 import type { DeliveryReport } from "../src/delivery";
+import { MAX_RPC_BATCH_BYTES } from "../src/limits";
 import { invokerName } from "../src/placement";
 import type {
   AbortOrder,
@@ -23,12 +25,10 @@ import type {
   TaskOperation,
   TaskPage,
 } from "../src/records";
-import { batchBySize } from "../src/batches";
-import { MAX_RPC_BATCH_BYTES } from "../src/limits";
-import { ShardStore } from "../src/shard";
-import { logError } from "../workers/platform/log";
 import type { CallbackResult, Completion, OperationResult, Refusal } from "../src/results";
+import { ShardStore } from "../src/shard";
 import type { TaskState } from "../src/task-states";
+import { logError } from "../workers/platform/log";
 
 /** How many dispatch passes one call may run before leaving the rest to the alarm (bounds CPU per invocation). */
 const PASSES_PER_CALL = 5;
@@ -118,11 +118,7 @@ export class ShardDurableObject extends DurableObject<Env> {
     return result;
   }
 
-  async complete(
-    id: string,
-    token: string,
-    outcome: Completion,
-  ): Promise<CallbackResult> {
+  async complete(id: string, token: string, outcome: Completion): Promise<CallbackResult> {
     const result = this.ctx.storage.transactionSync(() => this.#store.complete(id, token, outcome, Date.now()));
     if (result.ok) await this.#kick();
     return result;

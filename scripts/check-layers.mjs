@@ -23,7 +23,9 @@ function files(dir) {
 function imports(path) {
   const text = readFileSync(path, "utf8");
   const found = [];
-  for (const match of text.matchAll(/(?:^|\n)\s*(?:import|export)[^"'`;]*?from\s*["']([^"']+)["']|import\s*\(\s*["']([^"']+)["']\s*\)/g)) {
+  for (const match of text.matchAll(
+    /(?:^|\n)\s*(?:import|export)[^"'`;]*?from\s*["']([^"']+)["']|import\s*\(\s*["']([^"']+)["']\s*\)/g,
+  )) {
     const spec = match[1] ?? match[2];
     const resolved = spec.startsWith(".") ? relative(ROOT, normalize(join(dirname(path), spec))) : spec;
     found.push({ spec, resolved });
@@ -34,7 +36,11 @@ function imports(path) {
 const rules = [
   {
     where: "src/",
-    forbid: (r) => /^cloudflare:/.test(r) || /^hono(\/|$)/.test(r) || /^@hono\//.test(r) || /^(workers|durable-objects|test)\//.test(r),
+    forbid: (r) =>
+      /^cloudflare:/.test(r) ||
+      /^hono(\/|$)/.test(r) ||
+      /^@hono\//.test(r) ||
+      /^(workers|durable-objects|test)\//.test(r),
     why: "src/ is the pure domain: no runtime, framework, shell or test imports",
   },
   {
@@ -70,7 +76,8 @@ for (const dir of ["src", "durable-objects", "workers", "bench", "scripts"]) {
     const rel = relative(ROOT, path);
     for (const { resolved } of imports(path)) {
       for (const rule of rules) {
-        if (rel.startsWith(rule.where) && rule.forbid(resolved)) offences.push(`${rel}: imports ${resolved} (${rule.why})`);
+        if (rel.startsWith(rule.where) && rule.forbid(resolved))
+          offences.push(`${rel}: imports ${resolved} (${rule.why})`);
       }
     }
   }

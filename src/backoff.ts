@@ -38,7 +38,10 @@ export const THROTTLE_MAX_DELAY_MS = 1_000;
  * then about 1 s, each within ±25 % so throttled tasks do not come back in lockstep. A longer `Retry-After` wins.
  */
 export function throttleDelayMs(throttles: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(THROTTLE_MAX_DELAY_MS, THROTTLE_BASE_DELAY_MS * 2 ** Math.min(Math.max(0, throttles - 1), 20));
+  const ceiling = Math.min(
+    THROTTLE_MAX_DELAY_MS,
+    THROTTLE_BASE_DELAY_MS * 2 ** Math.min(Math.max(0, throttles - 1), 20),
+  );
   return Math.round(ceiling * (0.75 + 0.5 * random()));
 }
 

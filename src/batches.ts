@@ -5,7 +5,12 @@
  * `maxBytes` travels alone.
  */
 
-export function batchBySize<T>(items: readonly T[], sizeOf: (item: T) => number, maxBytes: number, maxCount = Infinity): T[][] {
+export function batchBySize<T>(
+  items: readonly T[],
+  sizeOf: (item: T) => number,
+  maxBytes: number,
+  maxCount = Infinity,
+): T[][] {
   const batches: T[][] = [];
   let current: T[] = [];
   let bytes = 0;

@@ -71,7 +71,11 @@ export function parseSchedule(text: string | undefined): readonly number[] {
  * Delay in seconds before the attempt after failed attempt `attempt` (1-based), with up to 10 % jitter so many
  * deliveries to one recovering receiver do not arrive together; undefined when the schedule is used up.
  */
-export function nextDeliveryDelay(schedule: readonly number[], attempt: number, random: () => number = Math.random): number | undefined {
+export function nextDeliveryDelay(
+  schedule: readonly number[],
+  attempt: number,
+  random: () => number = Math.random,
+): number | undefined {
   const base = schedule[attempt];
   if (base === undefined) return undefined;
   return Math.round(base + base * 0.1 * random());

@@ -26,7 +26,6 @@ export interface TaskError {
   readonly status?: number;
 }
 
-
 export type InvocationOutcome =
   | { readonly kind: "succeeded"; readonly status: number; readonly body: BodyRef }
   /** 202 with `Sluice-Async: 1`: the function finishes later through the callback API. */
@@ -55,7 +54,8 @@ export const NETWORK_ERROR_MESSAGE = "the function could not be reached (no HTTP
 
 /** Outcome of a call that produced no response. The error itself is for the server log only. */
 export function outcomeOfError(_error: unknown, timedOut: boolean): InvocationOutcome {
-  if (timedOut) return { kind: "transient", error: { kind: "timeout", message: "the function did not answer within timeoutMs" } };
+  if (timedOut)
+    return { kind: "transient", error: { kind: "timeout", message: "the function did not answer within timeoutMs" } };
   return { kind: "transient", error: { kind: "network", message: NETWORK_ERROR_MESSAGE } };
 }
 

@@ -23,7 +23,10 @@ export type DeliveryConflict = {
 export type Refusal = NotFound | Conflict | DeliveryConflict;
 
 /** cancel / pause / resume / retry of one task. */
-export type OperationResult = { readonly ok: true; readonly task: StoredTaskView; readonly abort?: AbortOrder } | NotFound | Conflict;
+export type OperationResult =
+  | { readonly ok: true; readonly task: StoredTaskView; readonly abort?: AbortOrder }
+  | NotFound
+  | Conflict;
 
 /** `DELETE /v1/tasks/:id` inside the store: the R2 keys the caller deletes. */
 export type PurgeResult = { readonly ok: true; readonly r2Keys: string[] } | NotFound | Conflict;

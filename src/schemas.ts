@@ -22,7 +22,10 @@ export const createAccountSchema = z.strictObject({
 });
 export type CreateAccountInput = z.infer<typeof createAccountSchema>;
 
-const httpsUrl = z.string().max(2048).pipe(z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }));
+const httpsUrl = z
+  .string()
+  .max(2048)
+  .pipe(z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }));
 
 export const targetSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("url"), url: httpsUrl }),
@@ -94,7 +97,10 @@ export const submitHeadersSchema = z.object({
   "sluice-fairness-key": z.string().min(1).max(256).optional(),
 });
 
-export function toFieldErrors(error: z.ZodError, prefix: readonly (string | number)[] = []): { path: string; message: string }[] {
+export function toFieldErrors(
+  error: z.ZodError,
+  prefix: readonly (string | number)[] = [],
+): { path: string; message: string }[] {
   return error.issues.map((issue) => ({
     path: [...prefix, ...issue.path].map(String).join(".") || "(body)",
     message: issue.message,
@@ -119,7 +125,9 @@ export const batchSubmitSchema = z
 export const bulkFilterSchema = z
   .strictObject({
     ids: z.array(z.string().min(1).max(400)).min(1).max(1000).optional(),
-    state: z.enum(["accepted", "queued", "paused", "running", "succeeded", "failed", "cancelled", "expired"]).optional(),
+    state: z
+      .enum(["accepted", "queued", "paused", "running", "succeeded", "failed", "cancelled", "expired"])
+      .optional(),
   })
   .refine((f) => f.ids !== undefined || f.state !== undefined, {
     message: "name the tasks: give ids, a state, or both (an empty filter is refused)",

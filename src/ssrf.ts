@@ -58,7 +58,8 @@ export function outboundUrlProblem(rawUrl: string, allowPrivate: boolean): strin
     return "must not point at a local or internal host";
   }
   const octets = ipv4Octets(host);
-  if (octets) return isPrivateIpv4(octets) ? "must not point at a private or loopback address" : "must not be an IP literal";
+  if (octets)
+    return isPrivateIpv4(octets) ? "must not point at a private or loopback address" : "must not be an IP literal";
   if (/^\d+$/.test(host) || /^0x[0-9a-f]+$/i.test(host)) return "must not be an IP literal";
   // A single label (`vm`, `intranet`) is resolved through /etc/hosts or a search domain: never a public name.
   if (!host.includes(".")) return "must be a fully qualified host name (single-label names are not allowed)";

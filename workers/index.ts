@@ -8,8 +8,8 @@ import type { DeliveryMessage } from "../src/delivery";
 import type { IngestMessage } from "../src/records";
 import { handleDeliveryBatch } from "./consumers/deliveries";
 import { handleEventSourceBatch, isEventSource } from "./consumers/event-sources";
-import { app } from "./gateway/app";
 import { handleIngestBatch } from "./consumers/ingest";
+import { app } from "./gateway/app";
 import { logError } from "./platform/log";
 
 export { InvokerDurableObject } from "../durable-objects/invoker";

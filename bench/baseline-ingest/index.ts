@@ -18,7 +18,13 @@ export default {
     const payload = new Uint8Array(await request.arrayBuffer());
     const id = crypto.randomUUID();
     await env.QUEUE.send(
-      { v: 1, id, payload, contentType: request.headers.get("content-type") ?? "application/octet-stream", acceptedAt: Date.now() },
+      {
+        v: 1,
+        id,
+        payload,
+        contentType: request.headers.get("content-type") ?? "application/octet-stream",
+        acceptedAt: Date.now(),
+      },
       { contentType: "v8" },
     );
     return Response.json({ id, state: "accepted" }, { status: 202 });

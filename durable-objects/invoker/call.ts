@@ -8,7 +8,7 @@
 import { readBounded, readPrefix } from "../../src/bounded-body";
 import type { PlatformConfig } from "../../src/config";
 import { ERROR_EXCERPT_BYTES, MAX_CONTENT_TYPE_LENGTH, MAX_RESULT_BYTES } from "../../src/limits";
-import { outcomeOfError, outcomeOfStatus, type InvocationOutcome } from "../../src/outcome";
+import { type InvocationOutcome, outcomeOfError, outcomeOfStatus } from "../../src/outcome";
 import type { BodyRef, InvocationJob } from "../../src/records";
 import { signWebhook } from "../../src/signing";
 import { outboundUrlProblem } from "../../src/ssrf";
@@ -90,7 +90,10 @@ export async function invokeTenant(
           ...signature,
         },
       });
-      const contentType = (response.headers.get("content-type") ?? "application/octet-stream").slice(0, MAX_CONTENT_TYPE_LENGTH);
+      const contentType = (response.headers.get("content-type") ?? "application/octet-stream").slice(
+        0,
+        MAX_CONTENT_TYPE_LENGTH,
+      );
       const asyncRequested = response.headers.get("sluice-async") === "1";
       const keepsBody = response.status >= 200 && response.status < 300 && !(response.status === 202 && asyncRequested);
       let resultBody: BodyRef = { contentType, size: 0 };
@@ -109,7 +112,14 @@ export async function invokeTenant(
         excerpt = new TextDecoder().decode(await readPrefix(response.body, ERROR_EXCERPT_BYTES));
       }
       return done(
-        outcomeOfStatus(response.status, response.headers.get("retry-after"), resultBody, excerpt, Date.now(), asyncRequested),
+        outcomeOfStatus(
+          response.status,
+          response.headers.get("retry-after"),
+          resultBody,
+          excerpt,
+          Date.now(),
+          asyncRequested,
+        ),
       );
     } finally {
       clearTimeout(timer);

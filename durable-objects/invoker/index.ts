@@ -10,7 +10,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { batchBySize } from "../../src/batches";
 import { CALLS_PER_INVOKER, readConfig } from "../../src/config";
-import { callKey, JobStore, type FinishedCall } from "../../src/invoker/jobs";
+import { callKey, type FinishedCall, JobStore } from "../../src/invoker/jobs";
 import { MAX_RPC_BATCH_BYTES } from "../../src/limits";
 import type { InvocationJob } from "../../src/records";
 import { logError } from "../../workers/platform/log";

@@ -77,7 +77,10 @@ export class JobStore {
       .slice(0, limit)
       .map((row) => {
         const stored = JSON.parse(row.job) as InvocationJob;
-        return { ...stored, payload: { ...stored.payload, ...(row.payload ? { inline: new Uint8Array(row.payload) } : {}) } };
+        return {
+          ...stored,
+          payload: { ...stored.payload, ...(row.payload ? { inline: new Uint8Array(row.payload) } : {}) },
+        };
       });
   }
 

@@ -106,13 +106,20 @@ export class RegistryStore {
 
   /** Replace an account's limits; undefined for an unknown account. */
   setLimits(id: string, limits: AccountLimits): AccountView | undefined {
-    const written = this.#sql.exec(`UPDATE accounts SET limits = ? WHERE id = ?`, JSON.stringify(limits), id).rowsWritten;
+    const written = this.#sql.exec(
+      `UPDATE accounts SET limits = ? WHERE id = ?`,
+      JSON.stringify(limits),
+      id,
+    ).rowsWritten;
     return written > 0 ? this.getAccount(id) : undefined;
   }
 
   getAccount(id: string): AccountView | undefined {
     const row = this.#sql
-      .exec<{ id: string; limits: string; created_at: number }>(`SELECT id, limits, created_at FROM accounts WHERE id = ?`, id)
+      .exec<{ id: string; limits: string; created_at: number }>(
+        `SELECT id, limits, created_at FROM accounts WHERE id = ?`,
+        id,
+      )
       .toArray()[0];
     if (!row) return undefined;
     const keys = this.#sql
@@ -126,7 +133,12 @@ export class RegistryStore {
         createdAt: new Date(k.created_at).toISOString(),
         revokedAt: k.revoked_at === null ? null : new Date(k.revoked_at).toISOString(),
       }));
-    return { id: row.id, limits: JSON.parse(row.limits) as AccountLimits, createdAt: new Date(row.created_at).toISOString(), keys };
+    return {
+      id: row.id,
+      limits: JSON.parse(row.limits) as AccountLimits,
+      createdAt: new Date(row.created_at).toISOString(),
+      keys,
+    };
   }
 
   /** Accounts by id, `limit` at a time after `after` (exclusive), without secrets or keys. */
@@ -215,7 +227,10 @@ export class RegistryStore {
           version: Math.max(record.version, existing.version + 1),
           paused: existing.paused ?? false,
           previousShards: [
-            ...new Set([...(existing.previousShards ?? []), ...(existing.shard !== record.shard ? [existing.shard] : [])]),
+            ...new Set([
+              ...(existing.previousShards ?? []),
+              ...(existing.shard !== record.shard ? [existing.shard] : []),
+            ]),
           ].filter((shard) => shard !== record.shard),
         }
       : record;
@@ -233,8 +248,18 @@ export class RegistryStore {
   setPaused(account: string, name: string, paused: boolean, now: number): FunctionRecord | undefined {
     const existing = this.getFunction(account, name);
     if (!existing) return undefined;
-    const record: FunctionRecord = { ...existing, paused, version: Math.max(now, existing.version + 1), updatedAt: now };
-    this.#sql.exec(`UPDATE functions SET record = ? WHERE account = ? AND name = ?`, JSON.stringify(record), account, name);
+    const record: FunctionRecord = {
+      ...existing,
+      paused,
+      version: Math.max(now, existing.version + 1),
+      updatedAt: now,
+    };
+    this.#sql.exec(
+      `UPDATE functions SET record = ? WHERE account = ? AND name = ?`,
+      JSON.stringify(record),
+      account,
+      name,
+    );
     return record;
   }
 

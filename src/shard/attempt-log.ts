@@ -41,7 +41,13 @@ export function logAttempt(sql: Sql, entry: AttemptEntry): void {
         entry.taskId,
       )
       .toArray()[0];
-    if (last && last.throttled === 1 && last.run === entry.run && last.status === entry.status && last.invocation < entry.invocation) {
+    if (
+      last &&
+      last.throttled === 1 &&
+      last.run === entry.run &&
+      last.status === entry.status &&
+      last.invocation < entry.invocation
+    ) {
       sql.exec(
         `UPDATE attempts SET count = count + 1, duration_ms = ? WHERE task_id = ? AND invocation = ?`,
         entry.durationMs,
@@ -71,11 +77,7 @@ export function logAttempt(sql: Sql, entry: AttemptEntry): void {
  * Record how the current invocation ended when no invoker report says so (a callback, a lost lease, a cancel). A
  * long-running task already has a row from its 202; the ending overwrites that row's duration, status and error.
  */
-export function closeAttempt(
-  sql: Sql,
-  entry: Omit<AttemptEntry, "durationMs" | "throttled">,
-  now: number,
-): void {
+export function closeAttempt(sql: Sql, entry: Omit<AttemptEntry, "durationMs" | "throttled">, now: number): void {
   sql.exec(
     `INSERT INTO attempts (task_id, invocation, run, attempt, started_at, duration_ms, status, error)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)

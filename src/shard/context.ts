@@ -5,8 +5,8 @@
  */
 
 import type { AimdState } from "../aimd";
-import { functionKey } from "../placement";
 import type { TaskError } from "../outcome";
+import { functionKey } from "../placement";
 import type { FunctionRecord } from "../records";
 import type { Sql } from "../sql";
 import type { OutboxTiming } from "./outbox";
@@ -44,7 +44,10 @@ export const ROW_WITHOUT_BODIES = `seq, id, account, function, state, run, attem
 
 export const FUNCTION_DELETED: TaskError = { kind: "function_deleted", message: "the function was deleted" };
 export const FUNCTION_DELETED_ERROR = JSON.stringify(FUNCTION_DELETED);
-export const CANCELLED_WHILE_RUNNING: TaskError = { kind: "cancelled", message: "the task was cancelled while its call ran" };
+export const CANCELLED_WHILE_RUNNING: TaskError = {
+  kind: "cancelled",
+  message: "the task was cancelled while its call ran",
+};
 
 export { functionKey };
 

@@ -4,9 +4,15 @@
  * queued, paused and running tasks.
  */
 
-import { sourcesOf, targetOf } from "../task-states";
 import type { AbortOrder, FunctionRecord } from "../records";
-import { functionKey, ROW_WITHOUT_BODIES, FUNCTION_DELETED, FUNCTION_DELETED_ERROR, type ShardContext } from "./context";
+import { sourcesOf, targetOf } from "../task-states";
+import {
+  FUNCTION_DELETED,
+  FUNCTION_DELETED_ERROR,
+  functionKey,
+  ROW_WITHOUT_BODIES,
+  type ShardContext,
+} from "./context";
 import { closeCurrentAttempt } from "./outcomes";
 import { purgeAt } from "./retention";
 import type { TaskRow } from "./schema";
@@ -40,18 +46,28 @@ export function upsertFunction(ctx: ShardContext, record: FunctionRecord): void 
  * Mark a function deleted and cancel its queued, paused and running tasks (never drop them silently); running calls
  * are aborted by the caller. Bounded by the function's own backlog: it runs once per delete.
  */
-export function deleteFunction(ctx: ShardContext, account: string, name: string, now: number): { cancelled: number; aborts: AbortOrder[] } {
+export function deleteFunction(
+  ctx: ShardContext,
+  account: string,
+  name: string,
+  now: number,
+): { cancelled: number; aborts: AbortOrder[] } {
   const fn = ctx.functions.get(functionKey(account, name));
   // Snapshots of this version still in the ingest queue must not revive it (upsert needs a strictly newer version).
   ctx.sql.exec(`UPDATE functions SET deleted = 1 WHERE account = ? AND name = ?`, account, name);
   ctx.functions.delete(functionKey(account, name));
   const running = ctx.sql
-    .exec<TaskRow>(`SELECT ${ROW_WITHOUT_BODIES} FROM tasks WHERE account = ? AND function = ? AND state = 'running'`, account, name)
+    .exec<TaskRow>(
+      `SELECT ${ROW_WITHOUT_BODIES} FROM tasks WHERE account = ? AND function = ? AND state = 'running'`,
+      account,
+      name,
+    )
     .toArray();
   const aborts: AbortOrder[] = [];
   for (const row of running) {
     closeCurrentAttempt(ctx, row, now, null, FUNCTION_DELETED);
-    if (row.invoker !== null && !row.async) aborts.push({ invoker: row.invoker, taskId: row.id, invocation: row.invocations });
+    if (row.invoker !== null && !row.async)
+      aborts.push({ invoker: row.invoker, taskId: row.id, invocation: row.invocations });
   }
   // Every state `cancel` may leave (the table in src/task-states.ts); rowsWritten also counts index entries, so count
   // the rows themselves.

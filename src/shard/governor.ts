@@ -3,7 +3,15 @@
  * AIMD persistence: each function's window kept in the `governors` table (the arithmetic is src/aimd.ts).
  */
 
-import { aimdLimit, aimdOnCongestion, aimdOnSuccess, clampAimd, initialAimd, type AimdParams, type AimdState } from "../aimd";
+import {
+  type AimdParams,
+  type AimdState,
+  aimdLimit,
+  aimdOnCongestion,
+  aimdOnSuccess,
+  clampAimd,
+  initialAimd,
+} from "../aimd";
 import type { InvocationOutcome } from "../outcome";
 import type { FunctionRecord } from "../records";
 import { functionKey, type ShardContext } from "./context";
@@ -47,7 +55,13 @@ export function governorOf(ctx: ShardContext, fn: FunctionRecord): AimdState {
 }
 
 /** Successes widen the window; 429/503 and timeouts narrow it. Other failures say nothing about capacity. */
-export function feedGovernor(ctx: ShardContext, fn: FunctionRecord, outcome: InvocationOutcome, now: number, callStartedAt: number): void {
+export function feedGovernor(
+  ctx: ShardContext,
+  fn: FunctionRecord,
+  outcome: InvocationOutcome,
+  now: number,
+  callStartedAt: number,
+): void {
   const before = governorOf(ctx, fn);
   let after = before;
   if (outcome.kind === "succeeded" || outcome.kind === "async") after = aimdOnSuccess(before, aimdParams(ctx, fn));

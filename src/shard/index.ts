@@ -36,7 +36,7 @@ import type { CallbackResult, Completion, OperationResult, PurgeResult } from ".
 import type { Sql } from "../sql";
 import type { TaskState } from "../task-states";
 import { functionKey, type ShardContext, type ShardSettings } from "./context";
-import { planDispatch, type DispatchPlan } from "./dispatch";
+import { type DispatchPlan, planDispatch } from "./dispatch";
 import { deleteFunction, upsertFunction } from "./functions";
 import { concurrencyLimit } from "./governor";
 import { accept, expireIdempotencyKeys } from "./intake";
@@ -50,8 +50,8 @@ import { nextWakeAt } from "./wake";
 
 export type { ShardSettings } from "./context";
 export { functionKey } from "./context";
+export { DISPATCH_BUDGET, type DispatchPlan, MORE_DISPATCH_MS } from "./dispatch";
 export { BULK_CHUNK, BULK_CHUNKS_PER_CALL, BULK_CONTINUE_MS } from "./operations";
-export { DISPATCH_BUDGET, MORE_DISPATCH_MS, type DispatchPlan } from "./dispatch";
 export { HANDOFF_RETRY_MS } from "./outbox";
 
 export class ShardStore {
@@ -124,12 +124,7 @@ export class ShardStore {
   recoverExpiredLeases(now: number, random: () => number = Math.random): number {
     return recoverExpiredLeases(this.#ctx, now, random);
   }
-  complete(
-    id: string,
-    token: string,
-    outcome: Completion,
-    now: number,
-  ): CallbackResult {
+  complete(id: string, token: string, outcome: Completion, now: number): CallbackResult {
     return complete(this.#ctx, id, token, outcome, now);
   }
   checkCallback(id: string, token: string): boolean {

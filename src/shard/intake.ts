@@ -8,7 +8,7 @@ import type { IngestMessage, SubmitResult } from "../records";
 import type { OperationResult } from "../results";
 import { blobOf } from "../sql";
 import { mustTransition, transition } from "../task-states";
-import { readRow, functionKey, FUNCTION_DELETED_ERROR, type ShardContext } from "./context";
+import { FUNCTION_DELETED_ERROR, functionKey, readRow, type ShardContext } from "./context";
 import { upsertFunction } from "./functions";
 import { purgeAt } from "./retention";
 import { taskView } from "./view";

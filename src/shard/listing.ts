@@ -6,19 +6,22 @@
 import type { StoredTaskView, TaskPage } from "../records";
 import type { TaskState } from "../task-states";
 import { readAttemptLog } from "./attempt-log";
-import { readRowWithBodies, ROW_WITHOUT_BODIES, type ShardContext } from "./context";
+import { ROW_WITHOUT_BODIES, readRowWithBodies, type ShardContext } from "./context";
 import { readDelivery } from "./outbox";
 import { purgedCounts } from "./retention";
 import type { TaskRow } from "./schema";
 import { taskSummary, taskView } from "./view";
 
 /** The task, or whether an id of this account was purged (so the gateway can tell "gone" from "on its way"). */
-export function getTask(ctx: ShardContext, account: string, id: string): { task: StoredTaskView | null; purged: boolean } {
+export function getTask(
+  ctx: ShardContext,
+  account: string,
+  id: string,
+): { task: StoredTaskView | null; purged: boolean } {
   const row = readRowWithBodies(ctx, id);
   if (row && row.account === account) return { task: fullView(ctx, row), purged: false };
-  const purged = ctx.sql
-    .exec(`SELECT 1 FROM tombstones WHERE id = ? AND account = ?`, id, account)
-    .toArray().length > 0;
+  const purged =
+    ctx.sql.exec(`SELECT 1 FROM tombstones WHERE id = ? AND account = ?`, id, account).toArray().length > 0;
   return { task: null, purged };
 }
 
@@ -26,7 +29,14 @@ export function getTask(ctx: ShardContext, account: string, id: string): { task:
  * Newest first, by descending sequence: inserts during paging land above the cursor, so none is seen twice. Rows are
  * read without their payload and result, and listed as summaries, so a page stays small whatever tasks hold.
  */
-export function listTasks(ctx: ShardContext, account: string, fnName: string, state: TaskState | undefined, limit: number, before?: number): TaskPage {
+export function listTasks(
+  ctx: ShardContext,
+  account: string,
+  fnName: string,
+  state: TaskState | undefined,
+  limit: number,
+  before?: number,
+): TaskPage {
   const upper = before ?? Number.MAX_SAFE_INTEGER;
   const rows = state
     ? ctx.sql

@@ -6,9 +6,9 @@
 
 import type { AbortOrder, BulkFilter, BulkResult, TaskOperation } from "../records";
 import type { OperationResult, PurgeResult, RedeliverResult } from "../results";
-import { isTerminal, sourcesOf, transition, type TaskState } from "../task-states";
-import { readRow, readRowWithBodies, functionOf, CANCELLED_WHILE_RUNNING, type ShardContext } from "./context";
-import { isPurged, cancelBeforeArrival } from "./intake";
+import { isTerminal, sourcesOf, type TaskState, transition } from "../task-states";
+import { CANCELLED_WHILE_RUNNING, functionOf, readRow, readRowWithBodies, type ShardContext } from "./context";
+import { cancelBeforeArrival, isPurged } from "./intake";
 import { fullView } from "./listing";
 import { readDelivery } from "./outbox";
 import { closeCurrentAttempt } from "./outcomes";
@@ -35,13 +35,21 @@ function bulkSourceStates(op: TaskOperation): readonly TaskState[] {
 }
 
 /** cancel / pause / resume / retry one task. A refused transition names the current state. */
-export function operate(ctx: ShardContext, account: string, id: string, op: TaskOperation, now: number, createdAt = now): OperationResult {
+export function operate(
+  ctx: ShardContext,
+  account: string,
+  id: string,
+  op: TaskOperation,
+  now: number,
+  createdAt = now,
+): OperationResult {
   const row = readRow(ctx, id);
   if (!row || row.account !== account) {
     // Cancelling a task still in the ingest queue: leave a cancelled placeholder that its arrival will not revive.
     // Only a young id can still be on its way; an older unknown one is gone (its tombstone may have expired).
     const mayBeInFlight = now - createdAt < IN_FLIGHT_WINDOW_MS;
-    if (op === "cancel" && !row && mayBeInFlight && !isPurged(ctx, id)) return cancelBeforeArrival(ctx, account, id, now);
+    if (op === "cancel" && !row && mayBeInFlight && !isPurged(ctx, id))
+      return cancelBeforeArrival(ctx, account, id, now);
     return { ok: false, reason: "not_found" };
   }
   const applied = operateRow(ctx, row, op, now);
@@ -66,7 +74,14 @@ export function purge(ctx: ShardContext, account: string, id: string, now: numbe
  * Apply an operation to many tasks of one function: by ids (at most 1,000, applied now) or by state (the first
  * chunk now, the rest by the alarm in bounded chunks; an empty filter is refused by the gateway).
  */
-export function bulk(ctx: ShardContext, account: string, fnName: string, op: TaskOperation, filter: BulkFilter, now: number): BulkResult {
+export function bulk(
+  ctx: ShardContext,
+  account: string,
+  fnName: string,
+  op: TaskOperation,
+  filter: BulkFilter,
+  now: number,
+): BulkResult {
   if (filter.ids) {
     const aborts: AbortOrder[] = [];
     let affected = 0;
@@ -119,9 +134,14 @@ export function continueBulk(ctx: ShardContext, now: number): { aborts: AbortOrd
   const aborts: AbortOrder[] = [];
   for (let chunk = 0; chunk < BULK_CHUNKS_PER_CALL; chunk++) {
     const op = ctx.sql
-      .exec<{ op_id: number; account: string; function: string; op: TaskOperation; from_state: TaskState; until_seq: number }>(
-        `SELECT * FROM bulk_ops ORDER BY op_id LIMIT 1`,
-      )
+      .exec<{
+        op_id: number;
+        account: string;
+        function: string;
+        op: TaskOperation;
+        from_state: TaskState;
+        until_seq: number;
+      }>(`SELECT * FROM bulk_ops ORDER BY op_id LIMIT 1`)
       .toArray()[0];
     if (!op) break;
     const result = bulkChunk(ctx, op.account, op.function, op.op, op.from_state, op.until_seq, now);
@@ -146,7 +166,12 @@ export function redeliver(ctx: ShardContext, account: string, id: string, now: n
   return { ok: true, task: fullView(ctx, row) };
 }
 
-export function operateRow(ctx: ShardContext, row: TaskRow, op: TaskOperation, now: number): { ok: true; abort?: AbortOrder } | { ok: false } {
+export function operateRow(
+  ctx: ShardContext,
+  row: TaskRow,
+  op: TaskOperation,
+  now: number,
+): { ok: true; abort?: AbortOrder } | { ok: false } {
   const step = transition(row.state, op);
   if (!step.ok) return { ok: false };
   switch (op) {

@@ -7,14 +7,14 @@
  * reaches `delivered` or `failed` even across a crash. A re-sent delivery keeps its id, so receivers deduplicate it.
  */
 
-import { buildEnvelope, destinationFor, parseSchedule, type DeliveryMessage, type DeliveryReport } from "../delivery";
+import { buildEnvelope, type DeliveryMessage, type DeliveryReport, destinationFor, parseSchedule } from "../delivery";
 import { viewResult } from "../result-view";
+import type { Sql } from "../sql";
 import { bytesOf } from "../sql";
 import type { TaskState } from "../task-states";
-import { readRow, readRowWithBodies, functionOf, type ShardContext } from "./context";
+import { functionOf, readRow, readRowWithBodies, type ShardContext } from "./context";
 import type { DeliveryRow } from "./schema";
 import { taskView } from "./view";
-import type { Sql } from "../sql";
 
 /** Tables this part owns (one delivery per ended task with a destination); applied by schema.ts. */
 export const DELIVERIES_SCHEMA: readonly string[] = [
@@ -96,7 +96,11 @@ export function deliveryTiming(ctx: ShardContext): OutboxTiming {
 /** Progress of a delivery, reported at least once by the delivery consumer; a report for another run is ignored. */
 export function applyDeliveryReport(ctx: ShardContext, report: DeliveryReport): { applied: boolean } {
   const delivery = ctx.sql
-    .exec<DeliveryRow>(`SELECT * FROM deliveries WHERE task_id = ? AND delivery_id = ?`, report.taskId, report.deliveryId)
+    .exec<DeliveryRow>(
+      `SELECT * FROM deliveries WHERE task_id = ? AND delivery_id = ?`,
+      report.taskId,
+      report.deliveryId,
+    )
     .toArray()[0];
   // Never move backwards: a late "pending" must not undo "delivered", nor fewer attempts overwrite more.
   if (!delivery || delivery.state === "delivered" || report.attempts < delivery.attempts) return { applied: false };

@@ -4,16 +4,16 @@
  * finish (and the delivery that ending schedules).
  */
 
-import { DEFAULT_TIMEOUT_MS } from "../schemas";
 import { retryDelayMs, throttleDelayMs } from "../backoff";
 import { bytesEqual, utf8 } from "../encoding";
 import type { InvocationOutcome, TaskError } from "../outcome";
 import type { BodyRef, FunctionRecord, OutcomeReport } from "../records";
 import type { CallbackResult, Completion } from "../results";
+import { DEFAULT_TIMEOUT_MS } from "../schemas";
 import { blobOf } from "../sql";
 import { mustTransition, type TaskEvent } from "../task-states";
 import { closeAttempt, logAttempt } from "./attempt-log";
-import { readRow, functionOf, FUNCTION_DELETED_ERROR, type ShardContext } from "./context";
+import { FUNCTION_DELETED_ERROR, functionOf, readRow, type ShardContext } from "./context";
 import { DISPATCH_BUDGET } from "./dispatch";
 import { feedGovernor } from "./governor";
 import { scheduleDelivery } from "./outbox";
@@ -21,7 +21,12 @@ import { discardBlobs, purgeAt } from "./retention";
 import type { TaskRow } from "./schema";
 
 /** Apply an invoker's report. A report for an invocation that is no longer current is ignored. */
-export function applyOutcome(ctx: ShardContext, report: OutcomeReport, now: number, random: () => number = Math.random): { applied: boolean } {
+export function applyOutcome(
+  ctx: ShardContext,
+  report: OutcomeReport,
+  now: number,
+  random: () => number = Math.random,
+): { applied: boolean } {
   const row = readRow(ctx, report.taskId);
   if (!row || row.state !== "running" || row.invocations !== report.invocation || row.async) {
     // A result stored for a call whose outcome no longer counts belongs to no task (unless it is the one kept).
@@ -119,7 +124,11 @@ export function heartbeat(ctx: ShardContext, id: string, token: string, now: num
 }
 
 /** Unknown, not running, or another token: one answer for all three, so a caller without the token learns nothing. */
-export function verifyCallback(ctx: ShardContext, id: string, token: string): { ok: true; row: TaskRow } | Exclude<CallbackResult, { ok: true }> {
+export function verifyCallback(
+  ctx: ShardContext,
+  id: string,
+  token: string,
+): { ok: true; row: TaskRow } | Exclude<CallbackResult, { ok: true }> {
   const row = readRow(ctx, id);
   const valid =
     row !== undefined &&
@@ -129,7 +138,14 @@ export function verifyCallback(ctx: ShardContext, id: string, token: string): { 
   return valid ? { ok: true, row } : { ok: false, reason: "not_found" };
 }
 
-export function retryOrFail(ctx: ShardContext, row: TaskRow, fn: FunctionRecord | undefined, now: number, error: TaskError, random: () => number): void {
+export function retryOrFail(
+  ctx: ShardContext,
+  row: TaskRow,
+  fn: FunctionRecord | undefined,
+  now: number,
+  error: TaskError,
+  random: () => number,
+): void {
   if (fn && row.attempts >= fn.spec.retry.maxAttempts) {
     finish(ctx, row, "fail", now, error);
     return;
@@ -141,7 +157,15 @@ export function retryOrFail(ctx: ShardContext, row: TaskRow, fn: FunctionRecord 
  * Back to queued for another call after `delayMs`. A task whose function is gone is cancelled instead: nothing
  * would ever dispatch it, and a later function of the same name must not run it.
  */
-export function requeue(ctx: ShardContext, row: TaskRow, fn: FunctionRecord | undefined, now: number, delayMs: number, attempts: number, error?: TaskError): void {
+export function requeue(
+  ctx: ShardContext,
+  row: TaskRow,
+  fn: FunctionRecord | undefined,
+  now: number,
+  delayMs: number,
+  attempts: number,
+  error?: TaskError,
+): void {
   if (!fn) {
     const cancelled = mustTransition(row.state, "cancel");
     ctx.sql.exec(
@@ -170,7 +194,14 @@ export function requeue(ctx: ShardContext, row: TaskRow, fn: FunctionRecord | un
   );
 }
 
-export function finish(ctx: ShardContext, row: TaskRow, event: TaskEvent, now: number, error?: TaskError, result?: BodyRef): void {
+export function finish(
+  ctx: ShardContext,
+  row: TaskRow,
+  event: TaskEvent,
+  now: number,
+  error?: TaskError,
+  result?: BodyRef,
+): void {
   const to = mustTransition(row.state, event);
   ctx.sql.exec(
     `UPDATE tasks SET state = ?, finished_at = ?, updated_at = ?, lease_until = NULL, invoker = NULL,
@@ -191,7 +222,13 @@ export function finish(ctx: ShardContext, row: TaskRow, event: TaskEvent, now: n
 }
 
 /** Record how the current invocation ended when no invoker report says so (a callback, a lost lease, a cancel). */
-export function closeCurrentAttempt(ctx: ShardContext, row: TaskRow, now: number, status: number | null, error: TaskError | undefined): void {
+export function closeCurrentAttempt(
+  ctx: ShardContext,
+  row: TaskRow,
+  now: number,
+  status: number | null,
+  error: TaskError | undefined,
+): void {
   closeAttempt(
     ctx.sql,
     {

@@ -55,7 +55,14 @@ export function discardBlobs(sql: Sql, keys: readonly (string | null | undefined
  */
 export function removeTask(
   sql: Sql,
-  task: { id: string; account: string; function: string; state: string; payload_r2: string | null; result_r2: string | null },
+  task: {
+    id: string;
+    account: string;
+    function: string;
+    state: string;
+    payload_r2: string | null;
+    result_r2: string | null;
+  },
   now: number,
   count: boolean,
 ): void {
@@ -81,7 +88,14 @@ export function removeTask(
  */
 export function purgeExpired(sql: Sql, now: number): number {
   const rows = sql
-    .exec<{ id: string; account: string; function: string; state: string; payload_r2: string | null; result_r2: string | null }>(
+    .exec<{
+      id: string;
+      account: string;
+      function: string;
+      state: string;
+      payload_r2: string | null;
+      result_r2: string | null;
+    }>(
       `SELECT id, account, function, state, payload_r2, result_r2 FROM tasks
        WHERE purge_at <= ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.task_id = tasks.id AND d.handed_off = 0)
        ORDER BY purge_at LIMIT ?`,

@@ -5,6 +5,7 @@
  */
 
 import type { Sql, SqlValue } from "../sql";
+import type { TaskState } from "../task-states";
 import { ATTEMPTS_SCHEMA } from "./attempt-log";
 import { FUNCTIONS_SCHEMA } from "./functions";
 import { GOVERNORS_SCHEMA } from "./governor";
@@ -12,7 +13,6 @@ import { IDEMPOTENCY_SCHEMA } from "./intake";
 import { BULK_OPS_SCHEMA } from "./operations";
 import { DELIVERIES_SCHEMA } from "./outbox";
 import { RETENTION_SCHEMA } from "./retention";
-import type { TaskState } from "../task-states";
 
 /**
  * Columns added after the first release, for shards created before them (a fresh shard has them from SHARD_SCHEMA).
@@ -33,7 +33,8 @@ export const SHARD_MIGRATIONS: readonly { readonly statement: string; readonly b
 export function applyShardSchema(sql: Sql): void {
   for (const migration of SHARD_MIGRATIONS) {
     const table = /ALTER TABLE (\w+)/.exec(migration.statement)?.[1] ?? "";
-    const exists = sql.exec(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`, table).toArray().length > 0;
+    const exists =
+      sql.exec(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`, table).toArray().length > 0;
     if (!exists) continue;
     try {
       sql.exec(migration.statement);

@@ -4,7 +4,7 @@
  */
 
 import type { ShardContext } from "./context";
-import { oldestQueuedAge, MORE_DISPATCH_MS } from "./dispatch";
+import { MORE_DISPATCH_MS, oldestQueuedAge } from "./dispatch";
 import { BULK_CONTINUE_MS } from "./operations";
 import { deliveryTiming, HANDOFF_RETRY_MS, nextSilenceCheck } from "./outbox";
 import { nextRetentionWake } from "./retention";

@@ -18,45 +18,55 @@ import type { Sql } from "../../src/sql";
 const T0 = Date.parse("2026-06-01T00:00:00Z");
 
 function setup(sql: Sql, spec: Record<string, unknown> = {}) {
-    const store = new ShardStore(sql, { leaseGraceMs: 1000, invokers: 4, callsPerInvoker: 6, aimdDecreaseFactor: 0.7, aimdCooldownMs: 100 });
-    const fn: FunctionRecord = {
-      account: "acme",
-      name: "work",
-      spec: functionSpecSchema.parse({ target: { type: "service", service: "DEMO_FN" }, ...spec }),
-      shard: "s",
-      version: 1,
-      createdAt: T0 - 1000,
-      updatedAt: T0 - 1000,
-    };
-    store.upsertFunction(fn);
-    let n = 0;
-    const submit = (at: number, extra: Partial<IngestMessage["task"]> = {}, snapshot = fn): string => {
-      const id = `t-${++n}`;
-      store.accept(
-        [
-          {
-            v: 1,
-            fn: snapshot,
-            task: {
-              id,
-              account: "acme",
-              functionName: "work",
-              shard: "s",
-              acceptedAt: at,
-              payload: { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") },
-              ...extra,
-            },
+  const store = new ShardStore(sql, {
+    leaseGraceMs: 1000,
+    invokers: 4,
+    callsPerInvoker: 6,
+    aimdDecreaseFactor: 0.7,
+    aimdCooldownMs: 100,
+  });
+  const fn: FunctionRecord = {
+    account: "acme",
+    name: "work",
+    spec: functionSpecSchema.parse({ target: { type: "service", service: "DEMO_FN" }, ...spec }),
+    shard: "s",
+    version: 1,
+    createdAt: T0 - 1000,
+    updatedAt: T0 - 1000,
+  };
+  store.upsertFunction(fn);
+  let n = 0;
+  const submit = (at: number, extra: Partial<IngestMessage["task"]> = {}, snapshot = fn): string => {
+    const id = `t-${++n}`;
+    store.accept(
+      [
+        {
+          v: 1,
+          fn: snapshot,
+          task: {
+            id,
+            account: "acme",
+            functionName: "work",
+            shard: "s",
+            acceptedAt: at,
+            payload: { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") },
+            ...extra,
           },
-        ],
-        at,
-      );
-      return id;
-    };
-    const dispatch = (at: number): InvocationJob[] => [...store.planDispatch("s", at).byInvoker.values()].flat();
-    const report = (job: InvocationJob, at: number, outcome: InvocationOutcome) =>
-      store.applyOutcome({ taskId: job.taskId, invocation: job.invocation, startedAt: at, durationMs: 5, outcome }, at, () => 0.5);
-    const task = (id: string) => store.getTask("acme", id).task;
-    return { sql, store, fn, submit, dispatch, report, task };
+        },
+      ],
+      at,
+    );
+    return id;
+  };
+  const dispatch = (at: number): InvocationJob[] => [...store.planDispatch("s", at).byInvoker.values()].flat();
+  const report = (job: InvocationJob, at: number, outcome: InvocationOutcome) =>
+    store.applyOutcome(
+      { taskId: job.taskId, invocation: job.invocation, startedAt: at, durationMs: 5, outcome },
+      at,
+      () => 0.5,
+    );
+  const task = (id: string) => store.getTask("acme", id).task;
+  return { sql, store, fn, submit, dispatch, report, task };
 }
 
 export interface StoreCase {
@@ -68,7 +78,9 @@ export const shardStoreCases: readonly StoreCase[] = [
   {
     name: "attempt log: keeps the newest 100 entries and counts the dropped ones",
     run: (sql) => {
-      const { submit, dispatch, report, task } = setup(sql, { retry: { maxAttempts: 100, initialBackoffMs: 0, maxBackoffMs: 0 } });
+      const { submit, dispatch, report, task } = setup(sql, {
+        retry: { maxAttempts: 100, initialBackoffMs: 0, maxBackoffMs: 0 },
+      });
       const id = submit(T0);
       let now = T0;
       for (let i = 0; i < 100; i++) {
@@ -88,7 +100,10 @@ export const shardStoreCases: readonly StoreCase[] = [
   {
     name: "attempt log: drops the oldest past the limit, and folds consecutive throttles into one entry with a count",
     run: (sql) => {
-      const { submit, dispatch, report, task } = setup(sql, { retry: { maxAttempts: 100, initialBackoffMs: 0, maxBackoffMs: 0 }, maxEventAgeSeconds: 604_800 });
+      const { submit, dispatch, report, task } = setup(sql, {
+        retry: { maxAttempts: 100, initialBackoffMs: 0, maxBackoffMs: 0 },
+        maxEventAgeSeconds: 604_800,
+      });
       const id = submit(T0);
       let now = T0;
       const next = () => {
@@ -154,7 +169,9 @@ export const shardStoreCases: readonly StoreCase[] = [
   {
     name: "throttled probing: puts a floor under zero backoff: 100 failing attempts take at least 10 s",
     run: (sql) => {
-      const { submit, dispatch, report, task } = setup(sql, { retry: { maxAttempts: 100, initialBackoffMs: 0, maxBackoffMs: 0 } });
+      const { submit, dispatch, report, task } = setup(sql, {
+        retry: { maxAttempts: 100, initialBackoffMs: 0, maxBackoffMs: 0 },
+      });
       const id = submit(T0);
       let now = T0;
       let calls = 0;
@@ -216,19 +233,39 @@ export const shardStoreCases: readonly StoreCase[] = [
       for (let i = 0; i < 600; i++) submit(T0);
       const result = new Uint8Array(65_000).fill(120);
       for (const job of dispatch(T0)) {
-        report(job, T0, { kind: "succeeded", status: 200, body: { contentType: "text/plain", size: result.byteLength, inline: result } });
+        report(job, T0, {
+          kind: "succeeded",
+          status: 200,
+          body: { contentType: "text/plain", size: result.byteLength, inline: result },
+        });
       }
       for (const job of dispatch(T0)) {
-        report(job, T0, { kind: "succeeded", status: 200, body: { contentType: "text/plain", size: result.byteLength, inline: result } });
+        report(job, T0, {
+          kind: "succeeded",
+          status: 200,
+          body: { contentType: "text/plain", size: result.byteLength, inline: result },
+        });
       }
       for (const job of dispatch(T0)) {
-        report(job, T0, { kind: "succeeded", status: 200, body: { contentType: "text/plain", size: result.byteLength, inline: result } });
+        report(job, T0, {
+          kind: "succeeded",
+          status: 200,
+          body: { contentType: "text/plain", size: result.byteLength, inline: result },
+        });
       }
       const page = store.listTasks("acme", "work", undefined, 1000);
       expect(page.tasks).toHaveLength(600);
       expect(page.tasks.every((t) => t.state === "succeeded")).toBe(true);
       expect(JSON.stringify(page).length).toBeLessThan(600 * 1024);
-      expect(Object.keys(page.tasks[0] ?? {}).sort()).toEqual(["attempts", "createdAt", "function", "id", "state", "timeline", "updatedAt"]);
+      expect(Object.keys(page.tasks[0] ?? {}).sort()).toEqual([
+        "attempts",
+        "createdAt",
+        "function",
+        "id",
+        "state",
+        "timeline",
+        "updatedAt",
+      ]);
     },
   },
 
@@ -239,7 +276,11 @@ export const shardStoreCases: readonly StoreCase[] = [
       const ids = Array.from({ length: 450 }, () => submit(T0));
       for (let pass = 0; pass < 3; pass++) {
         for (const job of dispatch(T0)) {
-          report(job, T0, { kind: "succeeded", status: 200, body: { contentType: "text/plain", size: 9, r2Key: `results/${job.taskId}/1` } });
+          report(job, T0, {
+            kind: "succeeded",
+            status: 200,
+            body: { contentType: "text/plain", size: 9, r2Key: `results/${job.taskId}/1` },
+          });
         }
       }
       expect(store.countByState("acme", "work")).toEqual({ succeeded: 450 });
@@ -271,7 +312,10 @@ export const shardStoreCases: readonly StoreCase[] = [
   {
     name: "retention: a retried task is not purged while it runs again",
     run: (sql) => {
-      const { submit, dispatch, report, store, task } = setup(sql, { retentionSeconds: 60, retry: { maxAttempts: 1, initialBackoffMs: 0, maxBackoffMs: 0 } });
+      const { submit, dispatch, report, store, task } = setup(sql, {
+        retentionSeconds: 60,
+        retry: { maxAttempts: 1, initialBackoffMs: 0, maxBackoffMs: 0 },
+      });
       const id = submit(T0);
       const [job] = dispatch(T0);
       if (!job) throw new Error("nothing dispatched");
@@ -302,7 +346,9 @@ export const shardStoreCases: readonly StoreCase[] = [
       expect(task(running[0] ?? "")?.attemptLog.at(-1)?.error).toMatchObject({ kind: "function_deleted" });
       const [first] = jobs;
       if (!first) throw new Error("no job");
-      expect(report(first, T0 + 20, { kind: "transient", error: { kind: "http", status: 500, message: "late" } }).applied).toBe(false);
+      expect(
+        report(first, T0 + 20, { kind: "transient", error: { kind: "http", status: 500, message: "late" } }).applied,
+      ).toBe(false);
       expect(task(first.taskId)?.state).toBe("cancelled");
     },
   },
@@ -331,7 +377,11 @@ export const shardStoreCases: readonly StoreCase[] = [
       submit(T0);
       const [job] = dispatch(T0);
       if (!job) throw new Error("nothing dispatched");
-      report(job, T0, { kind: "succeeded", status: 200, body: { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") } });
+      report(job, T0, {
+        kind: "succeeded",
+        status: 200,
+        body: { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") },
+      });
       const [first] = store.pendingHandoffs("s", 10, T0);
       if (!first) throw new Error("no hand-off");
       expect(first.priorAttempts).toBeUndefined();
@@ -341,14 +391,26 @@ export const shardStoreCases: readonly StoreCase[] = [
       expect(store.nextWakeAt(T0, false)).toBe(T0 + 25_000);
       expect(store.reviveSilentDeliveries(T0 + 24_999)).toBe(0);
       // One attempt reported (503, retry in 5 s): the deadline moves with it.
-      store.applyDeliveryReport({ taskId: first.taskId, deliveryId: first.deliveryId, state: "pending", attempts: 1, at: T0 + 1000 });
+      store.applyDeliveryReport({
+        taskId: first.taskId,
+        deliveryId: first.deliveryId,
+        state: "pending",
+        attempts: 1,
+        at: T0 + 1000,
+      });
       expect(store.reviveSilentDeliveries(T0 + 26_000)).toBe(0);
       expect(store.reviveSilentDeliveries(T0 + 1000 + 5_500 + 25_000)).toBe(1);
       const [again] = store.pendingHandoffs("s", 10, T0 + 40_000);
       expect(again).toMatchObject({ deliveryId: first.deliveryId, priorAttempts: 1 });
       // A delivered one is never sent again.
       store.markHandedOff([first.deliveryId], T0 + 40_000);
-      store.applyDeliveryReport({ taskId: first.taskId, deliveryId: first.deliveryId, state: "delivered", attempts: 2, at: T0 + 41_000 });
+      store.applyDeliveryReport({
+        taskId: first.taskId,
+        deliveryId: first.deliveryId,
+        state: "delivered",
+        attempts: 2,
+        at: T0 + 41_000,
+      });
       expect(store.reviveSilentDeliveries(T0 + 10_000_000)).toBe(0);
     },
   },

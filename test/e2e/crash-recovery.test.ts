@@ -22,21 +22,21 @@
 
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
+import type { ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ServerResponse } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  type Account,
   call,
   createAccount,
   freePort,
+  type Platform,
   putFunction,
+  type RecordedRequest,
   startPlatform,
   startRecordingServer,
   waitFor,
-  type Account,
-  type Platform,
-  type RecordedRequest,
 } from "./harness";
 
 const VARS = {
@@ -206,8 +206,12 @@ async function listAll(fn: string, state?: string): Promise<Listed[]> {
     const query = new URLSearchParams({ limit: "1000" });
     if (state) query.set("state", state);
     if (cursor) query.set("cursor", cursor);
-    const listed = await call(base, "GET", `/v1/functions/${fn}/tasks?${query}`, { token: account.apiKey, timeoutMs: 30_000 });
-    if (listed.status !== 200) throw failure(`listing ${fn} state=${state ?? "*"}: HTTP ${listed.status}`, listed.text.slice(0, 500));
+    const listed = await call(base, "GET", `/v1/functions/${fn}/tasks?${query}`, {
+      token: account.apiKey,
+      timeoutMs: 30_000,
+    });
+    if (listed.status !== 200)
+      throw failure(`listing ${fn} state=${state ?? "*"}: HTTP ${listed.status}`, listed.text.slice(0, 500));
     out.push(...(listed.body.tasks as Listed[]));
     cursor = listed.body.nextCursor as string | null;
     if (!cursor) return out;
@@ -234,7 +238,9 @@ afterAll(async () => {
 // ---------------------------------------------------------------------------------------------------------------------
 
 describe("SIGKILL of the whole platform, restart on the same state", () => {
-  it("loses no task that reached its shard and no delivery when killed twice during calls and deliveries", { timeout: 330_000 }, async () => {
+  it("loses no task that reached its shard and no delivery when killed twice during calls and deliveries", {
+    timeout: 330_000,
+  }, async () => {
     const FN = "crash-deliver";
     /** Tasks accepted (and handed over to their shard) before kill 1, and in all before kill 2. */
     const PHASE_TARGETS = [75, 150] as const;
@@ -285,7 +291,8 @@ describe("SIGKILL of the whole platform, restart on the same state", () => {
         const size = 2 + (opNumber % 9);
         const items = Array.from({ length: size }, (_, i) => ({ payload: { n: opNumber, i, kind } }));
         const r = await tryCall("POST", `/v1/functions/${FN}/tasks:batch`, { json: items });
-        if (r?.status === 202) for (const t of r.body.tasks as { id: string }[]) accepted.set(t.id, { kind, at: Date.now() });
+        if (r?.status === 202)
+          for (const t of r.body.tasks as { id: string }[]) accepted.set(t.id, { kind, at: Date.now() });
         else miss(r);
       }
     };
@@ -300,7 +307,11 @@ describe("SIGKILL of the whole platform, restart on the same state", () => {
           }
         }),
       );
-      if (accepted.size < target) throw failure(`the submitter did not reach ${target} accepted tasks within 60 s`, { accepted: accepted.size, misses });
+      if (accepted.size < target)
+        throw failure(`the submitter did not reach ${target} accepted tasks within 60 s`, {
+          accepted: accepted.size,
+          misses,
+        });
     };
 
     /** The latest GET of every id (main tasks and burst tasks alike). */
@@ -325,9 +336,12 @@ describe("SIGKILL of the whole platform, restart on the same state", () => {
         const open = [...accepted.keys()].filter((id) => !reachedShard(id));
         if (open.length === 0) return Date.now() - began;
         if (Date.now() > deadline) {
-          throw failure(`${label}: ${open.length} accepted tasks did not reach their shard within 30 s (no crash yet)`, {
-            examples: open.slice(0, 10).map((id) => ({ id, kind: accepted.get(id)?.kind, view: views.get(id) })),
-          });
+          throw failure(
+            `${label}: ${open.length} accepted tasks did not reach their shard within 30 s (no crash yet)`,
+            {
+              examples: open.slice(0, 10).map((id) => ({ id, kind: accepted.get(id)?.kind, view: views.get(id) })),
+            },
+          );
         }
         await refresh(open);
         if (open.some((id) => !reachedShard(id))) await sleep(150);
@@ -469,7 +483,8 @@ describe("SIGKILL of the whole platform, restart on the same state", () => {
     // reached a dead platform, or its report did not reach the shard).
     const resent = killTimes.map(({ label, killedAt, restartedAt }) => {
       const byId = new Map<string, Delivery[]>();
-      for (const d of deliveries) if (accepted.has(d.taskId)) byId.set(d.webhookId, [...(byId.get(d.webhookId) ?? []), d]);
+      for (const d of deliveries)
+        if (accepted.has(d.taskId)) byId.set(d.webhookId, [...(byId.get(d.webhookId) ?? []), d]);
       let after503 = 0;
       let after2xx = 0;
       const delaysAfterRestart: number[] = [];
@@ -533,7 +548,9 @@ describe("SIGKILL of the whole platform, restart on the same state", () => {
       };
     };
     const notSucceeded = ids.filter((id) => views.get(id)?.state !== "succeeded");
-    const notDelivered = ids.filter((id) => views.get(id)?.state === "succeeded" && views.get(id)?.delivery?.state !== "delivered");
+    const notDelivered = ids.filter(
+      (id) => views.get(id)?.state === "succeeded" && views.get(id)?.delivery?.state !== "delivered",
+    );
     const unseenByReceiver = ids.filter((id) => !okIds.has(id));
     /** Which incarnation a moment belongs to: "before kill 1", "between kill 1 and kill 2", "after kill 2". */
     const era = (iso: string | null | undefined) => {
@@ -557,7 +574,10 @@ describe("SIGKILL of the whole platform, restart on the same state", () => {
         keptStateDir: stateDir,
         receiverGot2xxButDeliveryPending: receivedButPending.length,
         notDeliveredByFinishTime: countBy(notDelivered, (id) => `finished ${era(views.get(id)?.timeline?.finishedAt)}`),
-        notDeliveredByDeliveryAttempts: countBy(notDelivered, (id) => `delivery.attempts=${views.get(id)?.delivery?.attempts}`),
+        notDeliveredByDeliveryAttempts: countBy(
+          notDelivered,
+          (id) => `delivery.attempts=${views.get(id)?.delivery?.attempts}`,
+        ),
         notSucceededByState: countBy(notSucceeded, (id) => `${views.get(id)?.state} (${accepted.get(id)?.kind})`),
         notSucceededByAnswerTime: countBy(notSucceeded, (id) => {
           const at = accepted.get(id)?.at;
@@ -583,11 +603,16 @@ describe("SIGKILL of the whole platform, restart on the same state", () => {
     expect(summary.tasksDeliveredAtReceiver).toBe(ids.length);
   });
 
-  it("finishes a bulk cancel of 3,000 queued tasks that was interrupted by SIGKILL right after its answer", { timeout: 240_000 }, async () => {
+  it("finishes a bulk cancel of 3,000 queued tasks that was interrupted by SIGKILL right after its answer", {
+    timeout: 240_000,
+  }, async () => {
     const FN = "crash-bulk";
     const TOTAL = 3_000;
     if (!platform) await start("bulk: start");
-    await putFunction(base, account.apiKey, FN, { target: { type: "url", url: `${servers.url}/fn` }, timeoutMs: 5_000 });
+    await putFunction(base, account.apiKey, FN, {
+      target: { type: "url", url: `${servers.url}/fn` },
+      timeoutMs: 5_000,
+    });
     const paused = await call(base, "POST", `/v1/functions/${FN}/pause`, { token: account.apiKey });
     expect(paused.status, paused.text).toBeLessThan(300);
 
@@ -597,7 +622,11 @@ describe("SIGKILL of the whole platform, restart on the same state", () => {
     );
     const submitted = new Set<string>();
     await pool(batches, 4, async (items) => {
-      const r = await call(base, "POST", `/v1/functions/${FN}/tasks:batch`, { token: account.apiKey, json: items, timeoutMs: 60_000 });
+      const r = await call(base, "POST", `/v1/functions/${FN}/tasks:batch`, {
+        token: account.apiKey,
+        json: items,
+        timeoutMs: 60_000,
+      });
       if (r.status !== 202) throw failure(`batch submit: HTTP ${r.status}`, r.text.slice(0, 500));
       for (const t of r.body.tasks as { id: string }[]) submitted.add(t.id);
     });
@@ -640,11 +669,14 @@ describe("SIGKILL of the whole platform, restart on the same state", () => {
       );
     } catch {
       const left = await listAll(FN, "queued");
-      throw failure(`bulk cancel interrupted by SIGKILL: ${left.length} of ${TOTAL} tasks still queued 60 s after the restart`, {
-        cancelAnswer: cancel.body,
-        queuedAfterRestart,
-        exampleIds: left.slice(0, 10).map((t) => t.id),
-      });
+      throw failure(
+        `bulk cancel interrupted by SIGKILL: ${left.length} of ${TOTAL} tasks still queued 60 s after the restart`,
+        {
+          cancelAnswer: cancel.body,
+          queuedAfterRestart,
+          exampleIds: left.slice(0, 10).map((t) => t.id),
+        },
+      );
     }
     const recoveredMs = Date.now() - restartedAt;
 

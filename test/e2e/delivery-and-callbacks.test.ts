@@ -7,16 +7,16 @@ import { randomBytes } from "node:crypto";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  type Account,
   call,
   createAccount,
+  type Platform,
   putFunction,
+  type RecordedRequest,
   startPlatform,
   startRecordingServer,
   waitFor,
   waitForTask,
-  type Account,
-  type Platform,
-  type RecordedRequest,
 } from "./harness";
 
 let platform: Platform;
@@ -46,7 +46,9 @@ beforeAll(async () => {
       const token = header(request, "sluice-callback-token");
       res.writeHead(202, { "sluice-async": "1" }).end();
       setTimeout(async () => {
-        await call(platform.url, "POST", `/v1/tasks/${taskId}/heartbeat`, { headers: { "sluice-callback-token": token } });
+        await call(platform.url, "POST", `/v1/tasks/${taskId}/heartbeat`, {
+          headers: { "sluice-callback-token": token },
+        });
         await call(platform.url, "POST", `/v1/tasks/${taskId}/complete`, {
           headers: { "sluice-callback-token": token },
           json: { ok: true, result: { finishedBy: "callback" } },
@@ -95,7 +97,10 @@ describe("webhook delivery under wrangler dev", () => {
         "webhook-timestamp": header(delivery, "webhook-timestamp"),
         "webhook-signature": header(delivery, "webhook-signature"),
       };
-      const envelope = webhook.verify(delivery.body.toString("utf8"), headers) as { type: string; data: { id: string; result: unknown } };
+      const envelope = webhook.verify(delivery.body.toString("utf8"), headers) as {
+        type: string;
+        data: { id: string; result: unknown };
+      };
       expect(envelope.type).toBe("task.succeeded");
       expect(envelope.data.id).toBe(id);
       expect(envelope.data.result).toEqual({ ok: true });
@@ -105,8 +110,14 @@ describe("webhook delivery under wrangler dev", () => {
 
 describe("long-running tasks under wrangler dev", () => {
   it("a function answering 202 + Sluice-Async completes its task through the callback API", async () => {
-    await putFunction(platform.url, account.apiKey, "long", { target: { type: "url", url: `${servers.url}/long` }, timeoutMs: 5000 });
-    const submitted = await call(platform.url, "POST", "/v1/functions/long/tasks", { token: account.apiKey, json: { work: 1 } });
+    await putFunction(platform.url, account.apiKey, "long", {
+      target: { type: "url", url: `${servers.url}/long` },
+      timeoutMs: 5000,
+    });
+    const submitted = await call(platform.url, "POST", "/v1/functions/long/tasks", {
+      token: account.apiKey,
+      json: { work: 1 },
+    });
     const task = await waitForTask(platform.url, account.apiKey, submitted.body.id, { timeoutMs: 20_000 });
     expect(task.state).toBe("succeeded");
     expect(task.result).toEqual({ finishedBy: "callback" });

@@ -8,17 +8,17 @@ import { createHmac, randomBytes } from "node:crypto";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  type Account,
   call,
   createAccount,
+  type Platform,
   putFunction,
+  type RecordedRequest,
   startPlatform,
   startRecordingServer,
+  type TaskView,
   waitFor,
   waitForTask,
-  type Account,
-  type Platform,
-  type RecordedRequest,
-  type TaskView,
 } from "./harness";
 
 let platform: Platform;
@@ -162,7 +162,10 @@ describe("URL target", () => {
     expectInvocationHeaders(binaryCall, binaryId, 1);
 
     // Standard Webhooks: the library verifies the JSON call (it returns the parsed body) ...
-    const verified = new Webhook(account.webhookSecret).verify(jsonCall.body.toString("utf8"), signatureHeaders(jsonCall));
+    const verified = new Webhook(account.webhookSecret).verify(
+      jsonCall.body.toString("utf8"),
+      signatureHeaders(jsonCall),
+    );
     expect(verified).toEqual(JSON.parse(jsonText));
     expect(() =>
       new Webhook(account.webhookSecret).verify("tampered", signatureHeaders(jsonCall), { jsonParse: false }),
@@ -175,7 +178,11 @@ describe("URL target", () => {
     // --- what the task shows ---
     expect(jsonTask.function).toBe("local-url");
     expect(jsonTask.attempts).toBe(1);
-    expect(jsonTask.result).toEqual({ received: JSON.parse(jsonText), bytes: Buffer.byteLength(jsonText), taskId: jsonId });
+    expect(jsonTask.result).toEqual({
+      received: JSON.parse(jsonText),
+      bytes: Buffer.byteLength(jsonText),
+      taskId: jsonId,
+    });
     expect(jsonTask.resultContentType).toBe("application/json");
     expect(binaryTask.result).toBe(Buffer.from(binary).reverse().toString("base64"));
     expect(binaryTask.resultEncoding).toBe("base64");
@@ -252,9 +259,12 @@ describe("service-binding target", () => {
     });
     expect(response.status).toBe(400);
     expect(response.headers.get("content-type")).toMatch(/^application\/problem\+json/);
-    await waitFor(async () => (await call(platform.url, "GET", "/v1/functions/nope", { token: account.apiKey })).status === 404, {
-      timeoutMs: 5_000,
-      what: "function nope stays unknown",
-    });
+    await waitFor(
+      async () => (await call(platform.url, "GET", "/v1/functions/nope", { token: account.apiKey })).status === 404,
+      {
+        timeoutMs: 5_000,
+        what: "function nope stays unknown",
+      },
+    );
   });
 });

@@ -48,14 +48,18 @@ export const startPlatform: (
 ) => Promise<Platform> = lib.startPlatform;
 export const freePort: () => Promise<number> = lib.freePort;
 export const createAccount: (base: string, adminToken: string, id: string) => Promise<Account> = lib.createAccount;
-export const putFunction: (base: string, apiKey: string, name: string, spec: unknown) => Promise<Record<string, unknown>> =
-  lib.putFunction;
+export const putFunction: (
+  base: string,
+  apiKey: string,
+  name: string,
+  spec: unknown,
+) => Promise<Record<string, unknown>> = lib.putFunction;
 export const call: (
   base: string,
   method: string,
   path: string,
   options?: { token?: string; json?: unknown; body?: BodyInit; headers?: Record<string, string>; timeoutMs?: number },
-// biome-ignore lint/suspicious/noExplicitAny: JSON bodies of the public API, read loosely by an end-to-end test
+  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of the public API, read loosely by an end-to-end test
 ) => Promise<{ status: number; headers: Headers; body: any; text: string }> = lib.call;
 export const getTask: (base: string, apiKey: string, id: string) => Promise<TaskView> = lib.getTask;
 export const waitForTask: (

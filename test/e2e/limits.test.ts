@@ -14,20 +14,20 @@
 
 import { randomBytes } from "node:crypto";
 import { readSync, writeSync } from "node:fs";
-import { type IncomingHttpHeaders, type ServerResponse } from "node:http";
-import { createConnection, createServer as createTcpServer, type Server as TcpServer, type Socket } from "node:net";
+import type { IncomingHttpHeaders, ServerResponse } from "node:http";
+import { createConnection, createServer as createTcpServer, type Socket, type Server as TcpServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  type Account,
   call,
   createAccount,
   freePort,
+  type Platform,
   putFunction,
   startPlatform,
   startRecordingServer,
-  waitForTask,
-  type Account,
-  type Platform,
   type TaskView,
+  waitForTask,
 } from "./harness";
 import { describeRss, findUserWorkerd, MB, measureRss, type RssMeasurement } from "./rss";
 
@@ -313,7 +313,9 @@ async function streamRequest(
           const got = received.reduce((n, piece) => n + piece.length, 0);
           const why =
             (readError ?? "the connection closed") +
-            (got === 0 ? " with no answer" : ` after ${got} bytes of an answer${answer ? "" : " (its head incomplete)"}`);
+            (got === 0
+              ? " with no answer"
+              : ` after ${got} bytes of an answer${answer ? "" : " (its head incomplete)"}`);
           return finish(answer, writeError ? `${writeError}, then ${why}` : why);
         }
       }
@@ -477,7 +479,8 @@ describe("default platform (ALLOW_PRIVATE_TARGETS=true)", () => {
   let lastDirect = "";
   async function directTarget(): Promise<Target> {
     const found = await findUserWorkerd(platform);
-    if (`${found.host}:${found.port}` !== lastDirect) log(`user workerd: ${found.host}:${found.port} (pid ${found.pid}); ${found.describe}`);
+    if (`${found.host}:${found.port}` !== lastDirect)
+      log(`user workerd: ${found.host}:${found.port} (pid ${found.pid}); ${found.describe}`);
     lastDirect = `${found.host}:${found.port}`;
     return found;
   }
@@ -520,7 +523,7 @@ describe("default platform (ALLOW_PRIVATE_TARGETS=true)", () => {
       return;
     }
     if (isProxyConnectionLost(s)) {
-      log("  tolerated: miniflare's entry worker answered its plain-text 500 \"Network connection lost\"");
+      log('  tolerated: miniflare\'s entry worker answered its plain-text 500 "Network connection lost"');
       return;
     }
     expectProblem(s, status, type);
@@ -532,16 +535,15 @@ describe("default platform (ALLOW_PRIVATE_TARGETS=true)", () => {
    */
   function isProxyConnectionLost(s: Streamed): boolean {
     const contentType = String(s.headers["content-type"] ?? "");
-    return (
-      s.status === 500 &&
-      /^text\/plain\b/.test(contentType) &&
-      /^Error: Network connection lost\./.test(s.text)
-    );
+    return s.status === 500 && /^text\/plain\b/.test(contentType) && /^Error: Network connection lost\./.test(s.text);
   }
 
   /** A task id that names a real shard (kept from a real id) with a random body and MAC: no such task exists. */
   async function bogusTaskId(): Promise<string> {
-    const submitted = await call(platform.url, "POST", "/v1/functions/warm/tasks", { token: account.apiKey, json: { n: 1 } });
+    const submitted = await call(platform.url, "POST", "/v1/functions/warm/tasks", {
+      token: account.apiKey,
+      json: { n: 1 },
+    });
     expect(submitted.status, submitted.text).toBe(202);
     const [prefixAndShard] = String(submitted.body.id).split(".");
     const bogus = `${prefixAndShard}.${randomBytes(16).toString("base64url")}.${randomBytes(12).toString("base64url")}`;
@@ -569,7 +571,11 @@ describe("default platform (ALLOW_PRIVATE_TARGETS=true)", () => {
   const A3_PARTS: BodyPart[] = ["["];
   for (let i = 0; i < 100; i++) A3_PARTS.push(`${i ? "," : ""}{"payload":"`, { fill: "b", bytes: 300_000 }, `"}`);
   A3_PARTS.push("]");
-  const A4_PARTS: BodyPart[] = ['{"target":{"type":"service","service":"DEMO_FN"},"description":"', { fill: "c", bytes: 80 * MB }, '"}'];
+  const A4_PARTS: BodyPart[] = [
+    '{"target":{"type":"service","service":"DEMO_FN"},"description":"',
+    { fill: "c", bytes: 80 * MB },
+    '"}',
+  ];
   const A5_PARTS: BodyPart[] = ['{"ok":true,"result":"', { fill: "d", bytes: 40 * MB }, '"}'];
   const submitHeaders = () => ({ ...authorization(), "content-type": "application/octet-stream" });
   const jsonHeaders = () => ({ ...authorization(), "content-type": "application/json" });
@@ -651,9 +657,16 @@ describe("default platform (ALLOW_PRIVATE_TARGETS=true)", () => {
     });
 
     it("A4 through wrangler's proxy: memory stays flat, nothing is created, and an answer, if one arrives, is the 413", async () => {
-      const m = await refused("A4 chunked 80 MB PUT function", "proxy", "PUT", "/v1/functions/huge-spec-proxied", A4_PARTS, {
-        headers: jsonHeaders(),
-      });
+      const m = await refused(
+        "A4 chunked 80 MB PUT function",
+        "proxy",
+        "PUT",
+        "/v1/functions/huge-spec-proxied",
+        A4_PARTS,
+        {
+          headers: jsonHeaders(),
+        },
+      );
       expectThroughProxy(m.value, 413, TOO_LARGE);
       expect(m.growthMb, describeRss(m)).toBeLessThan(UPLOAD_GROWTH_LIMIT_MB);
       await expectNoFunction("huge-spec-proxied");
@@ -661,9 +674,16 @@ describe("default platform (ALLOW_PRIVATE_TARGETS=true)", () => {
 
     it("A5: a 40 MB /complete for a bogus task id is a 404 read far short of its end, and creates nothing", async () => {
       const bogus = await bogusTaskId();
-      const m = await refused("A5 chunked 40 MB /complete, bogus id", "direct", "POST", `/v1/tasks/${bogus}/complete`, A5_PARTS, {
-        headers: callbackHeaders,
-      });
+      const m = await refused(
+        "A5 chunked 40 MB /complete, bogus id",
+        "direct",
+        "POST",
+        `/v1/tasks/${bogus}/complete`,
+        A5_PARTS,
+        {
+          headers: callbackHeaders,
+        },
+      );
       const s = m.value;
       expectProblem(s, 404, NOT_FOUND);
       expect(m.growthMb, describeRss(m)).toBeLessThan(UNREAD_CALLBACK_GROWTH_LIMIT_MB);
@@ -675,9 +695,16 @@ describe("default platform (ALLOW_PRIVATE_TARGETS=true)", () => {
 
     it("A5 through wrangler's proxy: memory stays flat, nothing is created, and an answer, if one arrives, is the 404", async () => {
       const bogus = await bogusTaskId();
-      const m = await refused("A5 chunked 40 MB /complete, bogus id", "proxy", "POST", `/v1/tasks/${bogus}/complete`, A5_PARTS, {
-        headers: callbackHeaders,
-      });
+      const m = await refused(
+        "A5 chunked 40 MB /complete, bogus id",
+        "proxy",
+        "POST",
+        `/v1/tasks/${bogus}/complete`,
+        A5_PARTS,
+        {
+          headers: callbackHeaders,
+        },
+      );
       expectThroughProxy(m.value, 404, NOT_FOUND);
       expect(m.growthMb, describeRss(m)).toBeLessThan(UNREAD_CALLBACK_GROWTH_LIMIT_MB);
       await expectNoTaskNamed(bogus);
@@ -755,19 +782,31 @@ describe("default platform (ALLOW_PRIVATE_TARGETS=true)", () => {
       const retry = { maxAttempts: 1, initialBackoffMs: 100, maxBackoffMs: 100 };
       const ids: [string, string][] = [];
       for (const [name, url] of Object.entries(targets)) {
-        await putFunction(platform.url, account.apiKey, name, { target: { type: "url", url }, timeoutMs: 2_000, retry });
-        const submitted = await call(platform.url, "POST", `/v1/functions/${name}/tasks`, { token: account.apiKey, json: { n: 1 } });
+        await putFunction(platform.url, account.apiKey, name, {
+          target: { type: "url", url },
+          timeoutMs: 2_000,
+          retry,
+        });
+        const submitted = await call(platform.url, "POST", `/v1/functions/${name}/tasks`, {
+          token: account.apiKey,
+          json: { n: 1 },
+        });
         expect(submitted.status, submitted.text).toBe(202);
         ids.push([name, submitted.body.id]);
       }
-      const tasks = await Promise.all(ids.map(([, id]) => waitForTask(platform.url, account.apiKey, id, { timeoutMs: 30_000 })));
+      const tasks = await Promise.all(
+        ids.map(([, id]) => waitForTask(platform.url, account.apiKey, id, { timeoutMs: 30_000 })),
+      );
       const messages: string[] = [];
       for (const [i, task] of tasks.entries()) {
-        log(`${label} ${ids[i]![0]} (${targets[ids[i]![0]]}): task ${task.state}, error ${JSON.stringify(task.error)}, attemptLog ${JSON.stringify(task.attemptLog)}`);
+        log(
+          `${label} ${ids[i]![0]} (${targets[ids[i]![0]]}): task ${task.state}, error ${JSON.stringify(task.error)}, attemptLog ${JSON.stringify(task.attemptLog)}`,
+        );
         expect(task.state, JSON.stringify(task)).toBe("failed");
         messages.push(String((task.error as { message?: unknown } | undefined)?.message));
         expect(task.attemptLog.length, JSON.stringify(task)).toBeGreaterThanOrEqual(1);
-        for (const entry of task.attemptLog) messages.push(String((entry.error as { message?: unknown } | undefined)?.message));
+        for (const entry of task.attemptLog)
+          messages.push(String((entry.error as { message?: unknown } | undefined)?.message));
       }
       expect(new Set(messages).size, JSON.stringify(messages)).toBe(1);
       for (const message of messages) {
@@ -834,7 +873,10 @@ describe("C. SSRF by name (ALLOW_PRIVATE_TARGETS=false)", () => {
     log(`C ${JSON.stringify(spec)}: HTTP ${response.status} ${response.text.slice(0, 300)}`);
     expectProblem(response, 400);
     const errors = (response.body?.errors ?? []) as { path?: string }[];
-    expect(errors.map((e) => e.path), response.text).toContain(path);
+    expect(
+      errors.map((e) => e.path),
+      response.text,
+    ).toContain(path);
     const after = await call(platform.url, "GET", `/v1/functions/${name}`, { token: account.apiKey });
     expect(after.status, after.text).toBe(404);
   }

@@ -234,12 +234,17 @@ function listeningInNamespace(pid: number): Map<number, { host: string; port: nu
 export function listeningSockets(pid: number): ListeningSocket[] {
   const inodes = socketInodes(pid);
   const sockets: ListeningSocket[] = [];
-  for (const [inode, socket] of listeningInNamespace(pid)) if (inodes.has(inode)) sockets.push({ pid, inode, ...socket });
+  for (const [inode, socket] of listeningInNamespace(pid))
+    if (inodes.has(inode)) sockets.push({ pid, inode, ...socket });
   return sockets.sort((a, b) => a.port - b.port);
 }
 
 /** `GET /` on host:port: the status and up to 4 kB of the answer, or undefined (refused, closed, not HTTP, too slow). */
-function probeRoot(host: string, port: number, timeoutMs: number): Promise<{ status: number; text: string } | undefined> {
+function probeRoot(
+  host: string,
+  port: number,
+  timeoutMs: number,
+): Promise<{ status: number; text: string } | undefined> {
   return new Promise((resolve) => {
     let done = false;
     const finish = (value: { status: number; text: string } | undefined) => {
@@ -250,7 +255,14 @@ function probeRoot(host: string, port: number, timeoutMs: number): Promise<{ sta
       resolve(value);
     };
     const timer = setTimeout(() => finish(undefined), timeoutMs);
-    const req = httpRequest({ host, port, method: "GET", path: "/", agent: false, headers: { accept: "application/json" } });
+    const req = httpRequest({
+      host,
+      port,
+      method: "GET",
+      path: "/",
+      agent: false,
+      headers: { accept: "application/json" },
+    });
     req.on("response", (res) => {
       let text = "";
       res.setEncoding("utf8");
@@ -307,7 +319,9 @@ export async function findUserWorkerd(
     `GET / ${probed.map(({ socket, answer }) => `${socket.port} -> ${answer ? `${answer.status}${isSluice(answer) ? " sluice" : ""}` : "no HTTP answer"}`).join(", ")}`;
   const found = probed.filter(({ answer }) => isSluice(answer)).map(({ socket }) => socket);
   if (proxyPids.size === 0 || found.length === 0) {
-    throw new Error(`no user workerd HTTP socket found for process group ${platform.pid} (public port ${platform.port}): ${describe}`);
+    throw new Error(
+      `no user workerd HTTP socket found for process group ${platform.pid} (public port ${platform.port}): ${describe}`,
+    );
   }
   const chosen = found[0]!;
   return { host: chosen.host, port: chosen.port, pid: chosen.pid, describe };

@@ -9,7 +9,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, createAccount, putFunction, startPlatform, waitFor, type Account, type Platform } from "./harness";
+import { type Account, call, createAccount, type Platform, putFunction, startPlatform, waitFor } from "./harness";
 
 let platform: Platform;
 let stateDir: string;
@@ -45,7 +45,9 @@ describe("revocation", () => {
     expect(extra.status).toBe(201);
     const { apiKey, keyPrefix } = extra.body as { apiKey: string; keyPrefix: string };
     expect((await call(platform.url, "GET", "/v1/functions", { token: apiKey })).status).toBe(200);
-    const revoked = await call(platform.url, "DELETE", `/v1/accounts/${account.id}/keys/${keyPrefix}`, { token: platform.adminToken });
+    const revoked = await call(platform.url, "DELETE", `/v1/accounts/${account.id}/keys/${keyPrefix}`, {
+      token: platform.adminToken,
+    });
     expect(revoked.status).toBe(204);
     const after = await call(platform.url, "GET", "/v1/functions", { token: apiKey });
     expect(after.status).toBe(401);
@@ -57,12 +59,15 @@ describe("revocation", () => {
 describe("callback API", () => {
   it("invented ids and shard names create no Durable Object and store nothing", async () => {
     // Let whatever the setup created settle into files first.
-    await waitFor(async () => {
-      const a = await filesUnder(stateDir);
-      await new Promise((r) => setTimeout(r, 500));
-      const b = await filesUnder(stateDir);
-      return JSON.stringify(a) === JSON.stringify(b);
-    }, { what: "state files to settle", timeoutMs: 20_000 });
+    await waitFor(
+      async () => {
+        const a = await filesUnder(stateDir);
+        await new Promise((r) => setTimeout(r, 500));
+        const b = await filesUnder(stateDir);
+        return JSON.stringify(a) === JSON.stringify(b);
+      },
+      { what: "state files to settle", timeoutMs: 20_000 },
+    );
     const before = await filesUnder(stateDir);
     const body = JSON.stringify({ ok: true, result: { blob: "x".repeat(100 * 1024) } });
     const token = `cb_${account.id}.${"A".repeat(32)}`;

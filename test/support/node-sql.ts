@@ -15,7 +15,8 @@ function toSqlite(value: unknown): unknown {
 function fromSqlite(row: Record<string, unknown>): Record<string, SqlValue> {
   const out: Record<string, SqlValue> = {};
   for (const [key, value] of Object.entries(row)) {
-    if (value instanceof Uint8Array) out[key] = value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength) as ArrayBuffer;
+    if (value instanceof Uint8Array)
+      out[key] = value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength) as ArrayBuffer;
     else if (typeof value === "bigint") out[key] = Number(value);
     else out[key] = value as SqlValue;
   }
@@ -31,7 +32,9 @@ export class NodeSql implements Sql {
 
   exec<T extends Record<string, SqlValue>>(query: string, ...bindings: unknown[]): SqlCursor<T> {
     const statement = this.db.prepare(query);
-    const rows = statement.all(...(bindings.map(toSqlite) as never[])).map((row) => fromSqlite(row as Record<string, unknown>) as T);
+    const rows = statement
+      .all(...(bindings.map(toSqlite) as never[]))
+      .map((row) => fromSqlite(row as Record<string, unknown>) as T);
     const changed = /^\s*(INSERT|UPDATE|DELETE|REPLACE)/i.test(query)
       ? Number((this.db.prepare("SELECT changes() AS n").get() as { n: number }).n)
       : 0;

@@ -50,7 +50,10 @@ describe("AIMD governor", () => {
   });
 
   it("clamps a stored window to a changed maxConcurrency", () => {
-    expect(clampAimd({ window: 80, lastDecreaseAt: 5 }, { ...params, max: 20 })).toEqual({ window: 20, lastDecreaseAt: 5 });
+    expect(clampAimd({ window: 80, lastDecreaseAt: 5 }, { ...params, max: 20 })).toEqual({
+      window: 20,
+      lastDecreaseAt: 5,
+    });
     expect(clampAimd({ window: 0.2, lastDecreaseAt: 5 }, params).window).toBe(1);
   });
 });

@@ -63,7 +63,9 @@ describe("backoffDelayMs", () => {
 
   it("doubles with each attempt until the cap", () => {
     const fixed = () => 0;
-    const delays = [1, 2, 3, 4, 5, 6].map((n) => backoffDelayMs(n, { initialBackoffMs: 100, maxBackoffMs: 1_000_000 }, fixed));
+    const delays = [1, 2, 3, 4, 5, 6].map((n) =>
+      backoffDelayMs(n, { initialBackoffMs: 100, maxBackoffMs: 1_000_000 }, fixed),
+    );
     expect(delays).toEqual([50, 100, 200, 400, 800, 1600]);
   });
 

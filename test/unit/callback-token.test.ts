@@ -11,7 +11,15 @@ describe("callback tokens", () => {
 
   it("refuse anything not shaped like a minted token", () => {
     const secret = "A".repeat(32);
-    for (const bad of ["", "cb_", `cb_acme.${"A".repeat(31)}`, `cb_ACME.${secret}`, `cb_.${secret}`, `xx_acme.${secret}`, `cb_acme.${secret}!`]) {
+    for (const bad of [
+      "",
+      "cb_",
+      `cb_acme.${"A".repeat(31)}`,
+      `cb_ACME.${secret}`,
+      `cb_.${secret}`,
+      `xx_acme.${secret}`,
+      `cb_acme.${secret}!`,
+    ]) {
       expect(callbackTokenAccount(bad)).toBeUndefined();
     }
     expect(callbackTokenAccount(`cb_acme.${secret}`)).toBe("acme");

@@ -70,9 +70,12 @@ describe("readConfig", () => {
     });
   });
 
-  it.each(["false", "", "TRUE", "True", "1", "yes", " true"])("ALLOW_PRIVATE_TARGETS=%j is false (only \"true\" opts in)", (value) => {
-    expect(readConfig({ ALLOW_PRIVATE_TARGETS: value }).allowPrivateTargets).toBe(false);
-  });
+  it.each(["false", "", "TRUE", "True", "1", "yes", " true"])(
+    'ALLOW_PRIVATE_TARGETS=%j is false (only "true" opts in)',
+    (value) => {
+      expect(readConfig({ ALLOW_PRIVATE_TARGETS: value }).allowPrivateTargets).toBe(false);
+    },
+  );
 
   it("trims service targets and drops empty entries", () => {
     expect(readConfig({ SERVICE_TARGETS: " DEMO_FN , ,OTHER ,," }).serviceTargets).toEqual(["DEMO_FN", "OTHER"]);

@@ -61,16 +61,34 @@ describe("routing and envelopes", () => {
 
   it("builds the envelope of API.md", () => {
     const envelope = buildEnvelope(
-      { id: "t1", account: "acme", function: "f", state: "failed", attempts: 3, error: { kind: "http", message: "boom", status: 500 }, timeline },
+      {
+        id: "t1",
+        account: "acme",
+        function: "f",
+        state: "failed",
+        attempts: 3,
+        error: { kind: "http", message: "boom", status: 500 },
+        timeline,
+      },
       undefined,
       Date.parse("2026-01-01T00:00:02.000Z"),
     );
     expect(envelope).toEqual({
       type: "task.failed",
       timestamp: "2026-01-01T00:00:02.000Z",
-      data: { id: "t1", account: "acme", function: "f", state: "failed", attempts: 3, error: { kind: "http", message: "boom", status: 500 }, timeline },
+      data: {
+        id: "t1",
+        account: "acme",
+        function: "f",
+        state: "failed",
+        attempts: 3,
+        error: { kind: "http", message: "boom", status: 500 },
+        timeline,
+      },
     });
-    expect(buildEnvelope({ id: "t", account: "a", function: "f", state: "running", attempts: 1, timeline }, undefined, 0)).toBeUndefined();
+    expect(
+      buildEnvelope({ id: "t", account: "a", function: "f", state: "running", attempts: 1, timeline }, undefined, 0),
+    ).toBeUndefined();
   });
 
   it("names R2 objects <prefix>/<account>/<function>/<id>.json", () => {

@@ -38,10 +38,19 @@ describe("invoker job store over node:sqlite", () => {
     const j = job("a");
     store.enqueue([j], 1);
     const result = new Uint8Array([7, 8]);
-    store.recordOutcome(j, 10, 5, { kind: "succeeded", status: 200, body: { contentType: "text/plain", size: 2, inline: result } });
+    store.recordOutcome(j, 10, 5, {
+      kind: "succeeded",
+      status: 200,
+      body: { contentType: "text/plain", size: 2, inline: result },
+    });
     expect(store.waiting(6, new Set())).toEqual([]);
     const [finished] = store.finished(10);
-    expect(finished).toMatchObject({ shard: "shared:1", taskId: "a", invocation: 1, report: { startedAt: 10, durationMs: 5 } });
+    expect(finished).toMatchObject({
+      shard: "shared:1",
+      taskId: "a",
+      invocation: 1,
+      report: { startedAt: 10, durationMs: 5 },
+    });
     const outcome = finished?.report.outcome;
     expect(outcome?.kind === "succeeded" && outcome.body.inline).toEqual(result);
     // A finished job is not dropped by a late abort; only the report's delivery removes it.

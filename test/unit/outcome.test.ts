@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { MAX_RETRY_AFTER_MS, NETWORK_ERROR_MESSAGE, classifyStatus, outcomeOfError, outcomeOfStatus } from "../../src/outcome";
+import {
+  classifyStatus,
+  MAX_RETRY_AFTER_MS,
+  NETWORK_ERROR_MESSAGE,
+  outcomeOfError,
+  outcomeOfStatus,
+} from "../../src/outcome";
 import type { BodyRef } from "../../src/records";
 
 const NOW = Date.UTC(2025, 5, 1, 0, 0, 0);
@@ -53,12 +59,20 @@ describe("outcomeOfStatus", () => {
   });
 
   it.each([429, 503])("%i is throttled with Retry-After in seconds", (status) => {
-    expect(outcomeOfStatus(status, "30", emptyBody, "slow down", NOW)).toEqual({ kind: "throttled", status, retryAfterMs: 30_000 });
+    expect(outcomeOfStatus(status, "30", emptyBody, "slow down", NOW)).toEqual({
+      kind: "throttled",
+      status,
+      retryAfterMs: 30_000,
+    });
   });
 
   it("throttled with Retry-After as an HTTP date", () => {
     const header = new Date(NOW + 90_000).toUTCString();
-    expect(outcomeOfStatus(429, header, emptyBody, "", NOW)).toEqual({ kind: "throttled", status: 429, retryAfterMs: 90_000 });
+    expect(outcomeOfStatus(429, header, emptyBody, "", NOW)).toEqual({
+      kind: "throttled",
+      status: 429,
+      retryAfterMs: 90_000,
+    });
   });
 
   it("throttled without Retry-After has no retryAfterMs (the backoff applies)", () => {
@@ -73,9 +87,17 @@ describe("outcomeOfStatus", () => {
 
   it("caps Retry-After at MAX_RETRY_AFTER_MS (one hour)", () => {
     expect(MAX_RETRY_AFTER_MS).toBe(3_600_000);
-    expect(outcomeOfStatus(429, "86400", emptyBody, "", NOW)).toEqual({ kind: "throttled", status: 429, retryAfterMs: 3_600_000 });
+    expect(outcomeOfStatus(429, "86400", emptyBody, "", NOW)).toEqual({
+      kind: "throttled",
+      status: 429,
+      retryAfterMs: 3_600_000,
+    });
     const nextWeek = new Date(NOW + 7 * 86_400_000).toUTCString();
-    expect(outcomeOfStatus(503, nextWeek, emptyBody, "", NOW)).toEqual({ kind: "throttled", status: 503, retryAfterMs: 3_600_000 });
+    expect(outcomeOfStatus(503, nextWeek, emptyBody, "", NOW)).toEqual({
+      kind: "throttled",
+      status: 503,
+      retryAfterMs: 3_600_000,
+    });
   });
 
   it.each([408, 500, 502, 504, 599])("%i is a transient http failure carrying the status and excerpt", (status) => {
@@ -120,7 +142,10 @@ describe("outcomeOfStatus", () => {
 
 describe("outcomeOfError", () => {
   it("a timeout is a transient 'timeout' failure, whatever the error", () => {
-    const expected = { kind: "transient", error: { kind: "timeout", message: "the function did not answer within timeoutMs" } };
+    const expected = {
+      kind: "transient",
+      error: { kind: "timeout", message: "the function did not answer within timeoutMs" },
+    };
     expect(outcomeOfError(new Error("The operation was aborted"), true)).toEqual(expected);
     expect(outcomeOfError(new DOMException("aborted", "AbortError"), true)).toEqual(expected);
     expect(outcomeOfError(undefined, true)).toEqual(expected);
@@ -137,7 +162,10 @@ describe("outcomeOfError", () => {
       new Error("x".repeat(5000)),
     ];
     for (const error of leaky) {
-      expect(outcomeOfError(error, false)).toEqual({ kind: "transient", error: { kind: "network", message: NETWORK_ERROR_MESSAGE } });
+      expect(outcomeOfError(error, false)).toEqual({
+        kind: "transient",
+        error: { kind: "network", message: NETWORK_ERROR_MESSAGE },
+      });
     }
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PROBLEM_BASE, Problem, validationProblem, type ProblemKind } from "../../src/problem";
+import { PROBLEM_BASE, Problem, type ProblemKind, validationProblem } from "../../src/problem";
 
 const EXPECTED: Record<ProblemKind, { status: number; title: string }> = {
   validation: { status: 400, title: "Request failed validation" },
@@ -44,7 +44,9 @@ describe("Problem", () => {
   });
 
   it("adds extensions as extra members", () => {
-    const problem = new Problem("invalid-transition", "Cannot pause a succeeded task.", { extensions: { state: "succeeded" } });
+    const problem = new Problem("invalid-transition", "Cannot pause a succeeded task.", {
+      extensions: { state: "succeeded" },
+    });
     expect(problem.toBody()).toEqual({
       type: "https://sluice.dev/problems/invalid-transition",
       title: "State transition not allowed",

@@ -53,7 +53,10 @@ describe("viewResult", () => {
   });
 
   it("shows an empty JSON body as null", () => {
-    expect(viewResult(new Uint8Array(0), "application/json")).toEqual({ result: null, resultContentType: "application/json" });
+    expect(viewResult(new Uint8Array(0), "application/json")).toEqual({
+      result: null,
+      resultContentType: "application/json",
+    });
   });
 
   it("shows invalid JSON with a json type as text", () => {
@@ -75,13 +78,29 @@ describe("viewResult", () => {
       resultEncoding: "text",
       resultContentType: "text/plain; charset=utf-8",
     });
-    expect(viewResult(utf8("<p>x</p>"), "text/html")).toEqual({ result: "<p>x</p>", resultEncoding: "text", resultContentType: "text/html" });
-    expect(viewResult(utf8("a,b\n1,2\n"), "TEXT/CSV")).toEqual({ result: "a,b\n1,2\n", resultEncoding: "text", resultContentType: "TEXT/CSV" });
-    expect(viewResult(utf8('{"a":1}'), "text/json")).toEqual({ result: '{"a":1}', resultEncoding: "text", resultContentType: "text/json" });
+    expect(viewResult(utf8("<p>x</p>"), "text/html")).toEqual({
+      result: "<p>x</p>",
+      resultEncoding: "text",
+      resultContentType: "text/html",
+    });
+    expect(viewResult(utf8("a,b\n1,2\n"), "TEXT/CSV")).toEqual({
+      result: "a,b\n1,2\n",
+      resultEncoding: "text",
+      resultContentType: "TEXT/CSV",
+    });
+    expect(viewResult(utf8('{"a":1}'), "text/json")).toEqual({
+      result: '{"a":1}',
+      resultEncoding: "text",
+      resultContentType: "text/json",
+    });
   });
 
   it("shows an empty text body as an empty string", () => {
-    expect(viewResult(new Uint8Array(0), "text/plain")).toEqual({ result: "", resultEncoding: "text", resultContentType: "text/plain" });
+    expect(viewResult(new Uint8Array(0), "text/plain")).toEqual({
+      result: "",
+      resultEncoding: "text",
+      resultContentType: "text/plain",
+    });
   });
 
   it("shows binary as standard base64", () => {
@@ -95,8 +114,16 @@ describe("viewResult", () => {
   });
 
   it("shows application/octet-stream, XML and an empty content type as base64", () => {
-    expect(viewResult(utf8("hi"), "application/octet-stream")).toEqual({ result: "aGk=", resultEncoding: "base64", resultContentType: "application/octet-stream" });
-    expect(viewResult(utf8("<a/>"), "application/xml")).toEqual({ result: "PGEvPg==", resultEncoding: "base64", resultContentType: "application/xml" });
+    expect(viewResult(utf8("hi"), "application/octet-stream")).toEqual({
+      result: "aGk=",
+      resultEncoding: "base64",
+      resultContentType: "application/octet-stream",
+    });
+    expect(viewResult(utf8("<a/>"), "application/xml")).toEqual({
+      result: "PGEvPg==",
+      resultEncoding: "base64",
+      resultContentType: "application/xml",
+    });
     expect(viewResult(utf8("x"), "")).toEqual({ result: "eA==", resultEncoding: "base64", resultContentType: "" });
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { allocateDispatch, pickInvoker, type DispatchCandidate } from "../../src/scheduler";
+import { allocateDispatch, type DispatchCandidate, pickInvoker } from "../../src/scheduler";
 
 function asObject(map: Map<string, number>): Record<string, number> {
   return Object.fromEntries(map);
@@ -103,7 +103,11 @@ describe("allocateDispatch", () => {
   });
 
   it("never exceeds the budget", () => {
-    const candidates: DispatchCandidate[] = Array.from({ length: 7 }, (_, i) => ({ key: `f${i}`, room: 3 + i, ready: 2 * i + 1 }));
+    const candidates: DispatchCandidate[] = Array.from({ length: 7 }, (_, i) => ({
+      key: `f${i}`,
+      room: 3 + i,
+      ready: 2 * i + 1,
+    }));
     for (let budget = 0; budget <= 60; budget++) {
       for (let start = 0; start < 7; start++) {
         const result = allocateDispatch(candidates, budget, start);

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import {
   ACCOUNT_ID,
-  FUNCTION_NAME,
-  MAX_DELAY_SECONDS,
   createAccountSchema,
   destinationSchema,
+  FUNCTION_NAME,
   functionSpecSchema,
+  MAX_DELAY_SECONDS,
   submitHeadersSchema,
   toFieldErrors,
 } from "../../src/schemas";
@@ -66,7 +66,9 @@ describe("functionSpecSchema defaults", () => {
 
   it("accepts a service target and every isolation mode", () => {
     for (const isolation of ["auto", "shared", "account", "dedicated"]) {
-      expect(functionSpecSchema.parse({ target: { type: "service", service: "DEMO_FN" }, isolation }).isolation).toBe(isolation);
+      expect(functionSpecSchema.parse({ target: { type: "service", service: "DEMO_FN" }, isolation }).isolation).toBe(
+        isolation,
+      );
     }
   });
 
@@ -118,9 +120,9 @@ describe("functionSpecSchema rejections", () => {
     expect(functionSpecSchema.safeParse({ target: { ...target, method: "GET" } }).success).toBe(false);
     expect(functionSpecSchema.safeParse({ target, retry: { maxAttempts: 3, jitter: true } }).success).toBe(false);
     expect(functionSpecSchema.safeParse({ target, destinations: { onSucces: { type: "r2" } } }).success).toBe(false);
-    expect(functionSpecSchema.safeParse({ target, destinations: { onSuccess: { type: "r2", bucket: "x" } } }).success).toBe(
-      false,
-    );
+    expect(
+      functionSpecSchema.safeParse({ target, destinations: { onSuccess: { type: "r2", bucket: "x" } } }).success,
+    ).toBe(false);
   });
 
   it("refuses initialBackoffMs > maxBackoffMs, naming retry.initialBackoffMs", () => {
@@ -249,7 +251,9 @@ describe("submitHeadersSchema", () => {
   );
 
   it("bounds the idempotency and fairness keys", () => {
-    expect(submitHeadersSchema.parse({ "idempotency-key": "k".repeat(256), "sluice-fairness-key": "customer-42" })).toEqual({
+    expect(
+      submitHeadersSchema.parse({ "idempotency-key": "k".repeat(256), "sluice-fairness-key": "customer-42" }),
+    ).toEqual({
       "idempotency-key": "k".repeat(256),
       "sluice-fairness-key": "customer-42",
     });
@@ -261,7 +265,11 @@ describe("submitHeadersSchema", () => {
 
   it("treats absent headers (undefined) as not given", () => {
     expect(
-      submitHeadersSchema.parse({ "idempotency-key": undefined, "sluice-delay": undefined, "sluice-fairness-key": undefined }),
+      submitHeadersSchema.parse({
+        "idempotency-key": undefined,
+        "sluice-delay": undefined,
+        "sluice-fairness-key": undefined,
+      }),
     ).toEqual({});
   });
 });
@@ -272,7 +280,8 @@ describe("toFieldErrors", () => {
     expect(root.success).toBe(false);
     if (!root.success) expect(toFieldErrors(root.error).map((e) => e.path)).toEqual(["(body)"]);
     const nested = functionSpecSchema.safeParse({ target, retry: { maxAttempts: 0 } });
-    if (!nested.success) expect(toFieldErrors(nested.error, ["body"]).map((e) => e.path)).toEqual(["body.retry.maxAttempts"]);
+    if (!nested.success)
+      expect(toFieldErrors(nested.error, ["body"]).map((e) => e.path)).toEqual(["body.retry.maxAttempts"]);
     expect(nested.success).toBe(false);
   });
 });

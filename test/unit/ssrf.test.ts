@@ -21,12 +21,16 @@ describe("outboundUrlProblem (production: allowPrivate=false)", () => {
     expect(outboundUrlProblem(url, false)).toBeUndefined();
   });
 
-  it.each(["http://fn.example.com/run", "ftp://fn.example.com/", "ws://fn.example.com/", "file:///etc/passwd", "data:text/plain,hi", "javascript:alert(1)"])(
-    "refuses the non-https URL %s",
-    (url) => {
-      expect(outboundUrlProblem(url, false)).toBe(HTTPS_ONLY);
-    },
-  );
+  it.each([
+    "http://fn.example.com/run",
+    "ftp://fn.example.com/",
+    "ws://fn.example.com/",
+    "file:///etc/passwd",
+    "data:text/plain,hi",
+    "javascript:alert(1)",
+  ])("refuses the non-https URL %s", (url) => {
+    expect(outboundUrlProblem(url, false)).toBe(HTTPS_ONLY);
+  });
 
   it.each(["", "not a url", "https://", "//example.com/x", "/relative/path", "https://exa mple.com/", "https://[::1/"])(
     "refuses the invalid URL %j",
@@ -54,12 +58,18 @@ describe("outboundUrlProblem (production: allowPrivate=false)", () => {
     expect(outboundUrlProblem(url, false)).toBe(LOCAL_HOST);
   });
 
-  it.each(["https://vm:8961/", "https://vm./", "https://wiki/run", "https://my-localhost/", "https://ip6-localhost/", "https://printer/"])(
-    "refuses the single-label host %s (resolved through /etc/hosts or a search domain)",
-    (url) => {
-      expect(outboundUrlProblem(url, false)).toBe("must be a fully qualified host name (single-label names are not allowed)");
-    },
-  );
+  it.each([
+    "https://vm:8961/",
+    "https://vm./",
+    "https://wiki/run",
+    "https://my-localhost/",
+    "https://ip6-localhost/",
+    "https://printer/",
+  ])("refuses the single-label host %s (resolved through /etc/hosts or a search domain)", (url) => {
+    expect(outboundUrlProblem(url, false)).toBe(
+      "must be a fully qualified host name (single-label names are not allowed)",
+    );
+  });
 
   it.each(["https://0177.0.0.1/", "https://0x7f.1/", "https://2130706433/", "https://127.1/"])(
     "refuses %s, another spelling of loopback",
@@ -119,12 +129,17 @@ describe("outboundUrlProblem (production: allowPrivate=false)", () => {
     expect(outboundUrlProblem(url, false)).toBe(IP_LITERAL);
   });
 
-  it.each(["https://8.8.8.8/", "https://1.1.1.1/dns", "https://172.15.0.1/", "https://172.32.0.1/", "https://100.63.0.1/", "https://100.128.0.1/", "https://134744072/"])(
-    "refuses the public IP literal %s (Workers refuse IP literals in production)",
-    (url) => {
-      expect(outboundUrlProblem(url, false)).toBe(IP_LITERAL);
-    },
-  );
+  it.each([
+    "https://8.8.8.8/",
+    "https://1.1.1.1/dns",
+    "https://172.15.0.1/",
+    "https://172.32.0.1/",
+    "https://100.63.0.1/",
+    "https://100.128.0.1/",
+    "https://134744072/",
+  ])("refuses the public IP literal %s (Workers refuse IP literals in production)", (url) => {
+    expect(outboundUrlProblem(url, false)).toBe(IP_LITERAL);
+  });
 
   it.each([
     "https://user:pass@fn.example.com/",

@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
 import {
-  TASK_STATES,
-  TERMINAL_STATES,
   canTransition,
   isTaskState,
   isTerminal,
-  transition,
+  TASK_STATES,
   type TaskEvent,
   type TaskState,
+  TERMINAL_STATES,
+  transition,
 } from "../../src/task-states";
 
 // The expected behaviour is written out by hand from the state table of shared/API.md, never derived from the module.
@@ -164,7 +164,17 @@ describe("task state vocabulary", () => {
 
   it("isTaskState accepts the eight states and nothing else", () => {
     for (const state of ALL_STATES) expect(isTaskState(state)).toBe(true);
-    for (const other of ["", "Queued", "QUEUED", "done", "pending", "queued ", "delivered", "toString", "constructor"]) {
+    for (const other of [
+      "",
+      "Queued",
+      "QUEUED",
+      "done",
+      "pending",
+      "queued ",
+      "delivered",
+      "toString",
+      "constructor",
+    ]) {
       expect(isTaskState(other)).toBe(false);
     }
   });

@@ -1,7 +1,7 @@
 import { env, evictDurableObject } from "cloudflare:test";
 import { expect, it, vi } from "vitest";
-import { createAccount, demoTarget, getTask, putFunction, submit, waitForState } from "./helpers";
 import { REGISTRY_NAME } from "../../src/placement";
+import { createAccount, demoTarget, getTask, putFunction, submit, waitForState } from "./helpers";
 
 it("AIMD: 429s cut a function's window, the cut survives eviction and caps dispatch, successes grow it back", async () => {
   const account = await createAccount("aimd");

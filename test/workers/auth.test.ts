@@ -1,5 +1,6 @@
 import { env, SELF } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
+import { REGISTRY_NAME } from "../../src/placement";
 import { PRINCIPAL_TTL_MS } from "../../workers/platform/registry-client";
 import {
   ADMIN_TOKEN,
@@ -14,13 +15,16 @@ import {
   uniqueId,
   waitForState,
 } from "./helpers";
-import { REGISTRY_NAME } from "../../src/placement";
 
 describe("admin API", () => {
   it("refuses a missing or wrong admin token with 401 problem+json", async () => {
     await expectProblem(await SELF.fetch(`${BASE}/v1/accounts`, { method: "POST", body: "{}" }), 401, "unauthorized");
     await expectProblem(
-      await SELF.fetch(`${BASE}/v1/accounts`, { method: "POST", body: "{}", headers: { authorization: "Bearer nope" } }),
+      await SELF.fetch(`${BASE}/v1/accounts`, {
+        method: "POST",
+        body: "{}",
+        headers: { authorization: "Bearer nope" },
+      }),
       401,
       "unauthorized",
     );
@@ -28,7 +32,10 @@ describe("admin API", () => {
 
   it("creates an account once: key shown once (sk_), whsec_ secret, 409 on a repeat, no secrets on GET", async () => {
     const id = uniqueId("solo");
-    const created = await admin("/v1/accounts", { method: "POST", body: JSON.stringify({ id, limits: { submitPerSecond: 50 } }) });
+    const created = await admin("/v1/accounts", {
+      method: "POST",
+      body: JSON.stringify({ id, limits: { submitPerSecond: 50 } }),
+    });
     expect(created.status).toBe(201);
     const body = (await created.json()) as { id: string; apiKey: string; webhookSecret: string; keyPrefix: string };
     expect(body.id).toBe(id);
@@ -42,11 +49,18 @@ describe("admin API", () => {
     const text = await read.text();
     expect(text).not.toContain(body.apiKey);
     expect(text).not.toContain(body.webhookSecret);
-    expect(JSON.parse(text)).toMatchObject({ id, limits: { submitPerSecond: 50 }, keys: [{ keyPrefix: body.keyPrefix, revokedAt: null }] });
+    expect(JSON.parse(text)).toMatchObject({
+      id,
+      limits: { submitPerSecond: 50 },
+      keys: [{ keyPrefix: body.keyPrefix, revokedAt: null }],
+    });
   });
 
   it("validates account ids and limits field by field", async () => {
-    const response = await admin("/v1/accounts", { method: "POST", body: JSON.stringify({ id: "Bad_Id", limits: { submitPerSecond: -1 } }) });
+    const response = await admin("/v1/accounts", {
+      method: "POST",
+      body: JSON.stringify({ id: "Bad_Id", limits: { submitPerSecond: -1 } }),
+    });
     const problem = await expectProblem(response, 400, "validation");
     const paths = (problem.errors as { path: string }[]).map((e) => e.path).sort();
     expect(paths).toEqual(["id", "limits.submitPerSecond"]);
@@ -64,7 +78,11 @@ describe("admin API", () => {
     // Refused from the very next request: the isolate that revoked it forgets the key at once.
     await expectProblem(await tenant(second, "/v1/functions"), 401, "unauthorized");
     expect((await tenant(account, "/v1/functions")).status).toBe(200);
-    await expectProblem(await admin(`/v1/accounts/${account.id}/keys/${keyPrefix}`, { method: "DELETE" }), 404, "not-found");
+    await expectProblem(
+      await admin(`/v1/accounts/${account.id}/keys/${keyPrefix}`, { method: "DELETE" }),
+      404,
+      "not-found",
+    );
     await expectProblem(await admin(`/v1/accounts/nobody-here/keys`, { method: "POST" }), 404, "not-found");
   });
 });
@@ -81,14 +99,25 @@ describe("account limits", () => {
     const read = (await (await admin(`/v1/accounts/${account.id}`)).json()) as { limits: unknown };
     expect(read.limits).toEqual({ submitPerSecond: 5, maxConcurrency: 20 });
     const bad = await expectProblem(
-      await admin(`/v1/accounts/${account.id}`, { method: "PATCH", body: JSON.stringify({ limits: { maxConcurrency: 0 } }) }),
+      await admin(`/v1/accounts/${account.id}`, {
+        method: "PATCH",
+        body: JSON.stringify({ limits: { maxConcurrency: 0 } }),
+      }),
       400,
       "validation",
     );
     expect(bad.errors).toEqual([expect.objectContaining({ path: "limits.maxConcurrency" })]);
-    await expectProblem(await admin(`/v1/accounts/nobody-here`, { method: "PATCH", body: JSON.stringify({ limits: {} }) }), 404, "not-found");
     await expectProblem(
-      await SELF.fetch(`${BASE}/v1/accounts/${account.id}`, { method: "PATCH", body: "{}", headers: { authorization: `Bearer ${account.apiKey}` } }),
+      await admin(`/v1/accounts/nobody-here`, { method: "PATCH", body: JSON.stringify({ limits: {} }) }),
+      404,
+      "not-found",
+    );
+    await expectProblem(
+      await SELF.fetch(`${BASE}/v1/accounts/${account.id}`, {
+        method: "PATCH",
+        body: "{}",
+        headers: { authorization: `Bearer ${account.apiKey}` },
+      }),
       401,
       "unauthorized",
     );
@@ -126,7 +155,11 @@ describe("401 texts say what is wrong", () => {
       await detail(await SELF.fetch(`${BASE}/v1/functions`, { headers: { authorization: "Basic abc" } })),
       await detail(await SELF.fetch(`${BASE}/v1/functions`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })),
       await detail(await SELF.fetch(`${BASE}/v1/functions`, { headers: { authorization: "Bearer sk_00000000_nope" } })),
-      await detail(await SELF.fetch(`${BASE}/v1/accounts/${account.id}`, { headers: { authorization: `Bearer ${account.apiKey}` } })),
+      await detail(
+        await SELF.fetch(`${BASE}/v1/accounts/${account.id}`, {
+          headers: { authorization: `Bearer ${account.apiKey}` },
+        }),
+      ),
     ];
     expect(new Set(texts).size).toBe(texts.length);
     expect(texts[2]).toMatch(/admin token/);
@@ -171,7 +204,11 @@ describe("tenant isolation", () => {
     await expectProblem(await tenant(other, `/v1/tasks/${id}`), 404, "not-found");
     await expectProblem(await tenant(other, `/v1/tasks/${id}/result`), 404, "not-found");
     await expectProblem(await tenant(other, "/v1/functions/private"), 404, "not-found");
-    await expectProblem(await tenant(other, "/v1/functions/private/tasks", { method: "POST", body: "{}" }), 404, "not-found");
+    await expectProblem(
+      await tenant(other, "/v1/functions/private/tasks", { method: "POST", body: "{}" }),
+      404,
+      "not-found",
+    );
     const list = (await (await tenant(other, "/v1/functions")).json()) as { functions: unknown[] };
     expect(list.functions).toEqual([]);
     // The other account can use the same function name without touching the owner's.

@@ -6,8 +6,17 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import { toBase64Url, utf8 } from "../../src/encoding";
-import { createAccount, demoTarget, expectProblem, getTask, putFunction, submit, tenant, type TestAccount } from "./helpers";
 import { REGISTRY_NAME } from "../../src/placement";
+import {
+  createAccount,
+  demoTarget,
+  expectProblem,
+  getTask,
+  putFunction,
+  submit,
+  type TestAccount,
+  tenant,
+} from "./helpers";
 
 async function shardOf(account: TestAccount, fn: string) {
   const record = await env.REGISTRY.getByName(REGISTRY_NAME).getFunction(account.id, fn);
@@ -20,10 +29,15 @@ async function asyncTask(account: TestAccount, fn: string): Promise<{ id: string
   const shard = await shardOf(account, fn);
   const token = await vi.waitFor(
     async () => {
-      const row = await runInDurableObject(shard, (_i, state) =>
-        state.storage.sql
-          .exec<{ callback_token: string | null; async: number }>("SELECT callback_token, async FROM tasks WHERE id = ?", id)
-          .toArray()[0],
+      const row = await runInDurableObject(
+        shard,
+        (_i, state) =>
+          state.storage.sql
+            .exec<{ callback_token: string | null; async: number }>(
+              "SELECT callback_token, async FROM tasks WHERE id = ?",
+              id,
+            )
+            .toArray()[0],
       );
       expect(row?.async).toBe(1);
       return row?.callback_token ?? "";
@@ -91,7 +105,12 @@ describe("callback API as a stranger sees it", () => {
     expect(stored).toBe(before + 1);
 
     // The same token after the end: the same 404, and the first result is neither overwritten nor deleted.
-    const late = await callback(id, "complete", token, JSON.stringify({ ok: true, result: { blob: "y".repeat(100 * 1024) } }));
+    const late = await callback(
+      id,
+      "complete",
+      token,
+      JSON.stringify({ ok: true, result: { blob: "y".repeat(100 * 1024) } }),
+    );
     bodies.add(JSON.stringify(await expectProblem(late, 404, "not-found")));
     expect(await blobCount()).toBe(stored);
     const result = await tenant(account, `/v1/tasks/${id}/result`);
@@ -100,7 +119,9 @@ describe("callback API as a stranger sees it", () => {
     // Unknown id, forged id naming an invented shard: the same answer again.
     const forged = `tsk_${toBase64Url(utf8("evil:1"))}.${toBase64Url(new Uint8Array(16))}.${toBase64Url(new Uint8Array(12))}`;
     for (const bogus of [forged, "tsk_nope", id.slice(0, -2) + "AA"]) {
-      bodies.add(JSON.stringify(await expectProblem(await callback(bogus, "complete", token, bigResult()), 404, "not-found")));
+      bodies.add(
+        JSON.stringify(await expectProblem(await callback(bogus, "complete", token, bigResult()), 404, "not-found")),
+      );
     }
     expect(bodies.size).toBe(1);
     expect(await blobCount()).toBe(stored);

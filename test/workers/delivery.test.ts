@@ -1,7 +1,21 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { describe, expect, inject, it, vi } from "vitest";
 import { routeQueueBatch } from "../../workers/index";
-import { admin, createAccount, demoTarget, expectProblem, getTask, putFunction, submit, tenant, uniqueId, waitForState, type TaskJson, type TestAccount, quietPeriod } from "./helpers";
+import {
+  admin,
+  createAccount,
+  demoTarget,
+  expectProblem,
+  getTask,
+  putFunction,
+  quietPeriod,
+  submit,
+  type TaskJson,
+  type TestAccount,
+  tenant,
+  uniqueId,
+  waitForState,
+} from "./helpers";
 
 const receiver = () => inject("receiverUrl");
 
@@ -22,7 +36,12 @@ async function received(name: string): Promise<Received[]> {
 
 type DeliveredTask = TaskJson & { delivery?: { state: string; attempts: number; lastError?: string } };
 
-async function waitForDelivery(account: TestAccount, id: string, state: string, timeout = 20_000): Promise<DeliveredTask> {
+async function waitForDelivery(
+  account: TestAccount,
+  id: string,
+  state: string,
+  timeout = 20_000,
+): Promise<DeliveredTask> {
   return vi.waitFor(
     async () => {
       const task = (await getTask(account, id)) as DeliveredTask;
@@ -97,7 +116,7 @@ describe("webhook destinations (Standard Webhooks)", () => {
     const others = [];
     for (let i = 0; i < 5; i++) others.push(await submit(account, "busy", JSON.stringify({ echo: i })));
     for (const other of others) await waitForState(account, other, "succeeded");
-    expect((await getTask(account, id) as DeliveredTask).delivery?.state).toBe("pending");
+    expect(((await getTask(account, id)) as DeliveredTask).delivery?.state).toBe("pending");
     expect(Date.now() - started).toBeLessThan(5_000);
     const failed = await waitForDelivery(account, id, "failed", 30_000);
     expect(failed.delivery?.attempts).toBe(8);
@@ -123,7 +142,11 @@ describe("webhook destinations (Standard Webhooks)", () => {
     await putFunction(ok, "plain", { target: demoTarget });
     const plain = await submit(ok, "plain", JSON.stringify({ echo: 1 }));
     await waitForState(ok, plain, "succeeded");
-    await expectProblem(await tenant(ok, `/v1/tasks/${plain}/redeliver`, { method: "POST" }), 409, "invalid-transition");
+    await expectProblem(
+      await tenant(ok, `/v1/tasks/${plain}/redeliver`, { method: "POST" }),
+      409,
+      "invalid-transition",
+    );
   });
 
   it("signs with both the old and the new secret after a rotation", async () => {
@@ -161,7 +184,9 @@ describe("webhook destinations (Standard Webhooks)", () => {
     await tenant(account, "/v1/functions/failing/pause", { method: "POST" });
     const expired = await submit(account, "failing", JSON.stringify({ echo: 1 }));
     await waitForDelivery(account, expired, "delivered", 10_000);
-    const types = (await received(hook)).map((r) => JSON.parse(r.body) as { type: string; data: { id: string; error?: unknown } });
+    const types = (await received(hook)).map(
+      (r) => JSON.parse(r.body) as { type: string; data: { id: string; error?: unknown } },
+    );
     expect(types.map((t) => [t.type, t.data.id])).toEqual([
       ["task.failed", failed],
       ["task.expired", expired],
@@ -187,7 +212,10 @@ describe("webhook destinations (Standard Webhooks)", () => {
 describe("queue, R2 and function destinations", () => {
   it("sends the envelope to a queue binding, consumed by a test consumer", async () => {
     const account = await createAccount();
-    await putFunction(account, "queued-out", { target: demoTarget, destinations: { onSuccess: { type: "queue", queue: "RESULTS" } } });
+    await putFunction(account, "queued-out", {
+      target: demoTarget,
+      destinations: { onSuccess: { type: "queue", queue: "RESULTS" } },
+    });
     const id = await submit(account, "queued-out", JSON.stringify({ echo: "q" }));
     await waitForDelivery(account, id, "delivered");
     const object = await vi.waitFor(
@@ -213,7 +241,10 @@ describe("queue, R2 and function destinations", () => {
 
   it("writes the envelope to R2 at <prefix>/<account>/<function>/<id>.json", async () => {
     const account = await createAccount();
-    await putFunction(account, "archived", { target: demoTarget, destinations: { onSuccess: { type: "r2", prefix: "archive" } } });
+    await putFunction(account, "archived", {
+      target: demoTarget,
+      destinations: { onSuccess: { type: "r2", prefix: "archive" } },
+    });
     const id = await submit(account, "archived", JSON.stringify({ echo: "r2" }));
     await waitForDelivery(account, id, "delivered");
     const object = await env.RESULTS_BUCKET.get(`archive/${account.id}/archived/${id}.json`);
@@ -223,7 +254,10 @@ describe("queue, R2 and function destinations", () => {
   it("chains a function: the envelope becomes a task of the next function", async () => {
     const account = await createAccount();
     await putFunction(account, "second", { target: demoTarget });
-    await putFunction(account, "first", { target: demoTarget, destinations: { onSuccess: { type: "function", name: "second" } } });
+    await putFunction(account, "first", {
+      target: demoTarget,
+      destinations: { onSuccess: { type: "function", name: "second" } },
+    });
     const id = await submit(account, "first", JSON.stringify({ echo: "step 1" }));
     await waitForDelivery(account, id, "delivered");
     const listed = (await (await tenant(account, "/v1/functions/second/tasks")).json()) as { tasks: { id: string }[] };
@@ -235,11 +269,16 @@ describe("queue, R2 and function destinations", () => {
 
   it("stops a chain that loops onto itself at MAX_CHAIN_DEPTH (3 in tests)", async () => {
     const account = await createAccount();
-    await putFunction(account, "loop", { target: demoTarget, destinations: { onSuccess: { type: "function", name: "loop" } } });
+    await putFunction(account, "loop", {
+      target: demoTarget,
+      destinations: { onSuccess: { type: "function", name: "loop" } },
+    });
     await submit(account, "loop", JSON.stringify({ echo: "again" }));
     const all = await vi.waitFor(
       async () => {
-        const listed = (await (await tenant(account, "/v1/functions/loop/tasks")).json()) as { tasks: { id: string }[] };
+        const listed = (await (await tenant(account, "/v1/functions/loop/tasks")).json()) as {
+          tasks: { id: string }[];
+        };
         expect(listed.tasks).toHaveLength(4);
         // Listings are summaries; the delivery is on the task itself.
         const last = (await (await tenant(account, `/v1/tasks/${listed.tasks[0]?.id}`)).json()) as DeliveredTask;
@@ -263,7 +302,9 @@ describe("event sources", () => {
     await env.EVENTS.send({ echo: "from a queue" });
     const first = await vi.waitFor(
       async () => {
-        const listed = (await (await tenant(account, "/v1/functions/events/tasks")).json()) as { tasks: { id: string }[] };
+        const listed = (await (await tenant(account, "/v1/functions/events/tasks")).json()) as {
+          tasks: { id: string }[];
+        };
         expect(listed.tasks).toHaveLength(1);
         return listed.tasks[0]?.id ?? "";
       },

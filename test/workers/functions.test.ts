@@ -1,10 +1,14 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { createAccount, demoTarget, expectProblem, putFunction, submit, tenant, waitForState } from "./helpers";
 import { REGISTRY_NAME } from "../../src/placement";
+import { createAccount, demoTarget, expectProblem, putFunction, submit, tenant, waitForState } from "./helpers";
 
 function put(account: Awaited<ReturnType<typeof createAccount>>, name: string, body: string) {
-  return tenant(account, `/v1/functions/${name}`, { method: "PUT", headers: { "content-type": "application/json" }, body });
+  return tenant(account, `/v1/functions/${name}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body,
+  });
 }
 
 describe("functions API", () => {
@@ -86,14 +90,22 @@ describe("functions API", () => {
     );
     expect(problem.errors).toEqual([expect.objectContaining({ path: "target.service" })]);
     // A binding that exists but is not a service target (the R2 bucket) is refused too.
-    await expectProblem(await put(account, "svc", JSON.stringify({ target: { type: "service", service: "BLOBS" } })), 400, "validation");
+    await expectProblem(
+      await put(account, "svc", JSON.stringify({ target: { type: "service", service: "BLOBS" } })),
+      400,
+      "validation",
+    );
   });
 
   it("answers malformed JSON with 400 problem+json", async () => {
     const account = await createAccount();
     await expectProblem(await put(account, "bad", "{not json"), 400, "malformed-json");
     // A name that cannot be created is the caller's mistake (400 naming it); reading one that cannot exist is a 404.
-    const bad = await expectProblem(await tenant(account, "/v1/functions/Bad_Name", { method: "PUT", body: "{}" }), 400, "validation");
+    const bad = await expectProblem(
+      await tenant(account, "/v1/functions/Bad_Name", { method: "PUT", body: "{}" }),
+      400,
+      "validation",
+    );
     expect(bad.errors).toEqual([expect.objectContaining({ path: "name" })]);
     await expectProblem(await tenant(account, "/v1/functions/Bad_Name"), 404, "not-found");
   });

@@ -106,14 +106,32 @@ export type AuthSpec =
   | { k: "revoked" }
   | { k: "near"; base: "A" | "admin"; how: NearMiss }
   | { k: "raw"; v: Text };
-export type NearMiss = "suffix" | "truncate" | "noscheme" | "twice" | "quoted" | "flip" | "tab" | "basic" | "comma" | "other-scheme";
+export type NearMiss =
+  | "suffix"
+  | "truncate"
+  | "noscheme"
+  | "twice"
+  | "quoted"
+  | "flip"
+  | "tab"
+  | "basic"
+  | "comma"
+  | "other-scheme";
 
 /** Header values; `cb` is a well-formed but wrong `Sluice-Callback-Token` (`cb_<account>.<32 chars>`). */
 export type HeaderValue = Text | { cb: AcctWho | "nobody"; secret: string };
 export type HeaderSpec = [name: string, value: HeaderValue];
 
 export type QueryPart = { n: string; v: string; raw?: boolean };
-export type PathMut = "none" | "trailing-slash" | "double-slash" | "upper" | "dot" | "suffix" | "glue" | "encoded-slash";
+export type PathMut =
+  | "none"
+  | "trailing-slash"
+  | "double-slash"
+  | "upper"
+  | "dot"
+  | "suffix"
+  | "glue"
+  | "encoded-slash";
 
 /** Structural mutations of a valid JSON body (node indexes wrap around the node count). */
 export type Mut =
@@ -154,7 +172,10 @@ export type BodySpec =
   | { k: "bytes"; b: number[] }
   | { k: "sized"; shape: SizedShape; n: number };
 
-export type Transport = { k: "fixed" } | { k: "chunked"; chunk: number; empties: boolean } | { k: "known-stream"; chunk: number };
+export type Transport =
+  | { k: "fixed" }
+  | { k: "chunked"; chunk: number; empties: boolean }
+  | { k: "known-stream"; chunk: number };
 
 export interface FuzzRequest {
   shape: Shape;
@@ -210,37 +231,108 @@ const smallJson = fc.jsonValue({ maxDepth: 2 });
 
 /** Segments that are hostile to routers and decoders; put verbatim into the URL. */
 const NASTY_SEGMENTS = [
-  "", ".", "..", "%2e%2e", "%2E", "%", "%Z", "%ZZ", "%C3%28", "%E0%A4%A", "%00", "%2F", "a%2Fb", "%252F", "%2566z-one",
-  "fz-one%20", "fz-one;x", "%3B", "%E2%80%AE", "%EF%BB%BF", "~", "*", "'", "(", "@", ":", "tasks:batch", "%3A", "%F0%9F%98%80",
-  "é", "😀", "\\", "%5C", "fz-one%0A", "%09", "fz-one%2F..%2Ffz-two", "FZ-ONE", "fz-one.json", "%66%7A%2D%6F%6E%65",
+  "",
+  ".",
+  "..",
+  "%2e%2e",
+  "%2E",
+  "%",
+  "%Z",
+  "%ZZ",
+  "%C3%28",
+  "%E0%A4%A",
+  "%00",
+  "%2F",
+  "a%2Fb",
+  "%252F",
+  "%2566z-one",
+  "fz-one%20",
+  "fz-one;x",
+  "%3B",
+  "%E2%80%AE",
+  "%EF%BB%BF",
+  "~",
+  "*",
+  "'",
+  "(",
+  "@",
+  ":",
+  "tasks:batch",
+  "%3A",
+  "%F0%9F%98%80",
+  "é",
+  "😀",
+  "\\",
+  "%5C",
+  "fz-one%0A",
+  "%09",
+  "fz-one%2F..%2Ffz-two",
+  "FZ-ONE",
+  "fz-one.json",
+  "%66%7A%2D%6F%6E%65",
 ] as const;
 const nastySegment: fc.Arbitrary<Text> = fc.oneof(
   { arbitrary: fc.constantFrom(...NASTY_SEGMENTS), weight: 6 },
   { arbitrary: unicodeText(12).map((s) => encodeURIComponent(s)), weight: 2 },
-  { arbitrary: fc.constantFrom<Long>({ rep: "a", n: 1000 }, { rep: "a", n: 10_000 }, { rep: "%41", n: 30_000 }, { rep: "é", n: 5000 }), weight: 1 },
+  {
+    arbitrary: fc.constantFrom<Long>(
+      { rep: "a", n: 1000 },
+      { rep: "a", n: 10_000 },
+      { rep: "%41", n: 30_000 },
+      { rep: "é", n: 5000 },
+    ),
+    weight: 1,
+  },
 );
 
 // ---------------------------------------------------------------------------------------------------------------------
 // References to fixtures.
 
 const INVALID_NAMES = [
-  "Fz-One", "-lead", "_under", "has space", "ünï", "emoji😀", "under_score", "a.b", "fz-one!", "x".repeat(64), "UPPER",
-  "tab\tname", "semi;colon", "q?uery", "hash#", "slash/inside", "nul\u0000", "fz-one ", "ǅ", "١٢٣",
+  "Fz-One",
+  "-lead",
+  "_under",
+  "has space",
+  "ünï",
+  "emoji😀",
+  "under_score",
+  "a.b",
+  "fz-one!",
+  "x".repeat(64),
+  "UPPER",
+  "tab\tname",
+  "semi;colon",
+  "q?uery",
+  "hash#",
+  "slash/inside",
+  "nul\u0000",
+  "fz-one ",
+  "ǅ",
+  "١٢٣",
 ] as const;
 export const fnRefArb = (forCreate: boolean): fc.Arbitrary<FnRef> =>
   fc.oneof(
     { arbitrary: fc.nat({ max: FIXTURE_FNS.length - 1 }).map((i) => ({ k: "fixture" as const, i })), weight: 8 },
-    { arbitrary: fc.nat({ max: POOL_FNS.length - 1 }).map((i) => ({ k: "pool" as const, i })), weight: forCreate ? 4 : 2 },
     {
-      arbitrary: fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,20}$/).map((s) => ({ k: "unknown" as const, name: `zz${s}`.slice(0, 63) })),
+      arbitrary: fc.nat({ max: POOL_FNS.length - 1 }).map((i) => ({ k: "pool" as const, i })),
+      weight: forCreate ? 4 : 2,
+    },
+    {
+      arbitrary: fc
+        .stringMatching(/^[a-z0-9][a-z0-9-]{0,20}$/)
+        .map((s) => ({ k: "unknown" as const, name: `zz${s}`.slice(0, 63) })),
       weight: forCreate ? 0 : 2,
     },
     {
-      arbitrary: fc.oneof(
-        fc.constantFrom<Text>(...INVALID_NAMES),
-        fc.constantFrom<Text>({ rep: "a", n: 64 }, { rep: "a", n: 5000 }, { rep: "é", n: 300 }),
-        unicodeText(10).filter((s) => s.length > 0 && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(s) && s !== "." && s !== ".."),
-      ).map((raw) => ({ k: "invalid" as const, raw })),
+      arbitrary: fc
+        .oneof(
+          fc.constantFrom<Text>(...INVALID_NAMES),
+          fc.constantFrom<Text>({ rep: "a", n: 64 }, { rep: "a", n: 5000 }, { rep: "é", n: 300 }),
+          unicodeText(10).filter(
+            (s) => s.length > 0 && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(s) && s !== "." && s !== "..",
+          ),
+        )
+        .map((raw) => ({ k: "invalid" as const, raw })),
       weight: 3,
     },
     { arbitrary: fc.nat({ max: FIXTURE_FNS.length - 1 }).map((i) => ({ k: "encoded" as const, i })), weight: 1 },
@@ -254,10 +346,17 @@ const b64urlChar = fc.constantFrom(...B64URL.split(""));
 export const taskRefArb: fc.Arbitrary<TaskRef> = fc.oneof(
   { arbitrary: taskIndex.map((i) => ({ k: "pool" as const, who: "A" as const, i })), weight: 8 },
   { arbitrary: fc.nat({ max: TASK_POOL.B - 1 }).map((i) => ({ k: "pool" as const, who: "B" as const, i })), weight: 2 },
-  { arbitrary: fc.record({ k: fc.constant("tamper" as const), i: taskIndex, pos: fc.nat(), ch: b64urlChar }), weight: 3 },
+  {
+    arbitrary: fc.record({ k: fc.constant("tamper" as const), i: taskIndex, pos: fc.nat(), ch: b64urlChar }),
+    weight: 3,
+  },
   { arbitrary: fc.record({ k: fc.constant("truncate" as const), i: taskIndex, n: fc.nat({ max: 60 }) }), weight: 1 },
   {
-    arbitrary: fc.record({ k: fc.constant("extend" as const), i: taskIndex, s: fc.string({ unit: b64urlChar, minLength: 1, maxLength: 8 }) }),
+    arbitrary: fc.record({
+      k: fc.constant("extend" as const),
+      i: taskIndex,
+      s: fc.string({ unit: b64urlChar, minLength: 1, maxLength: 8 }),
+    }),
     weight: 1,
   },
   {
@@ -271,8 +370,23 @@ export const taskRefArb: fc.Arbitrary<TaskRef> = fc.oneof(
   {
     arbitrary: fc
       .oneof(
-        fc.constantFrom<Text>("tsk_", "tsk_..", "tsk_a.b.c", "tsk_AAAA.AAAA.AAAA", "TSK_x", "tsk", "anything", "0", "-1", "null"),
-        fc.constantFrom<Text>({ rep: "A", n: 400, pre: "tsk_" }, { rep: "A", n: 401, pre: "tsk_" }, { rep: "A", n: 20_000, pre: "tsk_" }),
+        fc.constantFrom<Text>(
+          "tsk_",
+          "tsk_..",
+          "tsk_a.b.c",
+          "tsk_AAAA.AAAA.AAAA",
+          "TSK_x",
+          "tsk",
+          "anything",
+          "0",
+          "-1",
+          "null",
+        ),
+        fc.constantFrom<Text>(
+          { rep: "A", n: 400, pre: "tsk_" },
+          { rep: "A", n: 401, pre: "tsk_" },
+          { rep: "A", n: 20_000, pre: "tsk_" },
+        ),
         fc.string({ unit: b64urlChar, maxLength: 40 }).map((s) => `tsk_${s}`),
         unicodeText(16).map((s) => encodeURIComponent(s)),
       )
@@ -285,7 +399,10 @@ export const taskRefArb: fc.Arbitrary<TaskRef> = fc.oneof(
 const acctWho = fc.constantFrom<AcctWho>("A", "B", "V");
 export const acctRefArb: fc.Arbitrary<AcctRef> = fc.oneof(
   { arbitrary: acctWho.map((who) => ({ k: "known" as const, who })), weight: 6 },
-  { arbitrary: fc.stringMatching(/^[a-z0-9-]{1,20}$/).map((s) => ({ k: "unknown" as const, id: `zz${s}` })), weight: 2 },
+  {
+    arbitrary: fc.stringMatching(/^[a-z0-9-]{1,20}$/).map((s) => ({ k: "unknown" as const, id: `zz${s}` })),
+    weight: 2,
+  },
   {
     arbitrary: fc
       .oneof(
@@ -301,7 +418,16 @@ export const acctRefArb: fc.Arbitrary<AcctRef> = fc.oneof(
 export const PREFIX_POOL = { A: 2, B: 2, V: 3 } as const;
 export const prefixRefArb: fc.Arbitrary<PrefixRef> = fc.oneof(
   { arbitrary: fc.record({ k: fc.constant("pool" as const), who: acctWho, i: fc.nat({ max: 2 }) }), weight: 5 },
-  { arbitrary: fc.record({ k: fc.constant("tamper" as const), who: acctWho, i: fc.nat({ max: 2 }), pos: fc.nat(), ch: b64urlChar }), weight: 2 },
+  {
+    arbitrary: fc.record({
+      k: fc.constant("tamper" as const),
+      who: acctWho,
+      i: fc.nat({ max: 2 }),
+      pos: fc.nat(),
+      ch: b64urlChar,
+    }),
+    weight: 2,
+  },
   {
     arbitrary: fc
       .oneof(
@@ -316,16 +442,33 @@ export const prefixRefArb: fc.Arbitrary<PrefixRef> = fc.oneof(
 // ---------------------------------------------------------------------------------------------------------------------
 // Shapes.
 
-const unknownPrefixes = ["/", "/v1/", "/v2/", "/v1/functions/fz-one/", "/v1/tasks/", "/v1/accounts/", "/v1/account/", "/V1/", "//"];
+const unknownPrefixes = [
+  "/",
+  "/v1/",
+  "/v2/",
+  "/v1/functions/fz-one/",
+  "/v1/tasks/",
+  "/v1/accounts/",
+  "/v1/account/",
+  "/V1/",
+  "//",
+];
 export const shapeArbs = {
   root: fc.constant<Shape>({ s: "root" }),
   unknown: fc
     .record({
       prefix: fc.constantFrom(...unknownPrefixes),
-      segs: fc.array(fc.oneof(nastySegment, unicodeText(10).map((s) => encodeURIComponent(s)), fc.constantFrom("tasks", "x", "keys", "stats")), {
-        minLength: 0,
-        maxLength: 3,
-      }),
+      segs: fc.array(
+        fc.oneof(
+          nastySegment,
+          unicodeText(10).map((s) => encodeURIComponent(s)),
+          fc.constantFrom("tasks", "x", "keys", "stats"),
+        ),
+        {
+          minLength: 0,
+          maxLength: 3,
+        },
+      ),
     })
     .map((r): Shape => ({ s: "unknown", prefix: r.prefix, segs: r.segs })),
   accounts: fc.constant<Shape>({ s: "accounts" }),
@@ -335,7 +478,9 @@ export const shapeArbs = {
   functions: fc.constant<Shape>({ s: "functions" }),
   function: fnRefArb(false).map((f): Shape => ({ s: "function", f })),
   "function-put": fnRefArb(true).map((f): Shape => ({ s: "function", f })),
-  "fn-action": fc.record({ f: fnRefArb(false), action: fc.constantFrom("pause" as const, "resume" as const) }).map((r): Shape => ({ s: "fn-action", ...r })),
+  "fn-action": fc
+    .record({ f: fnRefArb(false), action: fc.constantFrom("pause" as const, "resume" as const) })
+    .map((r): Shape => ({ s: "fn-action", ...r })),
   "fn-tasks": fnRefArb(false).map((f): Shape => ({ s: "fn-tasks", f })),
   batch: fnRefArb(false).map((f): Shape => ({ s: "batch", f })),
   bulk: fc
@@ -346,7 +491,9 @@ export const shapeArbs = {
   "task-op": fc
     .record({ t: taskRefArb, op: fc.constantFrom<TaskOp>("cancel", "pause", "resume", "retry", "redeliver") })
     .map((r): Shape => ({ s: "task-op", ...r })),
-  callback: fc.record({ t: taskRefArb, op: fc.constantFrom("complete" as const, "heartbeat" as const) }).map((r): Shape => ({ s: "callback", ...r })),
+  callback: fc
+    .record({ t: taskRefArb, op: fc.constantFrom("complete" as const, "heartbeat" as const) })
+    .map((r): Shape => ({ s: "callback", ...r })),
   rotate: fc.constant<Shape>({ s: "rotate" }),
 } satisfies Record<string, fc.Arbitrary<Shape>>;
 
@@ -357,12 +504,34 @@ const goodForm = fc.oneof(
   { arbitrary: fc.constant<GoodForm>("plain"), weight: 12 },
   { arbitrary: fc.constantFrom<GoodForm>("lower", "upper", "spaces", "trailing"), weight: 1 },
 );
-const nearMiss = fc.constantFrom<NearMiss>("suffix", "truncate", "noscheme", "twice", "quoted", "flip", "tab", "basic", "comma", "other-scheme");
+const nearMiss = fc.constantFrom<NearMiss>(
+  "suffix",
+  "truncate",
+  "noscheme",
+  "twice",
+  "quoted",
+  "flip",
+  "tab",
+  "basic",
+  "comma",
+  "other-scheme",
+);
 const rawBadAuth: fc.Arbitrary<Text> = fc.oneof(
   fc.constantFrom<Text>(
-    "", "Bearer", "Bearer ", "Bearer sk_bogus", "Bearer sk_00000000_0000000000000000000000000000000000000000000",
-    "Basic dXNlcjpwYXNz", "Token abc", "Bearer null", "Bearer undefined", "Bearer sk_", "sk_bogus", "Bearer %00",
-    { rep: "x", n: 5000, pre: "Bearer " }, { rep: "sk_", n: 70_000, pre: "Bearer " },
+    "",
+    "Bearer",
+    "Bearer ",
+    "Bearer sk_bogus",
+    "Bearer sk_00000000_0000000000000000000000000000000000000000000",
+    "Basic dXNlcjpwYXNz",
+    "Token abc",
+    "Bearer null",
+    "Bearer undefined",
+    "Bearer sk_",
+    "sk_bogus",
+    "Bearer %00",
+    { rep: "x", n: 5000, pre: "Bearer " },
+    { rep: "sk_", n: 70_000, pre: "Bearer " },
   ),
   headerText(60),
   headerText(40).map((s) => `Bearer ${s}`),
@@ -373,7 +542,9 @@ export function authArb(mix: AuthMix): fc.Arbitrary<AuthSpec> {
   const adminA = goodForm.map((form): AuthSpec => ({ k: "admin", form }));
   const none = fc.constant<AuthSpec>({ k: "none" });
   const revoked = fc.constant<AuthSpec>({ k: "revoked" });
-  const near = fc.record({ base: fc.constantFrom("A" as const, "admin" as const), how: nearMiss }).map((r): AuthSpec => ({ k: "near", ...r }));
+  const near = fc
+    .record({ base: fc.constantFrom("A" as const, "admin" as const), how: nearMiss })
+    .map((r): AuthSpec => ({ k: "near", ...r }));
   const raw = rawBadAuth.map((v): AuthSpec => ({ k: "raw", v }));
   const w = {
     admin: { a: 10, A: 2, B: 1, none: 2, revoked: 1, near: 2, raw: 2 },
@@ -399,9 +570,21 @@ const contentTypeArb: fc.Arbitrary<Text> = fc.oneof(
   { arbitrary: fc.constantFrom<Text>("application/json", "application/json; charset=utf-8"), weight: 8 },
   {
     arbitrary: fc.constantFrom<Text>(
-      "text/plain", "application/octet-stream", "application/problem+json", "application/vnd.fz+json", "text/csv; charset=latin1",
-      "multipart/form-data; boundary=x", "image/png", "", " ", "application/json;;;", "*/*", "json", "a/b; c=\"d\"",
-      { rep: "x", n: 256, pre: "application/" }, { rep: "x", n: 255, pre: "text/" },
+      "text/plain",
+      "application/octet-stream",
+      "application/problem+json",
+      "application/vnd.fz+json",
+      "text/csv; charset=latin1",
+      "multipart/form-data; boundary=x",
+      "image/png",
+      "",
+      " ",
+      "application/json;;;",
+      "*/*",
+      "json",
+      'a/b; c="d"',
+      { rep: "x", n: 256, pre: "application/" },
+      { rep: "x", n: 255, pre: "text/" },
     ),
     weight: 4,
   },
@@ -411,15 +594,34 @@ const contentTypeArb: fc.Arbitrary<Text> = fc.oneof(
 );
 const idempotencyKeyArb: fc.Arbitrary<Text> = fc.oneof(
   { arbitrary: headerText(64, 1), weight: 6 },
-  { arbitrary: fc.constantFrom<Text>("", " ", "\t", "same-key", "same-key", { rep: "k", n: 256 }, { rep: "k", n: 257 }), weight: 3 },
+  {
+    arbitrary: fc.constantFrom<Text>("", " ", "\t", "same-key", "same-key", { rep: "k", n: 256 }, { rep: "k", n: 257 }),
+    weight: 3,
+  },
   { arbitrary: long("k"), weight: 1 },
 );
 const delayArb: fc.Arbitrary<Text> = fc.oneof(
   { arbitrary: fc.integer({ min: 0, max: 5 }).map(String), weight: 4 },
   {
     arbitrary: fc.constantFrom<Text>(
-      "604800", "604801", "-1", "1.5", "1e3", "abc", "", " 3 ", "+5", "99999999999999999999", "0x10", "5s", "NaN", "Infinity",
-      "00000007", "3600", "1,2", { rep: "9", n: 300 },
+      "604800",
+      "604801",
+      "-1",
+      "1.5",
+      "1e3",
+      "abc",
+      "",
+      " 3 ",
+      "+5",
+      "99999999999999999999",
+      "0x10",
+      "5s",
+      "NaN",
+      "Infinity",
+      "00000007",
+      "3600",
+      "1,2",
+      { rep: "9", n: 300 },
     ),
     weight: 4,
   },
@@ -433,8 +635,20 @@ const fairnessArb: fc.Arbitrary<Text> = fc.oneof(
 /** `Prefer` values: the number after `wait=` never exceeds 2, so a held answer cannot outlast the hang bound. */
 const preferArb: fc.Arbitrary<Text> = fc.oneof(
   fc.constantFrom<Text>(
-    "wait=0", "wait=1", "wait=2", "wait=abc", "wait=-1", "wait=", "respond-async", "return=minimal", "wait=1, respond-async",
-    "respond-async; wait=1", "wait=1.5", "WAIT=1", "handling=strict", { rep: "x", n: 9000, pre: "wait=0;" },
+    "wait=0",
+    "wait=1",
+    "wait=2",
+    "wait=abc",
+    "wait=-1",
+    "wait=",
+    "respond-async",
+    "return=minimal",
+    "wait=1, respond-async",
+    "respond-async; wait=1",
+    "wait=1.5",
+    "WAIT=1",
+    "handling=strict",
+    { rep: "x", n: 9000, pre: "wait=0;" },
   ),
   headerText(30).filter((s) => !/wait=\d*[3-9]|wait=\d{2,}/i.test(s)),
 );
@@ -450,8 +664,27 @@ const callbackTokenArb: fc.Arbitrary<HeaderValue> = fc.oneof(
   { arbitrary: headerText(60), weight: 1 },
 );
 const extraHeaderArb: fc.Arbitrary<HeaderSpec> = fc.tuple(
-  fc.constantFrom("x-fuzz", "accept", "accept-encoding", "traceparent", "sluice-task-id", "sluice-attempt", "origin", "cookie", "range", "content-encoding", "if-match", "x-forwarded-for"),
-  fc.oneof(headerText(60), fc.constantFrom<Text>("gzip", "*/*", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "bytes=0-1", { rep: "h", n: 9000 })),
+  fc.constantFrom(
+    "x-fuzz",
+    "accept",
+    "accept-encoding",
+    "traceparent",
+    "sluice-task-id",
+    "sluice-attempt",
+    "origin",
+    "cookie",
+    "range",
+    "content-encoding",
+    "if-match",
+    "x-forwarded-for",
+  ),
+  fc.oneof(
+    headerText(60),
+    fc.constantFrom<Text>("gzip", "*/*", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "bytes=0-1", {
+      rep: "h",
+      n: 9000,
+    }),
+  ),
 );
 export const headersArb = (forSubmit: boolean, forCallback: boolean): fc.Arbitrary<HeaderSpec[]> =>
   fc.array(
@@ -473,7 +706,11 @@ export const headersArb = (forSubmit: boolean, forCallback: boolean): fc.Arbitra
 const stateValues = ["accepted", "queued", "paused", "running", "succeeded", "failed", "cancelled", "expired"];
 const queryValueArb = (n: string): fc.Arbitrary<QueryPart> => {
   const values: Record<string, fc.Arbitrary<string>> = {
-    state: fc.oneof(fc.constantFrom(...stateValues), fc.constantFrom("QUEUED", "bogus", "", "queued,failed", " queued"), unicodeText(6)),
+    state: fc.oneof(
+      fc.constantFrom(...stateValues),
+      fc.constantFrom("QUEUED", "bogus", "", "queued,failed", " queued"),
+      unicodeText(6),
+    ),
     limit: fc.oneof(
       fc.integer({ min: 1, max: 1000 }).map(String),
       fc.constantFrom("0", "-1", "1001", "abc", "1.5", "", "1e2", "99999999999999999999", " 5", "0x10", "NaN"),
@@ -487,11 +724,20 @@ const queryValueArb = (n: string): fc.Arbitrary<QueryPart> => {
   return fc.tuple(value, fc.boolean()).map(([v, raw]) => (raw && /%/.test(v) ? { n, v, raw } : { n, v }));
 };
 export const listQueryArb: fc.Arbitrary<QueryPart[]> = fc
-  .record({ state: fc.option(queryValueArb("state")), limit: fc.option(queryValueArb("limit")), cursor: fc.option(queryValueArb("cursor")) })
+  .record({
+    state: fc.option(queryValueArb("state")),
+    limit: fc.option(queryValueArb("limit")),
+    cursor: fc.option(queryValueArb("cursor")),
+  })
   .map((r) => [r.state, r.limit, r.cursor].filter((q): q is QueryPart => q !== null));
 export const noiseQueryArb: fc.Arbitrary<QueryPart[]> = fc.oneof(
   { arbitrary: fc.constant<QueryPart[]>([]), weight: 12 },
-  { arbitrary: fc.tuple(fc.constantFrom("x", "limit", "state", "", "a[]", "%ZZ"), headerText(12)).map(([n, v]) => [{ n, v }]), weight: 1 },
+  {
+    arbitrary: fc
+      .tuple(fc.constantFrom("x", "limit", "state", "", "a[]", "%ZZ"), headerText(12))
+      .map(([n, v]) => [{ n, v }]),
+    weight: 1,
+  },
 );
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -561,7 +807,10 @@ export function validJsonArb(kind: Exclude<BodyKind, "none">): fc.Arbitrary<Json
         .record(
           {
             suffix: fc.stringMatching(/^[a-z0-9]{8,12}$/),
-            limits: fc.record({ submitPerSecond: fc.integer({ min: 1, max: 1000 }), maxConcurrency: fc.integer({ min: 1, max: 1000 }) }, { requiredKeys: [] }),
+            limits: fc.record(
+              { submitPerSecond: fc.integer({ min: 1, max: 1000 }), maxConcurrency: fc.integer({ min: 1, max: 1000 }) },
+              { requiredKeys: [] },
+            ),
           },
           { requiredKeys: ["suffix"] },
         )
@@ -569,7 +818,15 @@ export function validJsonArb(kind: Exclude<BodyKind, "none">): fc.Arbitrary<Json
     case "patch":
       // Generous limits only: PATCH may hit an account the suite submits with.
       return fc
-        .record({ limits: fc.record({ submitPerSecond: fc.integer({ min: 100_000, max: 1_000_000 }), maxConcurrency: fc.integer({ min: 1000, max: 100_000 }) }, { requiredKeys: [] }) })
+        .record({
+          limits: fc.record(
+            {
+              submitPerSecond: fc.integer({ min: 100_000, max: 1_000_000 }),
+              maxConcurrency: fc.integer({ min: 1000, max: 100_000 }),
+            },
+            { requiredKeys: [] },
+          ),
+        })
         .map((v): JsonBase => ({ j: "value", v }));
     case "spec":
       return validSpecArb.map((v): JsonBase => ({ j: "value", v }));
@@ -608,16 +865,30 @@ export function bodyArb(kind: BodyKind): fc.Arbitrary<BodySpec> {
   const text = anyText(60).map((s): BodySpec => ({ k: "text", s }));
   const bytes = fc.uint8Array({ maxLength: 200 }).map((b): BodySpec => ({ k: "bytes", b: [...b] }));
   if (kind === "none") {
-    return fc.oneof({ arbitrary: none, weight: 10 }, { arbitrary: text, weight: 1 }, { arbitrary: randomJson, weight: 1 }, { arbitrary: bytes, weight: 1 });
+    return fc.oneof(
+      { arbitrary: none, weight: 10 },
+      { arbitrary: text, weight: 1 },
+      { arbitrary: randomJson, weight: 1 },
+      { arbitrary: bytes, weight: 1 },
+    );
   }
   const valid = validJsonArb(kind);
   return fc.oneof(
     { arbitrary: valid.map((base): BodySpec => ({ k: "json", base, muts: [] })), weight: 6 },
     {
       arbitrary: fc
-        .record({ base: valid, muts: fc.array(mutArb, { minLength: 0, maxLength: 2 }), text: fc.option(textMutArb, { nil: undefined }) })
+        .record({
+          base: valid,
+          muts: fc.array(mutArb, { minLength: 0, maxLength: 2 }),
+          text: fc.option(textMutArb, { nil: undefined }),
+        })
         .filter((r) => r.muts.length > 0 || r.text !== undefined)
-        .map((r): BodySpec => (r.text === undefined ? { k: "json", base: r.base, muts: r.muts } : { k: "json", base: r.base, muts: r.muts, text: r.text })),
+        .map(
+          (r): BodySpec =>
+            r.text === undefined
+              ? { k: "json", base: r.base, muts: r.muts }
+              : { k: "json", base: r.base, muts: r.muts, text: r.text },
+        ),
       weight: 5,
     },
     { arbitrary: randomJson, weight: 1 },
@@ -631,15 +902,33 @@ export function bodyArb(kind: BodyKind): fc.Arbitrary<BodySpec> {
 export const transportArb: fc.Arbitrary<Transport> = fc.oneof(
   { arbitrary: fc.constant<Transport>({ k: "fixed" }), weight: 6 },
   {
-    arbitrary: fc.record({ k: fc.constant("chunked" as const), chunk: fc.oneof(fc.integer({ min: 1, max: 4096 }), fc.constant(65_536)), empties: fc.boolean() }),
+    arbitrary: fc.record({
+      k: fc.constant("chunked" as const),
+      chunk: fc.oneof(fc.integer({ min: 1, max: 4096 }), fc.constant(65_536)),
+      empties: fc.boolean(),
+    }),
     weight: 3,
   },
-  { arbitrary: fc.record({ k: fc.constant("known-stream" as const), chunk: fc.constantFrom(1024, 65_536) }), weight: 1 },
+  {
+    arbitrary: fc.record({ k: fc.constant("known-stream" as const), chunk: fc.constantFrom(1024, 65_536) }),
+    weight: 1,
+  },
 );
 
 const pathMutArb: fc.Arbitrary<PathMut> = fc.oneof(
   { arbitrary: fc.constant<PathMut>("none"), weight: 30 },
-  { arbitrary: fc.constantFrom<PathMut>("trailing-slash", "double-slash", "upper", "dot", "suffix", "glue", "encoded-slash"), weight: 3 },
+  {
+    arbitrary: fc.constantFrom<PathMut>(
+      "trailing-slash",
+      "double-slash",
+      "upper",
+      "dot",
+      "suffix",
+      "glue",
+      "encoded-slash",
+    ),
+    weight: 3,
+  },
 );
 
 /** The body an endpoint takes, by shape and method. */
@@ -684,10 +973,15 @@ function authMixOf(shape: Shape): AuthMix {
 }
 
 /** A whole request for a route shape: mostly its own methods, now and then any other. */
-export function requestArb(shapeArb: fc.Arbitrary<Shape>, methodBias?: string, exclude: readonly string[] = []): fc.Arbitrary<FuzzRequest> {
+export function requestArb(
+  shapeArb: fc.Arbitrary<Shape>,
+  methodBias?: string,
+  exclude: readonly string[] = [],
+): fc.Arbitrary<FuzzRequest> {
   return shapeArb.chain((shape) => {
     const natural = NATURAL_METHODS[shape.s].filter((m) => !exclude.includes(m));
-    const naturalArb = methodBias && natural.includes(methodBias) ? fc.constant(methodBias) : fc.constantFrom(...natural);
+    const naturalArb =
+      methodBias && natural.includes(methodBias) ? fc.constant(methodBias) : fc.constantFrom(...natural);
     const methodArb = fc.oneof(
       { arbitrary: naturalArb, weight: 12 },
       { arbitrary: fc.constantFrom(...(natural.includes("GET") ? ["HEAD"] : natural)), weight: 1 },
@@ -695,7 +989,9 @@ export function requestArb(shapeArb: fc.Arbitrary<Shape>, methodBias?: string, e
     );
     return methodArb.chain((method) => {
       const kind = bodyKindOf(shape, method);
-      const isList = (shape.s === "fn-tasks" || shape.s === "functions" || shape.s === "accounts") && (method === "GET" || method === "HEAD");
+      const isList =
+        (shape.s === "fn-tasks" || shape.s === "functions" || shape.s === "accounts") &&
+        (method === "GET" || method === "HEAD");
       return fc.record({
         shape: fc.constant(shape),
         method: fc.constant(method),
@@ -718,7 +1014,16 @@ export interface LimitCase {
   auth: "good" | "bad";
 }
 export const limitCaseArb: fc.Arbitrary<LimitCase> = fc.record({
-  target: fc.constantFrom<LimitCase["target"]>("payload", "batch-ws", "spec", "batch-items", "account", "bulk", "complete", "junk-json"),
+  target: fc.constantFrom<LimitCase["target"]>(
+    "payload",
+    "batch-ws",
+    "spec",
+    "batch-items",
+    "account",
+    "bulk",
+    "complete",
+    "junk-json",
+  ),
   // 3 MiB over the limit, streamed, is what shows whether reading stops at the limit: it is picked most often.
   delta: fc.oneof(
     { arbitrary: fc.constant<LimitCase["delta"]>(3_145_728), weight: 3 },

@@ -22,39 +22,49 @@ import { env, SELF } from "cloudflare:test";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  BASE64URL_ALPHABET,
-  CONTENT_TYPE_MAX,
-  FIXTURE_FNS,
-  FOREIGN_FN,
-  LIMIT,
-  limitCaseArb,
-  NATURAL_METHODS,
-  POOL_FNS,
-  requestArb,
-  shapeArbs,
-  textOf,
-  TASK_POOL,
   type AcctRef,
   type AcctWho,
   type AuthSpec,
+  BASE64URL_ALPHABET,
   type BodySpec,
+  CONTENT_TYPE_MAX,
+  FIXTURE_FNS,
   type FnRef,
+  FOREIGN_FN,
   type FuzzRequest,
   type GoodForm,
   type HeaderSpec,
   type JsonBase,
+  LIMIT,
   type LimitCase,
+  limitCaseArb,
   type Mut,
+  NATURAL_METHODS,
+  POOL_FNS,
+  requestArb,
   type Shape,
   type ShapeName,
   type SizedShape,
+  shapeArbs,
+  TASK_POOL,
   type TaskOp,
   type TaskRef,
   type TextMut,
   type Transport,
+  textOf,
   type Who,
 } from "./fuzz-arbitraries";
-import { ADMIN_TOKEN, BASE, createAccount, demoTarget, fastRetry, putFunction, submit, waitForState, type TestAccount } from "./helpers";
+import {
+  ADMIN_TOKEN,
+  BASE,
+  createAccount,
+  demoTarget,
+  fastRetry,
+  putFunction,
+  submit,
+  type TestAccount,
+  waitForState,
+} from "./helpers";
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Configuration.
@@ -65,7 +75,10 @@ const hostEnv = (name: string): string | undefined => {
   return processEnv[name] ?? processEnv[`VITE_${name}`];
 };
 const SEED_TEXT = hostEnv("FUZZ_SEED");
-const BASE_SEED = SEED_TEXT !== undefined && SEED_TEXT !== "" && Number.isFinite(Number(SEED_TEXT)) ? Number(SEED_TEXT) | 0 : Date.now() % 2_147_483_647;
+const BASE_SEED =
+  SEED_TEXT !== undefined && SEED_TEXT !== "" && Number.isFinite(Number(SEED_TEXT))
+    ? Number(SEED_TEXT) | 0
+    : Date.now() % 2_147_483_647;
 const REPLAY_PATH = hostEnv("FUZZ_PATH") || undefined;
 const SURVEY = hostEnv("FUZZ_SURVEY") === "1";
 const SCALE = Math.max(0.05, Number(hostEnv("FUZZ_SCALE") ?? "1") || 1);
@@ -105,7 +118,11 @@ interface Fixtures {
 const FIXTURE_SPECS: Record<string, Record<string, unknown>> = {
   "fz-one": { target: demoTarget, retry: fastRetry },
   "fz-two": { target: demoTarget, retry: fastRetry },
-  "fz-async": { target: demoTarget, timeoutMs: 900_000, retry: { maxAttempts: 1, initialBackoffMs: 10, maxBackoffMs: 10 } },
+  "fz-async": {
+    target: demoTarget,
+    timeoutMs: 900_000,
+    retry: { maxAttempts: 1, initialBackoffMs: 10, maxBackoffMs: 10 },
+  },
   [FOREIGN_FN]: { target: demoTarget, retry: fastRetry },
 };
 const PAUSED_FIXTURES = new Set(["fz-two"]);
@@ -114,13 +131,19 @@ const FIXTURES_OF: Record<Who, readonly string[]> = { A: FIXTURE_FNS, B: [FOREIG
 let fx: Fixtures;
 
 async function api(key: string, path: string, init: RequestInit = {}): Promise<Response> {
-  return SELF.fetch(`${BASE}${path}`, { ...init, headers: { authorization: `Bearer ${key}`, ...(init.headers ?? {}) } });
+  return SELF.fetch(`${BASE}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${key}`, ...(init.headers ?? {}) },
+  });
 }
 
 async function apiJson<T>(key: string, path: string, init: RequestInit = {}): Promise<T> {
   const response = await api(key, path, init);
   const text = await response.text();
-  if (!response.ok) throw new Error(`fixture request ${init.method ?? "GET"} ${path} answered ${response.status}: ${text.slice(0, 300)}`);
+  if (!response.ok)
+    throw new Error(
+      `fixture request ${init.method ?? "GET"} ${path} answered ${response.status}: ${text.slice(0, 300)}`,
+    );
   return JSON.parse(text) as T;
 }
 
@@ -140,7 +163,11 @@ function fingerprint(view: Record<string, unknown>): string {
 }
 
 async function setUp(): Promise<Fixtures> {
-  const [A, B, V] = await Promise.all([createAccount("fuzz"), createAccount("fuzzforeign"), createAccount("fuzzvictim")]);
+  const [A, B, V] = await Promise.all([
+    createAccount("fuzz"),
+    createAccount("fuzzforeign"),
+    createAccount("fuzzvictim"),
+  ]);
   const extraKey = async (account: TestAccount) =>
     apiJson<{ apiKey: string; keyPrefix: string }>(ADMIN_TOKEN, `/v1/accounts/${account.id}/keys`, { method: "POST" });
   const [a2, b2, v2, v3, gone] = await Promise.all([extraKey(A), extraKey(B), extraKey(V), extraKey(V), extraKey(V)]);
@@ -160,12 +187,22 @@ async function setUp(): Promise<Fixtures> {
   ids.push(await submit(A, "fz-one", json({ echo: { n: 2 } })));
   ids.push(await submit(A, "fz-one", json({ fail: 422 })));
   ids.push(await submit(A, "fz-one", json({ echo: "x".repeat(100_000) })));
-  ids.push(await submit(A, "fz-one", json({ echo: "later" }), { "content-type": "application/json", "sluice-delay": "3600" }));
-  ids.push(await submit(A, "fz-one", json({ echo: "cancel me" }), { "content-type": "application/json", "sluice-delay": "3600" }));
+  ids.push(
+    await submit(A, "fz-one", json({ echo: "later" }), { "content-type": "application/json", "sluice-delay": "3600" }),
+  );
+  ids.push(
+    await submit(A, "fz-one", json({ echo: "cancel me" }), {
+      "content-type": "application/json",
+      "sluice-delay": "3600",
+    }),
+  );
   ids.push(await submit(A, "fz-two", json({ echo: "held" })));
   ids.push(await submit(A, "fz-two", json({ echo: "paused" })));
   ids.push(await submit(A, "fz-async", json({ async: true })));
-  const foreign = [await submit(B, FOREIGN_FN, json({ echo: "b0" })), await submit(B, FOREIGN_FN, json({ echo: "b1" }))];
+  const foreign = [
+    await submit(B, FOREIGN_FN, json({ echo: "b0" })),
+    await submit(B, FOREIGN_FN, json({ echo: "b1" })),
+  ];
   expect(ids).toHaveLength(TASK_POOL.A);
   expect(foreign).toHaveLength(TASK_POOL.B);
 
@@ -188,13 +225,23 @@ async function setUp(): Promise<Fixtures> {
   ]);
 
   const fingerprints: Record<Who, Map<string, string>> = { A: new Map(), B: new Map() };
-  for (const [who, account] of [["A", A], ["B", B]] as const) {
-    const { functions } = await apiJson<{ functions: Record<string, unknown>[] }>(account.apiKey, "/v1/functions?limit=1000");
+  for (const [who, account] of [
+    ["A", A],
+    ["B", B],
+  ] as const) {
+    const { functions } = await apiJson<{ functions: Record<string, unknown>[] }>(
+      account.apiKey,
+      "/v1/functions?limit=1000",
+    );
     for (const view of functions) fingerprints[who].set(String(view.name), fingerprint(view));
   }
   return {
     accounts: { A, B, V },
-    prefixes: { A: [A.keyPrefix, a2.keyPrefix], B: [B.keyPrefix, b2.keyPrefix], V: [V.keyPrefix, v2.keyPrefix, v3.keyPrefix] },
+    prefixes: {
+      A: [A.keyPrefix, a2.keyPrefix],
+      B: [B.keyPrefix, b2.keyPrefix],
+      V: [V.keyPrefix, v2.keyPrefix, v3.keyPrefix],
+    },
     revokedKey: gone.apiKey,
     tasks: { A: ids, B: foreign },
     fingerprints,
@@ -216,7 +263,10 @@ async function listAll<T>(key: string, path: string, field: string): Promise<T[]
   let cursor: string | null | undefined;
   for (let page = 0; page < 50; page++) {
     const sep = path.includes("?") ? "&" : "?";
-    const body = await apiJson<Record<string, unknown>>(key, `${path}${sep}limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    const body = await apiJson<Record<string, unknown>>(
+      key,
+      `${path}${sep}limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+    );
     out.push(...((body[field] as T[] | undefined) ?? []));
     cursor = body.nextCursor as string | null | undefined;
     if (!cursor) return out;
@@ -226,7 +276,9 @@ async function listAll<T>(key: string, path: string, field: string): Promise<T[]
 
 async function snapshot(): Promise<Snapshot> {
   const key = (who: Who) => fx.accounts[who].apiKey;
-  const fnLists = await Promise.all((["A", "B"] as const).map((who) => listAll<Record<string, unknown>>(key(who), "/v1/functions", "functions")));
+  const fnLists = await Promise.all(
+    (["A", "B"] as const).map((who) => listAll<Record<string, unknown>>(key(who), "/v1/functions", "functions")),
+  );
   const fns = { A: new Map<string, string>(), B: new Map<string, string>() };
   (["A", "B"] as const).forEach((who, i) => {
     for (const view of fnLists[i] ?? []) fns[who].set(String(view.name), fingerprint(view));
@@ -242,7 +294,10 @@ async function snapshot(): Promise<Snapshot> {
       }),
     ),
     ...(["A", "B", "V"] as const).map(async (who) => {
-      const account = await apiJson<{ keys?: { keyPrefix: string; revokedAt: string | null }[] }>(ADMIN_TOKEN, `/v1/accounts/${fx.accounts[who].id}`);
+      const account = await apiJson<{ keys?: { keyPrefix: string; revokedAt: string | null }[] }>(
+        ADMIN_TOKEN,
+        `/v1/accounts/${fx.accounts[who].id}`,
+      );
       for (const k of account.keys ?? []) keys[who].set(k.keyPrefix, k.revokedAt === null || k.revokedAt === undefined);
     }),
     (async () => {
@@ -261,13 +316,20 @@ async function snapshot(): Promise<Snapshot> {
 /** Differences that property 3 forbids, ignoring tasks (and their R2 objects) that accepted requests created. */
 function storageDiff(before: Snapshot, after: Snapshot, created: { has(id: string): boolean }): string[] {
   const out: string[] = [];
-  const setDiff = (label: string, a: Iterable<string>, b: Iterable<string>, skip: (x: string) => boolean = () => false) => {
+  const setDiff = (
+    label: string,
+    a: Iterable<string>,
+    b: Iterable<string>,
+    skip: (x: string) => boolean = () => false,
+  ) => {
     const left = new Set([...a].filter((x) => !skip(x)));
     const right = new Set([...b].filter((x) => !skip(x)));
     const added = [...right].filter((x) => !left.has(x));
     const removed = [...left].filter((x) => !right.has(x));
     if (added.length || removed.length) {
-      out.push(`${label}: ${left.size} -> ${right.size}${added.length ? ` added ${JSON.stringify(added.slice(0, 5))}` : ""}${removed.length ? ` removed ${JSON.stringify(removed.slice(0, 5))}` : ""}`);
+      out.push(
+        `${label}: ${left.size} -> ${right.size}${added.length ? ` added ${JSON.stringify(added.slice(0, 5))}` : ""}${removed.length ? ` removed ${JSON.stringify(removed.slice(0, 5))}` : ""}`,
+      );
     }
   };
   const blobOfCreated = (key: string) => {
@@ -281,7 +343,9 @@ function storageDiff(before: Snapshot, after: Snapshot, created: { has(id: strin
   setDiff("objects in BLOBS", before.blobs, after.blobs, blobOfCreated);
   for (const who of ["A", "B", "V"] as const) {
     setDiff(`keys of ${who}`, before.keys[who].keys(), after.keys[who].keys());
-    const revokedNow = [...before.keys[who]].filter(([p, live]) => live && after.keys[who].get(p) === false).map(([p]) => p);
+    const revokedNow = [...before.keys[who]]
+      .filter(([p, live]) => live && after.keys[who].get(p) === false)
+      .map(([p]) => p);
     if (revokedNow.length) out.push(`keys of ${who}: revoked ${JSON.stringify(revokedNow)}`);
   }
   return out;
@@ -355,7 +419,9 @@ function fnSegment(shape: { f: FnRef }): string {
     case "invalid":
       return encodeURIComponent(textOf(f.raw));
     case "encoded":
-      return [...(FIXTURE_FNS[f.i % FIXTURE_FNS.length] ?? "")].map((c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`).join("");
+      return [...(FIXTURE_FNS[f.i % FIXTURE_FNS.length] ?? "")]
+        .map((c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}`)
+        .join("");
     case "seg":
       return textOf(f.seg);
   }
@@ -391,7 +457,8 @@ function prefixSegment(shape: Extract<Shape, { s: "key" }>): string {
   }
   // Never revoke the keys the suite authenticates with: those become a near miss instead.
   const target = shape.a.k === "known" ? shape.a.who : undefined;
-  if ((target === "A" || target === "B") && prefix === fx.prefixes[target][0]) prefix = replaceAt(prefix, prefix.length - 1, "Z");
+  if ((target === "A" || target === "B") && prefix === fx.prefixes[target][0])
+    prefix = replaceAt(prefix, prefix.length - 1, "Z");
   return prefix;
 }
 
@@ -507,7 +574,9 @@ function clone<T>(value: T): T {
 
 /** Every node of a JSON value with its parent, depth first (the root has no parent). */
 function nodesOf(value: unknown): { parent: Record<string, unknown> | unknown[] | null; key: string | number }[] {
-  const out: { parent: Record<string, unknown> | unknown[] | null; key: string | number }[] = [{ parent: null, key: "" }];
+  const out: { parent: Record<string, unknown> | unknown[] | null; key: string | number }[] = [
+    { parent: null, key: "" },
+  ];
   const walk = (node: unknown) => {
     if (Array.isArray(node)) {
       node.forEach((child, i) => {
@@ -544,7 +613,8 @@ function applyMut(value: unknown, mut: Mut): unknown {
       return value;
     case "add": {
       const target = get();
-      if (target !== null && typeof target === "object" && !Array.isArray(target)) (target as Record<string, unknown>)[mut.key] = clone(mut.v);
+      if (target !== null && typeof target === "object" && !Array.isArray(target))
+        (target as Record<string, unknown>)[mut.key] = clone(mut.v);
       else if (Array.isArray(target)) target.push(clone(mut.v));
       return value;
     }
@@ -572,7 +642,8 @@ function applyTextMut(text: string, mut: TextMut): string {
 let sizedCounter = 0;
 const sizedCache = new Map<string, Uint8Array>();
 function sizedBody(shape: SizedShape, n: number): Uint8Array {
-  const fill = (pre: string, post: string, ch = "x") => pre + ch.repeat(Math.max(0, n - pre.length - post.length)) + post;
+  const fill = (pre: string, post: string, ch = "x") =>
+    pre + ch.repeat(Math.max(0, n - pre.length - post.length)) + post;
   if (shape === "ws-account") {
     // A fresh id each time, so that a body under the limit is a valid, new account.
     const base = `{"id":"fzbig-${Date.now().toString(36)}-${++sizedCounter}"}`;
@@ -605,7 +676,10 @@ function sizedBody(shape: SizedShape, n: number): Uint8Array {
       const k = Math.max(1, Math.ceil(n / 1_000_000));
       const room = n - 2 - (k - 1) - 14 * k;
       const each = Math.floor(room / k);
-      const items = Array.from({ length: k }, (_, i) => `{"payload":"${"x".repeat(Math.max(0, i === 0 ? room - each * (k - 1) : each))}"}`);
+      const items = Array.from(
+        { length: k },
+        (_, i) => `{"payload":"${"x".repeat(Math.max(0, i === 0 ? room - each * (k - 1) : each))}"}`,
+      );
       text = `[${items.join(",")}]`;
       break;
     }
@@ -657,7 +731,15 @@ function bodyInfoOf(body: BodySpec): BodyInfo {
     } catch {
       // not JSON
     }
-    return { bytes, size: bytes.byteLength, valid: valid && parsed, malformed: !parsed && !fuzzy, fuzzy, value, parsed };
+    return {
+      bytes,
+      size: bytes.byteLength,
+      valid: valid && parsed,
+      malformed: !parsed && !fuzzy,
+      fuzzy,
+      value,
+      parsed,
+    };
   };
   switch (body.k) {
     case "none":
@@ -665,7 +747,12 @@ function bodyInfoOf(body: BodySpec): BodyInfo {
     case "json": {
       let value = jsonBaseValue(body.base);
       // A bulk filter naming an id no API ever returns (empty, or thousands of characters) is not one API.md promises to take.
-      const sane = !(body.base.j === "bulk" && isObject(value) && Array.isArray(value.ids) && value.ids.some((id) => String(id).length === 0 || String(id).length > 200));
+      const sane = !(
+        body.base.j === "bulk" &&
+        isObject(value) &&
+        Array.isArray(value.ids) &&
+        value.ids.some((id) => String(id).length === 0 || String(id).length > 200)
+      );
       for (const mut of body.muts) value = applyMut(value, mut);
       let text = value === undefined ? "" : JSON.stringify(value);
       if (body.text) text = applyTextMut(text, body.text);
@@ -692,14 +779,21 @@ function bodyInfoOf(body: BodySpec): BodyInfo {
 function flipCase(token: string): string {
   for (let i = 12; i < token.length; i++) {
     const c = token.charAt(i);
-    if (c.toLowerCase() !== c.toUpperCase()) return token.slice(0, i) + (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase()) + token.slice(i + 1);
+    if (c.toLowerCase() !== c.toUpperCase())
+      return token.slice(0, i) + (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase()) + token.slice(i + 1);
   }
   return `${token}x`;
 }
 
 function authorization(auth: AuthSpec): string | undefined {
   const good = (token: string, form: GoodForm) =>
-    ({ plain: `Bearer ${token}`, lower: `bearer ${token}`, upper: `BEARER ${token}`, spaces: `Bearer   ${token}`, trailing: `Bearer ${token}  ` })[form];
+    ({
+      plain: `Bearer ${token}`,
+      lower: `bearer ${token}`,
+      upper: `BEARER ${token}`,
+      spaces: `Bearer   ${token}`,
+      trailing: `Bearer ${token}  `,
+    })[form];
   switch (auth.k) {
     case "none":
       return undefined;
@@ -794,7 +888,9 @@ function clearlyInvalid(kind: string, value: unknown): boolean {
       if (!isObject(value) || typeof value.id !== "string" || !ACCOUNT_ID.test(value.id)) return true;
       if (value.limits === undefined) return false;
       if (!isObject(value.limits)) return true;
-      return [value.limits.submitPerSecond, value.limits.maxConcurrency].some((v) => v !== undefined && (typeof v !== "number" || v <= 0));
+      return [value.limits.submitPerSecond, value.limits.maxConcurrency].some(
+        (v) => v !== undefined && (typeof v !== "number" || v <= 0),
+      );
     }
     case "spec": {
       if (!isObject(value) || !isObject(value.target)) return true;
@@ -802,8 +898,17 @@ function clearlyInvalid(kind: string, value: unknown): boolean {
       if (t.type !== "url" && t.type !== "service") return true;
       if (t.type === "service" && t.service !== "DEMO_FN") return true;
       if (t.type === "url" && typeof t.url !== "string") return true;
-      if (["timeoutMs", "maxConcurrency", "maxEventAgeSeconds", "dedupWindowSeconds", "retentionSeconds"].some((k) => badNumber(value[k]))) return true;
-      if (value.isolation !== undefined && !["auto", "shared", "account", "dedicated"].includes(String(value.isolation))) return true;
+      if (
+        ["timeoutMs", "maxConcurrency", "maxEventAgeSeconds", "dedupWindowSeconds", "retentionSeconds"].some((k) =>
+          badNumber(value[k]),
+        )
+      )
+        return true;
+      if (
+        value.isolation !== undefined &&
+        !["auto", "shared", "account", "dedicated"].includes(String(value.isolation))
+      )
+        return true;
       return value.retry !== undefined && !isObject(value.retry);
     }
     case "batch":
@@ -813,7 +918,8 @@ function clearlyInvalid(kind: string, value: unknown): boolean {
           !isObject(item) ||
           !("payload" in item) ||
           (item.idempotencyKey !== undefined && typeof item.idempotencyKey !== "string") ||
-          (item.delaySeconds !== undefined && (typeof item.delaySeconds !== "number" || item.delaySeconds < 0 || item.delaySeconds > 604_800)),
+          (item.delaySeconds !== undefined &&
+            (typeof item.delaySeconds !== "number" || item.delaySeconds < 0 || item.delaySeconds > 604_800)),
       );
     case "bulk":
       if (!isObject(value)) return true;
@@ -833,7 +939,8 @@ function jsonStatuses(body: BodyInfo, kind: string, limit: number, ok: Set<numbe
   if (body.size > limit) return set(413);
   if (body.fuzzy) return union(ok, set(400));
   if (body.malformed) return set(400);
-  if (body.parsed && body.value !== undefined && body.bytes && body.size > 0 && clearlyInvalid(kind, body.value)) return set(400);
+  if (body.parsed && body.value !== undefined && body.bytes && body.size > 0 && clearlyInvalid(kind, body.value))
+    return set(400);
   if (body.valid) return ok;
   return union(ok, set(400));
 }
@@ -842,7 +949,8 @@ function missingStatuses(body: BodyInfo, kind: string, limit: number): Set<numbe
   return union(set(404), jsonStatuses(body, kind, limit, new Set()));
 }
 
-const MEDIA_TYPE = /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=("[^"]*"|[A-Za-z0-9!#$&^_.+-]+))*$/;
+const MEDIA_TYPE =
+  /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=("[^"]*"|[A-Za-z0-9!#$&^_.+-]+))*$/;
 
 function submitHeaderVerdict(h: Headers): { bad: string[]; fuzzy: string[] } {
   const bad: string[] = [];
@@ -854,7 +962,8 @@ function submitHeaderVerdict(h: Headers): { bad: string[]; fuzzy: string[] } {
   }
   const idem = h.get("idempotency-key");
   // biome-ignore lint/suspicious/noControlCharactersInRegex: the fuzz oracle must recognise control characters in paths
-  if (idem !== null && (idem.length === 0 || idem.length > 256 || /[\u0000-\u001f\u007f]/.test(idem))) fuzzy.push("odd idempotency-key");
+  if (idem !== null && (idem.length === 0 || idem.length > 256 || /[\u0000-\u001f\u007f]/.test(idem)))
+    fuzzy.push("odd idempotency-key");
   const delay = h.get("sluice-delay");
   if (delay !== null) {
     if (/^\d+$/.test(delay)) {
@@ -865,7 +974,8 @@ function submitHeaderVerdict(h: Headers): { bad: string[]; fuzzy: string[] } {
   }
   const fair = h.get("sluice-fairness-key");
   // biome-ignore lint/suspicious/noControlCharactersInRegex: the fuzz oracle must recognise control characters in paths
-  if (fair !== null && (fair.length === 0 || fair.length > 256 || /[\u0000-\u001f\u007f]/.test(fair))) fuzzy.push("odd fairness key");
+  if (fair !== null && (fair.length === 0 || fair.length > 256 || /[\u0000-\u001f\u007f]/.test(fair)))
+    fuzzy.push("odd fairness key");
   return { bad, fuzzy };
 }
 
@@ -875,7 +985,8 @@ function listQueryVerdict(url: URL, withState: boolean): "ok" | "bad" | "fuzzy" 
     if (v === "bad" || verdict === "ok") verdict = v;
   };
   const q = url.searchParams;
-  for (const name of new Set(q.keys())) if (q.getAll(name).length > 1 && ["state", "limit", "cursor"].includes(name)) worse("fuzzy");
+  for (const name of new Set(q.keys()))
+    if (q.getAll(name).length > 1 && ["state", "limit", "cursor"].includes(name)) worse("fuzzy");
   const state = q.get("state");
   if (withState && state !== null) {
     if (state === "") worse("fuzzy");
@@ -892,7 +1003,12 @@ function listQueryVerdict(url: URL, withState: boolean): "ok" | "bad" | "fuzzy" 
   return verdict;
 }
 
-function expectation(r: Omit<Resolved, "allowed" | "notes" | "mutating">, snap: Snapshot, created: Map<string, Who>, knownAccounts: Set<string>) {
+function expectation(
+  r: Omit<Resolved, "allowed" | "notes" | "mutating">,
+  snap: Snapshot,
+  created: Map<string, Who>,
+  knownAccounts: Set<string>,
+) {
   const notes: string[] = [];
   const pathname = r.pathname;
   const h = new Headers(r.headers);
@@ -901,11 +1017,13 @@ function expectation(r: Omit<Resolved, "allowed" | "notes" | "mutating">, snap: 
   const ambiguousPath = pathname.includes("//") || (pathname.length > 1 && pathname.endsWith("/"));
   if (!r.route) {
     const lower = matchRoute(pathname.toLowerCase());
-    if (ambiguousPath || lower || r.method === "OPTIONS") return { allowed: null, notes: ["no route, but a router could read this path otherwise"] };
+    if (ambiguousPath || lower || r.method === "OPTIONS")
+      return { allowed: null, notes: ["no route, but a router could read this path otherwise"] };
     return { allowed: ALL_4XX, notes: ["no such route"] };
   }
   const route = r.route;
-  if (!r.natural) return { allowed: r.method === "OPTIONS" ? null : ALL_4XX, notes: [`${r.method} is not a method of ${route.s}`] };
+  if (!r.natural)
+    return { allowed: r.method === "OPTIONS" ? null : ALL_4XX, notes: [`${r.method} is not a method of ${route.s}`] };
 
   const extra = new Set<number>();
   if (r.headerBytes > LARGE_HEADERS) extra.add(431);
@@ -920,7 +1038,11 @@ function expectation(r: Omit<Resolved, "allowed" | "notes" | "mutating">, snap: 
     return { allowed: core === null ? null : union(core, extra), notes };
   };
 
-  const scheme = ["accounts", "account", "keys", "key"].includes(route.s) ? "admin" : ["root", "callback"].includes(route.s) ? null : "tenant";
+  const scheme = ["accounts", "account", "keys", "key"].includes(route.s)
+    ? "admin"
+    : ["root", "callback"].includes(route.s)
+      ? null
+      : "tenant";
   if (scheme) {
     const verdict = authVerdict(r.req.auth, scheme);
     if (verdict.kind === "ambiguous") return finish(null, "credential spelled in a way servers read differently");
@@ -933,7 +1055,9 @@ function expectation(r: Omit<Resolved, "allowed" | "notes" | "mutating">, snap: 
     if (!FUNCTION_NAME.test(name)) return "invalid";
     return who && snap.fns[who].has(name) ? "exists" : "absent";
   };
-  const taskState = (raw: string | undefined): { k: "visible"; state: string } | { k: "known" } | { k: "none" } | { k: "ambiguous" } => {
+  const taskState = (
+    raw: string | undefined,
+  ): { k: "visible"; state: string } | { k: "known" } | { k: "none" } | { k: "ambiguous" } => {
     const id = paramValue(raw ?? "");
     if (id === null) return { k: "ambiguous" };
     if (!who) return { k: "none" };
@@ -942,7 +1066,9 @@ function expectation(r: Omit<Resolved, "allowed" | "notes" | "mutating">, snap: 
     if (fx.tasks[who].includes(id) || created.get(id) === who) return { k: "known" };
     return { k: "none" };
   };
-  const accountState = (raw: string | undefined): { k: "exists"; who?: AcctWho } | { k: "absent" } | { k: "ambiguous" } => {
+  const accountState = (
+    raw: string | undefined,
+  ): { k: "exists"; who?: AcctWho } | { k: "absent" } | { k: "ambiguous" } => {
     const id = paramValue(raw ?? "");
     if (id === null) return { k: "ambiguous" };
     const known = (["A", "B", "V"] as const).find((w) => fx.accounts[w].id === id);
@@ -954,7 +1080,8 @@ function expectation(r: Omit<Resolved, "allowed" | "notes" | "mutating">, snap: 
     case "root":
       return finish(set(200), "GET / describes the service");
     case "accounts":
-      if (r.method === "POST") return finish(jsonStatuses(r.body, "account", LIMIT.json, set(201, 409)), "create account");
+      if (r.method === "POST")
+        return finish(jsonStatuses(r.body, "account", LIMIT.json, set(201, 409)), "create account");
       return finish(null, "GET /v1/accounts: not in API.md");
     case "account": {
       const a = accountState(route.params[0]);
@@ -976,7 +1103,10 @@ function expectation(r: Omit<Resolved, "allowed" | "notes" | "mutating">, snap: 
       if (a.k === "ambiguous" || prefix === null) return finish(null, "account id or prefix spelled ambiguously");
       if (a.k === "absent") return finish(set(404), "revoke key of unknown account");
       const live = a.who !== undefined && snap.keys[a.who].get(prefix) === true;
-      return finish(live ? union(OK) : set(404), live ? "revoke a live key" : "revoke a key that is not live on this account");
+      return finish(
+        live ? union(OK) : set(404),
+        live ? "revoke a live key" : "revoke a key that is not live on this account",
+      );
     }
     case "functions": {
       const q = listQueryVerdict(new URL(r.url), false);
@@ -986,7 +1116,11 @@ function expectation(r: Omit<Resolved, "allowed" | "notes" | "mutating">, snap: 
       const f = fnState(route.params[0]);
       if (f === "ambiguous") return finish(null, "function name spelled ambiguously");
       if (r.method === "PUT") {
-        if (f === "invalid") return finish(union(set(400), over && set(413)), "PUT with an invalid function name is a schema violation (400)");
+        if (f === "invalid")
+          return finish(
+            union(set(400), over && set(413)),
+            "PUT with an invalid function name is a schema violation (400)",
+          );
         return finish(jsonStatuses(r.body, "spec", LIMIT.json, union(OK)), `PUT function (${f})`);
       }
       return finish(f === "exists" ? set(200) : set(404), `${r.method} function (${f})`);
@@ -1003,13 +1137,18 @@ function expectation(r: Omit<Resolved, "allowed" | "notes" | "mutating">, snap: 
         const hv = submitHeaderVerdict(h);
         notes.push(...hv.bad, ...hv.fuzzy);
         const headerProblem = hv.bad.length > 0 || hv.fuzzy.length > 0;
-        if (f !== "exists") return finish(union(set(404), over && set(413), headerProblem && set(400)), `submit to a function that is ${f}`);
+        if (f !== "exists")
+          return finish(
+            union(set(404), over && set(413), headerProblem && set(400)),
+            `submit to a function that is ${f}`,
+          );
         if (over) return finish(union(set(413), headerProblem && set(400)), "payload over 1 MiB");
         if (hv.bad.length) return finish(set(400), "submit with a bad header value");
         return finish(hv.fuzzy.length ? set(200, 202, 400) : set(200, 202), "submit");
       }
       const q = listQueryVerdict(new URL(r.url), true);
-      if (f !== "exists") return finish(union(set(404), q !== "ok" && set(400)), `list tasks of a function that is ${f}`);
+      if (f !== "exists")
+        return finish(union(set(404), q !== "ok" && set(400)), `list tasks of a function that is ${f}`);
       return finish(q === "ok" ? set(200) : q === "bad" ? set(400) : set(200, 400), `list tasks, query ${q}`);
     }
     case "batch":
@@ -1017,14 +1156,26 @@ function expectation(r: Omit<Resolved, "allowed" | "notes" | "mutating">, snap: 
       const f = fnState(route.params[0]);
       if (f === "ambiguous") return finish(null, "function name spelled ambiguously");
       const limit = route.s === "batch" ? LIMIT.batch : LIMIT.json;
-      if (f !== "exists") return finish(missingStatuses(r.body, route.s, limit), `${route.s} on a function that is ${f}`);
+      if (f !== "exists")
+        return finish(missingStatuses(r.body, route.s, limit), `${route.s} on a function that is ${f}`);
       const ok = route.s === "batch" ? set(202) : union(OK);
       let statuses = jsonStatuses(r.body, route.s, limit, ok);
       // An item payload over the task payload limit: 400 naming it, or 413.
-      if (route.s === "batch" && !over && Array.isArray(r.body.value) && r.body.value.some((item) => isObject(item) && (JSON.stringify(item.payload) ?? "").length > LIMIT.payload)) {
+      if (
+        route.s === "batch" &&
+        !over &&
+        Array.isArray(r.body.value) &&
+        r.body.value.some((item) => isObject(item) && (JSON.stringify(item.payload) ?? "").length > LIMIT.payload)
+      ) {
         statuses = set(400, 413);
       }
-      if (route.s === "bulk" && isObject(r.body.value) && r.body.value.ids === undefined && r.body.value.state !== "queued" && r.body.value.state !== "paused") {
+      if (
+        route.s === "bulk" &&
+        isObject(r.body.value) &&
+        r.body.value.ids === undefined &&
+        r.body.value.state !== "queued" &&
+        r.body.value.state !== "paused"
+      ) {
         statuses = union(statuses, set(400));
       }
       return finish(statuses, `${route.s} ${route.op ?? ""}`);
@@ -1037,14 +1188,19 @@ function expectation(r: Omit<Resolved, "allowed" | "notes" | "mutating">, snap: 
       if (t.k === "none") return finish(set(404), "unknown, forged or foreign task id");
       if (route.s === "result") return finish(set(200, 404), "result of an own task");
       if (route.s === "task") {
-        if (r.method === "GET" || r.method === "HEAD") return finish(t.k === "visible" ? set(200) : set(200, 404), `read own task (${t.k})`);
+        if (r.method === "GET" || r.method === "HEAD")
+          return finish(t.k === "visible" ? set(200) : set(200, 404), `read own task (${t.k})`);
         if (t.k === "visible" && TERMINAL.has(t.state)) return finish(union(OK), `purge an ended task (${t.state})`);
         return finish(union(OK, set(404, 409)), `purge own task (${t.k === "visible" ? t.state : "state unknown"})`);
       }
       const op = route.op ?? "";
       if (op === "redeliver" || t.k !== "visible") return finish(union(OK, set(404, 409)), `${op} own task`);
       if (TERMINAL.has(t.state)) {
-        if (op === "retry") return finish(t.state === "failed" || t.state === "expired" ? union(OK) : set(409), `retry a ${t.state} task`);
+        if (op === "retry")
+          return finish(
+            t.state === "failed" || t.state === "expired" ? union(OK) : set(409),
+            `retry a ${t.state} task`,
+          );
         return finish(set(409), `${op} a ${t.state} task`);
       }
       return finish(union(OK, set(409)), `${op} a ${t.state} task`);
@@ -1052,7 +1208,12 @@ function expectation(r: Omit<Resolved, "allowed" | "notes" | "mutating">, snap: 
     case "callback": {
       // No request here carries a token an invocation received: missing, wrong and unknown all answer 404.
       if (route.op === "heartbeat") return finish(set(404), "heartbeat without the invocation's token");
-      const body = r.body.size > LIMIT.complete ? set(413) : r.body.malformed || r.body.fuzzy || (r.body.parsed && clearlyInvalid("complete", r.body.value)) ? set(400) : set();
+      const body =
+        r.body.size > LIMIT.complete
+          ? set(413)
+          : r.body.malformed || r.body.fuzzy || (r.body.parsed && clearlyInvalid("complete", r.body.value))
+            ? set(400)
+            : set();
       return finish(union(set(404), body), "complete without the invocation's token");
     }
     case "rotate":
@@ -1087,7 +1248,9 @@ function resolve(req: FuzzRequest, snap: Snapshot, created: Map<string, Who>, kn
   const body = req.method === "GET" || req.method === "HEAD" ? bodyInfoOf({ k: "none" }) : bodyInfoOf(req.body);
   const route = matchRoute(parsed.pathname);
   const naturalMethods = route ? NATURAL_METHODS[route.s] : [];
-  const natural = route !== null && (naturalMethods.includes(req.method) || (req.method === "HEAD" && naturalMethods.includes("GET")));
+  const natural =
+    route !== null &&
+    (naturalMethods.includes(req.method) || (req.method === "HEAD" && naturalMethods.includes("GET")));
   const principal = req.auth.k === "key" ? req.auth.who : undefined;
   const prefer = new Headers(headers).get("prefer");
   const waitMatch = prefer?.match(/(?:^|[,;\s])wait=(\d+)/i);
@@ -1106,9 +1269,24 @@ function resolve(req: FuzzRequest, snap: Snapshot, created: Map<string, Who>, kn
     ...(principal ? { principal } : {}),
   };
   const { allowed, notes } = expectation(base, snap, created, knownAccounts);
-  const creates = route !== null && natural && req.method === "POST" && (route.s === "fn-tasks" || route.s === "batch" || route.s === "rotate");
-  const resolved: Resolved = { ...base, allowed, notes, mutating: req.method !== "GET" && req.method !== "HEAD" && !creates };
-  if (route?.s === "accounts" && req.method === "POST" && isObject(body.value) && typeof body.value.id === "string" && ACCOUNT_ID.test(body.value.id)) {
+  const creates =
+    route !== null &&
+    natural &&
+    req.method === "POST" &&
+    (route.s === "fn-tasks" || route.s === "batch" || route.s === "rotate");
+  const resolved: Resolved = {
+    ...base,
+    allowed,
+    notes,
+    mutating: req.method !== "GET" && req.method !== "HEAD" && !creates,
+  };
+  if (
+    route?.s === "accounts" &&
+    req.method === "POST" &&
+    isObject(body.value) &&
+    typeof body.value.id === "string" &&
+    ACCOUNT_ID.test(body.value.id)
+  ) {
     resolved.accountId = body.value.id;
   }
   return resolved;
@@ -1130,9 +1308,26 @@ function describeRequest(r: Resolved): string {
       .replace(ADMIN_TOKEN, "<admin token>");
   const headers = r.headers.map(([k, v]) => `${k}: ${JSON.stringify(clip(secret(v), 90))}`).join("; ");
   const t = r.req.transport;
-  const transport = r.body.bytes === null ? "" : t.k === "fixed" ? " with Content-Length" : t.k === "chunked" ? ` chunked (${t.chunk}-byte chunks, no Content-Length)` : " as a stream of known length";
-  const bodyKind = r.req.body.k === "sized" ? `${r.req.body.shape} ` : r.req.body.k === "json" ? (r.body.valid ? "valid JSON " : "mutated JSON ") : `${r.req.body.k} `;
-  const body = r.body.bytes === null ? "no body" : `${bodyKind}body of ${r.body.size} bytes${transport}${r.body.size <= 120 ? ` ${JSON.stringify(new TextDecoder().decode(r.body.bytes))}` : ""}`;
+  const transport =
+    r.body.bytes === null
+      ? ""
+      : t.k === "fixed"
+        ? " with Content-Length"
+        : t.k === "chunked"
+          ? ` chunked (${t.chunk}-byte chunks, no Content-Length)`
+          : " as a stream of known length";
+  const bodyKind =
+    r.req.body.k === "sized"
+      ? `${r.req.body.shape} `
+      : r.req.body.k === "json"
+        ? r.body.valid
+          ? "valid JSON "
+          : "mutated JSON "
+        : `${r.req.body.k} `;
+  const body =
+    r.body.bytes === null
+      ? "no body"
+      : `${bodyKind}body of ${r.body.size} bytes${transport}${r.body.size <= 120 ? ` ${JSON.stringify(new TextDecoder().decode(r.body.bytes))}` : ""}`;
   return `${r.method} ${clip(r.url.slice(BASE.length), 200)}\n    headers: ${headers || "(none)"}\n    ${body}`;
 }
 
@@ -1154,7 +1349,11 @@ class Violation extends Error {
   }
 }
 
-function countingStream(bytes: Uint8Array, chunk: number, empties: boolean): { stream: ReadableStream<Uint8Array>; pulled: () => number } {
+function countingStream(
+  bytes: Uint8Array,
+  chunk: number,
+  empties: boolean,
+): { stream: ReadableStream<Uint8Array>; pulled: () => number } {
   let offset = 0;
   let step = 0;
   const stream = new ReadableStream<Uint8Array>({
@@ -1196,7 +1395,14 @@ async function send(r: Resolved): Promise<Outcome> {
     }
   }
   const started = Date.now();
-  const init = { method: r.method, headers: r.headers, body, signal: controller.signal, duplex: "half", redirect: "manual" } as RequestInit;
+  const init = {
+    method: r.method,
+    headers: r.headers,
+    body,
+    signal: controller.signal,
+    duplex: "half",
+    redirect: "manual",
+  } as RequestInit;
   const work = (async () => {
     let response: Response;
     try {
@@ -1235,7 +1441,11 @@ function checkAnswer(r: Resolved, o: Outcome): void {
   if (o.status >= 500) throw new Violation(`5xx`, `a ${o.status} (property 1: never a 5xx): ${answer}`);
   if (o.status >= 400) {
     const mediaType = (o.contentType ?? "").split(";")[0]?.trim().toLowerCase();
-    if (mediaType !== "application/problem+json") throw new Violation("problem content-type", `a 4xx without content-type application/problem+json (property 2): ${answer}`);
+    if (mediaType !== "application/problem+json")
+      throw new Violation(
+        "problem content-type",
+        `a 4xx without content-type application/problem+json (property 2): ${answer}`,
+      );
     if (r.method !== "HEAD") {
       let problem: unknown;
       try {
@@ -1250,18 +1460,30 @@ function checkAnswer(r: Resolved, o: Outcome): void {
       if (typeof p.title !== "string") faults.push("no string title");
       if (typeof p.detail !== "string") faults.push("no string detail");
       if (STACK.some((re) => re.test(o.text))) faults.push("stack trace text");
-      if (p.type === `${PROBLEM_BASE}validation` && !Array.isArray(p.errors)) faults.push("a validation problem without an errors array");
-      if (o.status === 409 && r.route?.s === "task-op" && r.route.op !== "redeliver" && typeof p.state !== "string") faults.push("a refused transition that does not name the state");
-      if (faults.length) throw new Violation(`problem shape`, `a malformed problem (property 2: ${faults.join(", ")}): ${answer}`);
+      if (p.type === `${PROBLEM_BASE}validation` && !Array.isArray(p.errors))
+        faults.push("a validation problem without an errors array");
+      if (o.status === 409 && r.route?.s === "task-op" && r.route.op !== "redeliver" && typeof p.state !== "string")
+        faults.push("a refused transition that does not name the state");
+      if (faults.length)
+        throw new Violation(`problem shape`, `a malformed problem (property 2: ${faults.join(", ")}): ${answer}`);
     }
-    if (o.status === 429 && !/^\d+$/.test(o.retryAfter ?? "")) throw new Violation("429 without Retry-After", `a 429 without Retry-After in whole seconds: ${answer}`);
+    if (o.status === 429 && !/^\d+$/.test(o.retryAfter ?? ""))
+      throw new Violation("429 without Retry-After", `a 429 without Retry-After in whole seconds: ${answer}`);
   }
   if (r.allowed !== null && !r.allowed.has(o.status)) {
     const allowed = [...r.allowed].sort((a, b) => a - b);
     const shown = allowed.length >= 100 ? "any 4xx" : allowed.join(", ");
-    throw new Violation(`status ${o.status} for ${r.notes[r.notes.length - 1] ?? ""}`, `status ${o.status}, API.md allows ${shown} here (${r.notes.join("; ")}): ${answer}`);
+    throw new Violation(
+      `status ${o.status} for ${r.notes[r.notes.length - 1] ?? ""}`,
+      `status ${o.status}, API.md allows ${shown} here (${r.notes.join("; ")}): ${answer}`,
+    );
   }
-  if (r.bodyLimit !== undefined && r.req.transport.k !== "fixed" && r.body.size > r.bodyLimit + READ_SLACK && o.pulled > r.bodyLimit + READ_SLACK) {
+  if (
+    r.bodyLimit !== undefined &&
+    r.req.transport.k !== "fixed" &&
+    r.body.size > r.bodyLimit + READ_SLACK &&
+    o.pulled > r.bodyLimit + READ_SLACK
+  ) {
     throw new Violation(
       "body read past its limit",
       `a streamed body of ${r.body.size} bytes was read to ${o.pulled} bytes, past its ${r.bodyLimit}-byte limit (API.md: "a chunked body stops being read at the limit"): ${answer}`,
@@ -1272,7 +1494,10 @@ function checkAnswer(r: Resolved, o: Outcome): void {
 // ---------------------------------------------------------------------------------------------------------------------
 // Running sequences of requests.
 
-const stats = { requests: 0, byProperty: new Map<string, { requests: number; statuses: Map<number, number>; ms: number }>() };
+const stats = {
+  requests: 0,
+  byProperty: new Map<string, { requests: number; statuses: Map<number, number>; ms: number }>(),
+};
 const survey = new Map<string, { property: string; message: string; size: number }>();
 let current: Snapshot;
 const created = new Map<string, Who>();
@@ -1285,7 +1510,9 @@ async function restoreFixtures(): Promise<void> {
     for (const name of FIXTURES_OF[who]) {
       if (current.fns[who].get(name) === fx.fingerprints[who].get(name)) continue;
       await putFunction(account, name, FIXTURE_SPECS[name] ?? {});
-      await apiJson(account.apiKey, `/v1/functions/${name}/${PAUSED_FIXTURES.has(name) ? "pause" : "resume"}`, { method: "POST" });
+      await apiJson(account.apiKey, `/v1/functions/${name}/${PAUSED_FIXTURES.has(name) ? "pause" : "resume"}`, {
+        method: "POST",
+      });
     }
   }
   current = await snapshot();
@@ -1346,7 +1573,10 @@ async function runSequence(property: string, requests: FuzzRequest[]): Promise<v
       const list = segment.map((r, i) => `  ${i + 1}. ${describeRequest(r).replace(/\n/g, "\n     ")}`).join("\n");
       record(
         property,
-        new Violation("stored on refusal", `refused requests changed what is stored (property 3): ${[...diff, ...missing].join("; ")}\n  the refused requests since the last snapshot:\n${list}`),
+        new Violation(
+          "stored on refusal",
+          `refused requests changed what is stored (property 3): ${[...diff, ...missing].join("; ")}\n  the refused requests since the last snapshot:\n${list}`,
+        ),
         segment.length === 1 ? segment[0] : undefined,
       );
     }
@@ -1412,7 +1642,12 @@ async function runSequence(property: string, requests: FuzzRequest[]): Promise<v
   }
 }
 
-async function fuzzProperty(name: string, index: number, arbitrary: fc.Arbitrary<FuzzRequest[]>, numRuns: number): Promise<void> {
+async function fuzzProperty(
+  name: string,
+  index: number,
+  arbitrary: fc.Arbitrary<FuzzRequest[]>,
+  numRuns: number,
+): Promise<void> {
   const seed = (BASE_SEED + index * 7919) | 0;
   let firstFailure = 0;
   const property = fc.asyncProperty(arbitrary, async (requests) => {
@@ -1469,10 +1704,24 @@ function limitRequest(c: LimitCase): FuzzRequest {
   };
   const [shape, method, sized] = shapes[c.target];
   const admin = shape.s === "accounts";
-  const auth: AuthSpec = c.auth === "bad" ? { k: "raw", v: "Bearer sk_bogus" } : admin ? { k: "admin", form: "plain" } : { k: "key", who: "A", form: "plain" };
+  const auth: AuthSpec =
+    c.auth === "bad"
+      ? { k: "raw", v: "Bearer sk_bogus" }
+      : admin
+        ? { k: "admin", form: "plain" }
+        : { k: "key", who: "A", form: "plain" };
   const headers: HeaderSpec[] = [["content-type", "application/json"]];
   if (shape.s === "callback") headers.push(["sluice-callback-token", { cb: "A", secret: "x".repeat(32) }]);
-  return { shape, method, pathMut: "none", query: [], auth, headers, body: { k: "sized", shape: sized, n }, transport: c.transport };
+  return {
+    shape,
+    method,
+    pathMut: "none",
+    query: [],
+    auth,
+    headers,
+    body: { k: "sized", shape: sized, n },
+    transport: c.transport,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -1483,11 +1732,39 @@ const ownTask = fc.nat({ max: TASK_POOL.A - 1 }).map((i): TaskRef => ({ k: "pool
 const nearMissArb: fc.Arbitrary<FuzzRequest> = fc
   .tuple(
     fc.oneof(
-      { arbitrary: fc.record({ f: fixtureFn, action: fc.constantFrom("pause" as const, "resume" as const) }).map((x): Shape => ({ s: "fn-action", ...x })), weight: 3 },
-      { arbitrary: fc.record({ t: ownTask, op: fc.constantFrom<TaskOp>("cancel", "pause", "resume", "retry", "redeliver") }).map((x): Shape => ({ s: "task-op", ...x })), weight: 4 },
-      { arbitrary: fc.record({ f: fixtureFn, op: fc.constantFrom("cancel" as const, "pause" as const, "resume" as const) }).map((x): Shape => ({ s: "bulk", ...x })), weight: 2 },
-      { arbitrary: fc.oneof(fixtureFn.map((f): Shape => ({ s: "fn-tasks", f })), fixtureFn.map((f): Shape => ({ s: "batch", f })), fixtureFn.map((f): Shape => ({ s: "function", f }))), weight: 2 },
-      { arbitrary: fc.oneof(ownTask.map((t): Shape => ({ s: "task", t })), ownTask.map((t): Shape => ({ s: "result", t }))), weight: 1 },
+      {
+        arbitrary: fc
+          .record({ f: fixtureFn, action: fc.constantFrom("pause" as const, "resume" as const) })
+          .map((x): Shape => ({ s: "fn-action", ...x })),
+        weight: 3,
+      },
+      {
+        arbitrary: fc
+          .record({ t: ownTask, op: fc.constantFrom<TaskOp>("cancel", "pause", "resume", "retry", "redeliver") })
+          .map((x): Shape => ({ s: "task-op", ...x })),
+        weight: 4,
+      },
+      {
+        arbitrary: fc
+          .record({ f: fixtureFn, op: fc.constantFrom("cancel" as const, "pause" as const, "resume" as const) })
+          .map((x): Shape => ({ s: "bulk", ...x })),
+        weight: 2,
+      },
+      {
+        arbitrary: fc.oneof(
+          fixtureFn.map((f): Shape => ({ s: "fn-tasks", f })),
+          fixtureFn.map((f): Shape => ({ s: "batch", f })),
+          fixtureFn.map((f): Shape => ({ s: "function", f })),
+        ),
+        weight: 2,
+      },
+      {
+        arbitrary: fc.oneof(
+          ownTask.map((t): Shape => ({ s: "task", t })),
+          ownTask.map((t): Shape => ({ s: "result", t })),
+        ),
+        weight: 1,
+      },
       { arbitrary: fc.constantFrom<Shape>({ s: "rotate" }, { s: "keys", a: { k: "known", who: "V" } }), weight: 1 },
     ),
     fc.constantFrom<FuzzRequest["pathMut"]>("suffix", "glue"),
@@ -1506,19 +1783,41 @@ const a = shapeArbs;
 // PATCH /v1/accounts/:id is in API.md but not among the routes of the other properties: it has a property of its own.
 const r = (shape: fc.Arbitrary<Shape>, method?: string) => requestArb(shape, method, ["PATCH"]);
 const PROPERTIES: { name: string; arbitrary: fc.Arbitrary<FuzzRequest[]>; runs: number }[] = [
-  { name: "routing: GET /, unknown paths and wrong methods", arbitrary: seq([r(a.root), r(a.unknown), r(a.unknown), r(a.functions)]), runs: 24 },
-  { name: "admin API: accounts and keys", arbitrary: seq([r(a.accounts), r(a.accounts, "POST"), r(a.account), r(a.keys), r(a.key)]), runs: 33 },
+  {
+    name: "routing: GET /, unknown paths and wrong methods",
+    arbitrary: seq([r(a.root), r(a.unknown), r(a.unknown), r(a.functions)]),
+    runs: 24,
+  },
+  {
+    name: "admin API: accounts and keys",
+    arbitrary: seq([r(a.accounts), r(a.accounts, "POST"), r(a.account), r(a.keys), r(a.key)]),
+    runs: 33,
+  },
   {
     name: "function management",
-    arbitrary: seq([r(a.functions), r(a["function-put"], "PUT"), r(a["function-put"], "PUT"), r(a.function), r(a["fn-action"])]),
+    arbitrary: seq([
+      r(a.functions),
+      r(a["function-put"], "PUT"),
+      r(a["function-put"], "PUT"),
+      r(a.function),
+      r(a["fn-action"]),
+    ]),
     runs: 35,
   },
   { name: "submit: POST /v1/functions/:name/tasks", arbitrary: seq([r(a["fn-tasks"], "POST")]), runs: 40 },
   { name: "batch submit: POST /v1/functions/:name/tasks:batch", arbitrary: seq([r(a.batch)]), runs: 28 },
-  { name: "task listing and bulk operations", arbitrary: seq([r(a["fn-tasks"], "GET"), r(a.functions), r(a.bulk)]), runs: 31 },
+  {
+    name: "task listing and bulk operations",
+    arbitrary: seq([r(a["fn-tasks"], "GET"), r(a.functions), r(a.bulk)]),
+    runs: 31,
+  },
   { name: "single-task routes", arbitrary: seq([r(a.task), r(a.result), r(a["task-op"]), r(a["task-op"])]), runs: 35 },
   { name: "callbacks: /complete and /heartbeat", arbitrary: seq([r(a.callback)]), runs: 26 },
-  { name: "webhook-secret rotation and the tenant's own account", arbitrary: seq([r(a.rotate), r(a.functions), r(a.root)]), runs: 17 },
+  {
+    name: "webhook-secret rotation and the tenant's own account",
+    arbitrary: seq([r(a.rotate), r(a.functions), r(a.root)]),
+    runs: 17,
+  },
   {
     // Real routes, real fixtures and good credentials, with a segment appended or glued on ("/pause/x", "/pausex"):
     // a path that is not a route must not act like one.
@@ -1529,7 +1828,10 @@ const PROPERTIES: { name: string; arbitrary: fc.Arbitrary<FuzzRequest[]>; runs: 
   { name: "account limits: PATCH /v1/accounts/:id", arbitrary: seq([requestArb(a.account, "PATCH")], 6), runs: 9 },
   {
     name: "everything at once",
-    arbitrary: seq(Object.values(shapeArbs).map((shape) => r(shape)), 20),
+    arbitrary: seq(
+      Object.values(shapeArbs).map((shape) => r(shape)),
+      20,
+    ),
     runs: 35,
   },
 ];
@@ -1544,7 +1846,10 @@ describe("gateway fuzz (fast-check, inside workerd)", () => {
 
   afterAll(() => {
     const lines = [...stats.byProperty].map(([name, s]) => {
-      const statuses = [...s.statuses].sort((x, y) => x[0] - y[0]).map(([code, n]) => `${code}×${n}`).join(" ");
+      const statuses = [...s.statuses]
+        .sort((x, y) => x[0] - y[0])
+        .map(([code, n]) => `${code}×${n}`)
+        .join(" ");
       return `  ${name}: ${s.requests} requests (${statuses})`;
     });
     console.log(`fuzz: ${stats.requests} requests in all, seed ${BASE_SEED}\n${lines.join("\n")}`);
@@ -1579,12 +1884,18 @@ describe("gateway fuzz (fast-check, inside workerd)", () => {
 
   const LIMITS_NAME = "bodies at, just under and just over each size limit, with and without Content-Length";
   it(LIMITS_NAME, async () => {
-    await fuzzProperty(LIMITS_NAME, PROPERTIES.length, fc.array(limitCaseArb.map(limitRequest), { minLength: 1, maxLength: 2 }), 14);
+    await fuzzProperty(
+      LIMITS_NAME,
+      PROPERTIES.length,
+      fc.array(limitCaseArb.map(limitRequest), { minLength: 1, maxLength: 2 }),
+      14,
+    );
   }, 120_000);
 
   it("sent at least 2,000 requests (when every property ran to the end), and no violation in survey mode", () => {
     if (SURVEY) expect([...survey.keys()]).toEqual([]);
     // A failed property stops at its first counterexample, so the count is only meaningful when none failed.
-    if (completed.size === PROPERTIES.length + 1 && SCALE >= 1 && !REPLAY_PATH) expect(stats.requests).toBeGreaterThanOrEqual(2000);
+    if (completed.size === PROPERTIES.length + 1 && SCALE >= 1 && !REPLAY_PATH)
+      expect(stats.requests).toBeGreaterThanOrEqual(2000);
   });
 });

@@ -86,7 +86,12 @@ export async function getTask(account: TestAccount, id: string): Promise<TaskJso
   return (await response.json()) as TaskJson;
 }
 
-export async function waitForState(account: TestAccount, id: string, state: string, timeout = 15_000): Promise<TaskJson> {
+export async function waitForState(
+  account: TestAccount,
+  id: string,
+  state: string,
+  timeout = 15_000,
+): Promise<TaskJson> {
   return vi.waitFor(
     async () => {
       const task = await getTask(account, id);
@@ -97,7 +102,11 @@ export async function waitForState(account: TestAccount, id: string, state: stri
   );
 }
 
-export async function expectProblem(response: Response, status: number, type: string): Promise<Record<string, unknown>> {
+export async function expectProblem(
+  response: Response,
+  status: number,
+  type: string,
+): Promise<Record<string, unknown>> {
   expect(response.status).toBe(status);
   expect(response.headers.get("content-type")).toContain("application/problem+json");
   const body = (await response.json()) as Record<string, unknown>;

@@ -10,10 +10,19 @@ import {
 import { describe, expect, it, vi } from "vitest";
 import { fromBase64 } from "../../src/encoding";
 import { mintTaskId } from "../../src/ids";
+import { REGISTRY_NAME } from "../../src/placement";
 import type { IngestMessage } from "../../src/records";
 import worker from "../../workers/index";
-import { createAccount, demoTarget, fastRetry, getTask, putFunction, submit, waitForState, quietPeriod } from "./helpers";
-import { REGISTRY_NAME } from "../../src/placement";
+import {
+  createAccount,
+  demoTarget,
+  fastRetry,
+  getTask,
+  putFunction,
+  quietPeriod,
+  submit,
+  waitForState,
+} from "./helpers";
 
 async function ingestMessageFor(account: string, fnName: string, payload: unknown): Promise<IngestMessage> {
   const registry = env.REGISTRY.getByName(REGISTRY_NAME);
@@ -63,8 +72,10 @@ describe("invariant: no task lost, exactly-once transitions", () => {
     const task = await waitForState(account, message.task.id, "succeeded");
     expect(task.attempts).toBe(1);
     const shard = env.SHARD.getByName(message.task.shard);
-    const rows = await runInDurableObject(shard, (_instance, state) =>
-      state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM tasks WHERE id = ?", message.task.id).one().n,
+    const rows = await runInDurableObject(
+      shard,
+      (_instance, state) =>
+        state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM tasks WHERE id = ?", message.task.id).one().n,
     );
     expect(rows).toBe(1);
   });

@@ -27,7 +27,13 @@ it("lists one page out of 20,000 tasks by reading about one page of rows, not th
   const stub = env.SHARD.getByName("listing-cost");
   await runInDurableObject(stub, (_instance, state) => {
     const counter = countingSql(state.storage.sql as unknown as Sql);
-    const store = new ShardStore(counter.sql, { leaseGraceMs: 1000, invokers: 4, callsPerInvoker: 6, aimdDecreaseFactor: 0.5, aimdCooldownMs: 1000 });
+    const store = new ShardStore(counter.sql, {
+      leaseGraceMs: 1000,
+      invokers: 4,
+      callsPerInvoker: 6,
+      aimdDecreaseFactor: 0.5,
+      aimdCooldownMs: 1000,
+    });
     const fn: FunctionRecord = {
       account: "acme",
       name: "big",

@@ -5,9 +5,20 @@
  */
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import { ShardStore } from "../../src/shard";
-import { createAccount, demoTarget, expectProblem, getTask, putFunction, submit, tenant, waitForState, type TestAccount, quietPeriod } from "./helpers";
 import { REGISTRY_NAME } from "../../src/placement";
+import { ShardStore } from "../../src/shard";
+import {
+  createAccount,
+  demoTarget,
+  expectProblem,
+  getTask,
+  putFunction,
+  quietPeriod,
+  submit,
+  type TestAccount,
+  tenant,
+  waitForState,
+} from "./helpers";
 
 async function shardOf(account: TestAccount, fn: string) {
   const record = await env.REGISTRY.getByName(REGISTRY_NAME).getFunction(account.id, fn);
@@ -124,10 +135,10 @@ describe("retention", () => {
     expect(await blobKeys(`payloads/${id}`)).toHaveLength(1);
     expect((await blobKeys(`results/${id}/`)).length).toBeGreaterThan(0);
     const shard = await shardOf(account, "brief");
-    await vi.waitFor(
-      async () => expectProblem(await tenant(account, `/v1/tasks/${id}`), 404, "not-found"),
-      { timeout: 20_000, interval: 500 },
-    );
+    await vi.waitFor(async () => expectProblem(await tenant(account, `/v1/tasks/${id}`), 404, "not-found"), {
+      timeout: 20_000,
+      interval: 500,
+    });
     await vi.waitFor(
       async () => {
         expect(await blobKeys(`payloads/${id}`)).toHaveLength(0);
@@ -146,7 +157,8 @@ describe("a shard created before the current schema", () => {
     const stub = env.SHARD.getByName("migration-test");
     await runInDurableObject(stub, (_instance, state) => {
       const sql = state.storage.sql;
-      for (const table of ["tasks", "attempts", "tombstones", "purged_counts", "r2_garbage"]) sql.exec(`DROP TABLE IF EXISTS ${table}`);
+      for (const table of ["tasks", "attempts", "tombstones", "purged_counts", "r2_garbage"])
+        sql.exec(`DROP TABLE IF EXISTS ${table}`);
       // The first release's shape of the two tables that changed.
       sql.exec(`CREATE TABLE tasks (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, account TEXT NOT NULL, function TEXT NOT NULL,
@@ -166,16 +178,32 @@ describe("a shard created before the current schema", () => {
         `INSERT INTO tasks (id, account, function, state, payload_type, payload_size, not_before, age_from, created_at,
            updated_at, finished_at) VALUES ('old-1', 'acme', 'f', 'succeeded', 'text/plain', 0, 1, 1, 1, 1, 1000)`,
       );
-      sql.exec(`INSERT INTO attempts (task_id, invocation, run, attempt, started_at, duration_ms) VALUES ('old-1', 1, 1, 1, 1, 5)`);
-      const store = new ShardStore(sql, { leaseGraceMs: 1000, invokers: 4, callsPerInvoker: 6, aimdDecreaseFactor: 0.7, aimdCooldownMs: 100 });
+      sql.exec(
+        `INSERT INTO attempts (task_id, invocation, run, attempt, started_at, duration_ms) VALUES ('old-1', 1, 1, 1, 1, 5)`,
+      );
+      const store = new ShardStore(sql, {
+        leaseGraceMs: 1000,
+        invokers: 4,
+        callsPerInvoker: 6,
+        aimdDecreaseFactor: 0.7,
+        aimdCooldownMs: 100,
+      });
       const { task } = store.getTask("acme", "old-1");
       expect(task?.state).toBe("succeeded");
       expect(task?.attemptLog).toHaveLength(1);
       // An ended task from before retention gets the default: purged 7 days after it ended.
-      expect(sql.exec<{ purge_at: number }>(`SELECT purge_at FROM tasks WHERE id = 'old-1'`).one().purge_at).toBe(1000 + 604_800_000);
+      expect(sql.exec<{ purge_at: number }>(`SELECT purge_at FROM tasks WHERE id = 'old-1'`).one().purge_at).toBe(
+        1000 + 604_800_000,
+      );
       expect(store.purgeExpired(1000 + 604_800_000)).toBe(1);
       // Starting again over the migrated schema is a no-op.
-      new ShardStore(sql, { leaseGraceMs: 1000, invokers: 4, callsPerInvoker: 6, aimdDecreaseFactor: 0.7, aimdCooldownMs: 100 });
+      new ShardStore(sql, {
+        leaseGraceMs: 1000,
+        invokers: 4,
+        callsPerInvoker: 6,
+        aimdDecreaseFactor: 0.7,
+        aimdCooldownMs: 100,
+      });
     });
   });
 });

@@ -4,8 +4,8 @@
  */
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { expect, it, vi } from "vitest";
-import { createAccount, demoTarget, getTask, putFunction, submit, waitForState } from "./helpers";
 import { REGISTRY_NAME } from "../../src/placement";
+import { createAccount, demoTarget, getTask, putFunction, submit, waitForState } from "./helpers";
 
 it("a shard knows its name after an eviction and in its alarm, and dispatches from there", async () => {
   const account = await createAccount("named");

@@ -10,7 +10,9 @@ import { uniqueId } from "./helpers";
 describe("shard store over a Durable Object's SQLite", () => {
   for (const c of shardStoreCases) {
     it(c.name, async () => {
-      await runInDurableObject(env.SHARD.getByName(uniqueId("store-case")), (_instance, state) => c.run(state.storage.sql));
+      await runInDurableObject(env.SHARD.getByName(uniqueId("store-case")), (_instance, state) =>
+        c.run(state.storage.sql),
+      );
     }, 30_000);
   }
 });

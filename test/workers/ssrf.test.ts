@@ -26,7 +26,11 @@ describe("SSRF rules with ALLOW_PRIVATE_TARGETS=false", () => {
     "https://metadata.internal/run",
   ])("refuses the function URL %s", async (url) => {
     const account = await createAccount("ssrf");
-    const problem = await expectProblem(await productionPut(account.apiKey, "f", { target: { type: "url", url } }), 400, "validation");
+    const problem = await expectProblem(
+      await productionPut(account.apiKey, "f", { target: { type: "url", url } }),
+      400,
+      "validation",
+    );
     expect(problem.errors).toEqual([expect.objectContaining({ path: "target.url" })]);
   });
 

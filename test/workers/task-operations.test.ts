@@ -1,7 +1,19 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import { createAccount, demoTarget, expectProblem, fastRetry, getTask, putFunction, submit, tenant, waitForState, type TestAccount, quietPeriod } from "./helpers";
 import { REGISTRY_NAME } from "../../src/placement";
+import {
+  createAccount,
+  demoTarget,
+  expectProblem,
+  fastRetry,
+  getTask,
+  putFunction,
+  quietPeriod,
+  submit,
+  type TestAccount,
+  tenant,
+  waitForState,
+} from "./helpers";
 
 function post(account: TestAccount, path: string, body?: unknown): Promise<Response> {
   return tenant(account, path, {
@@ -21,7 +33,10 @@ describe("single-task operations", () => {
   it("pauses and resumes a queued task; refused transitions answer 409 naming the state", async () => {
     const account = await createAccount();
     await putFunction(account, "ops", { target: demoTarget });
-    const id = await submit(account, "ops", JSON.stringify({ echo: 1 }), { "content-type": "application/json", "sluice-delay": "600" });
+    const id = await submit(account, "ops", JSON.stringify({ echo: 1 }), {
+      "content-type": "application/json",
+      "sluice-delay": "600",
+    });
     await waitForState(account, id, "queued");
     const paused = await post(account, `/v1/tasks/${id}/pause`);
     expect(paused.status).toBe(200);
@@ -70,7 +85,11 @@ describe("single-task operations", () => {
     await putFunction(account, "again", { target: demoTarget, retry: { ...fastRetry, maxAttempts: 2 } });
     const id = await submit(account, "again", JSON.stringify({ fail: 500 }));
     await waitForState(account, id, "failed");
-    const retried = (await (await post(account, `/v1/tasks/${id}/retry`)).json()) as { state: string; run: number; attempts: number };
+    const retried = (await (await post(account, `/v1/tasks/${id}/retry`)).json()) as {
+      state: string;
+      run: number;
+      attempts: number;
+    };
     expect(retried).toMatchObject({ state: "queued", run: 2, attempts: 0 });
     const task = await waitForState(account, id, "failed");
     expect(task.attemptLog.map((a) => [(a as { run?: number }).run, a.attempt])).toEqual([
@@ -94,8 +113,11 @@ describe("single-task operations", () => {
     await vi.waitFor(
       async () =>
         expect(
-          await runInDurableObject(shard, (_i, state) =>
-            state.storage.sql.exec<{ function: string }>("SELECT function FROM tasks WHERE id = ?", id).one().function,
+          await runInDurableObject(
+            shard,
+            (_i, state) =>
+              state.storage.sql.exec<{ function: string }>("SELECT function FROM tasks WHERE id = ?", id).one()
+                .function,
           ),
         ).toBe("early"),
       { timeout: 5000, interval: 25 },
@@ -111,7 +133,11 @@ describe("single-task operations", () => {
     await post(account, "/v1/functions/purge/pause");
     const id = await submit(account, "purge", JSON.stringify({ echo: "z".repeat(70 * 1024) }));
     await waitForState(account, id, "queued");
-    const refused = await expectProblem(await tenant(account, `/v1/tasks/${id}`, { method: "DELETE" }), 409, "invalid-transition");
+    const refused = await expectProblem(
+      await tenant(account, `/v1/tasks/${id}`, { method: "DELETE" }),
+      409,
+      "invalid-transition",
+    );
     expect(refused.state).toBe("queued");
     await post(account, "/v1/functions/purge/resume");
     await waitForState(account, id, "succeeded");
@@ -160,12 +186,18 @@ describe("bulk operations", () => {
     const ids = [];
     for (let i = 0; i < 3; i++) ids.push(await submit(account, "bulk-ids", JSON.stringify({ echo: i })));
     for (const id of ids) await waitForState(account, id, "queued");
-    const paused = (await (await post(account, "/v1/functions/bulk-ids/tasks:pause", { ids: ids.slice(0, 2) })).json()) as { affected: number };
+    const paused = (await (
+      await post(account, "/v1/functions/bulk-ids/tasks:pause", { ids: ids.slice(0, 2) })
+    ).json()) as { affected: number };
     expect(paused.affected).toBe(2);
     expect((await getTask(account, ids[0] ?? "")).state).toBe("paused");
-    const resumed = (await (await post(account, "/v1/functions/bulk-ids/tasks:resume", { ids })).json()) as { affected: number };
+    const resumed = (await (await post(account, "/v1/functions/bulk-ids/tasks:resume", { ids })).json()) as {
+      affected: number;
+    };
     expect(resumed.affected).toBe(2);
-    const cancelled = (await (await post(account, "/v1/functions/bulk-ids/tasks:cancel", { state: "queued" })).json()) as { affected: number };
+    const cancelled = (await (
+      await post(account, "/v1/functions/bulk-ids/tasks:cancel", { state: "queued" })
+    ).json()) as { affected: number };
     expect(cancelled.affected).toBe(3);
     for (const id of ids) expect((await getTask(account, id)).state).toBe("cancelled");
   });
@@ -189,10 +221,10 @@ describe("bulk operations", () => {
     expect(result.affected).toBe(10_000);
     expect(result.completed).toBeLessThan(10_000);
     expect(result.inProgress).toBe(true);
-    await vi.waitFor(
-      async () => expect((await shard.countByState(account.id, "flood")).cancelled).toBe(10_000),
-      { timeout: 30_000, interval: 100 },
-    );
+    await vi.waitFor(async () => expect((await shard.countByState(account.id, "flood")).cancelled).toBe(10_000), {
+      timeout: 30_000,
+      interval: 100,
+    });
   }, 60_000);
 });
 
@@ -257,8 +289,12 @@ describe("deduplication", () => {
     const shard = await shardOf(account, "dedup-batch");
     await vi.waitFor(
       async () => {
-        const keys = await runInDurableObject(shard, (_i, state) =>
-          state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM idempotency WHERE expires_at <= ?", Date.now()).one().n,
+        const keys = await runInDurableObject(
+          shard,
+          (_i, state) =>
+            state.storage.sql
+              .exec<{ n: number }>("SELECT COUNT(*) AS n FROM idempotency WHERE expires_at <= ?", Date.now())
+              .one().n,
         );
         expect(keys).toBe(0);
       },
@@ -269,7 +305,15 @@ describe("deduplication", () => {
   it("validates batches: at most 100, payload required", async () => {
     const account = await createAccount();
     await putFunction(account, "batch-check", { target: demoTarget });
-    await expectProblem(await post(account, "/v1/functions/batch-check/tasks:batch", Array.from({ length: 101 }, () => ({ payload: 1 }))), 400, "validation");
+    await expectProblem(
+      await post(
+        account,
+        "/v1/functions/batch-check/tasks:batch",
+        Array.from({ length: 101 }, () => ({ payload: 1 })),
+      ),
+      400,
+      "validation",
+    );
     await expectProblem(await post(account, "/v1/functions/batch-check/tasks:batch", [{ nope: 1 }]), 400, "validation");
     await expectProblem(await post(account, "/v1/functions/batch-check/tasks:batch", []), 400, "validation");
   });
@@ -301,10 +345,15 @@ describe("long-running tasks (202 + Sluice-Async: 1)", () => {
     const shard = await shardOf(account, fn);
     const token = await vi.waitFor(
       async () => {
-        const row = await runInDurableObject(shard, (_i, state) =>
-          state.storage.sql
-            .exec<{ callback_token: string | null; async: number }>("SELECT callback_token, async FROM tasks WHERE id = ?", id)
-            .toArray()[0],
+        const row = await runInDurableObject(
+          shard,
+          (_i, state) =>
+            state.storage.sql
+              .exec<{ callback_token: string | null; async: number }>(
+                "SELECT callback_token, async FROM tasks WHERE id = ?",
+                id,
+              )
+              .toArray()[0],
         );
         expect(row?.async).toBe(1);
         return row?.callback_token ?? "";
@@ -335,7 +384,11 @@ describe("long-running tasks (202 + Sluice-Async: 1)", () => {
     expect(done.status).toBe(200);
     const task = await getTask(account, id);
     expect(task).toMatchObject({ state: "succeeded", result: { answer: 42 } });
-    const duplicate = await expectProblem(await callback(id, "complete", token, { ok: false, error: "late" }), 404, "not-found");
+    const duplicate = await expectProblem(
+      await callback(id, "complete", token, { ok: false, error: "late" }),
+      404,
+      "not-found",
+    );
     expect(duplicate.state).toBeUndefined();
     expect((await getTask(account, id)).state).toBe("succeeded");
   });
@@ -391,7 +444,9 @@ describe("listing", () => {
     await putFunction(account, "list", { target: demoTarget });
     await post(account, "/v1/functions/list/pause");
     const items = Array.from({ length: 25 }, (_, i) => ({ payload: { i } }));
-    const created = (await (await post(account, "/v1/functions/list/tasks:batch", items)).json()) as { tasks: { id: string }[] };
+    const created = (await (await post(account, "/v1/functions/list/tasks:batch", items)).json()) as {
+      tasks: { id: string }[];
+    };
     const expected = created.tasks.map((t) => t.id).reverse();
     const seen: string[] = [];
     let cursor: string | null = null;
@@ -410,9 +465,13 @@ describe("listing", () => {
     } while (cursor);
     expect(seen).toEqual(expected);
     expect(pages).toBe(4);
-    const queued = (await (await tenant(account, "/v1/functions/list/tasks?state=queued&limit=1000")).json()) as { tasks: unknown[] };
+    const queued = (await (await tenant(account, "/v1/functions/list/tasks?state=queued&limit=1000")).json()) as {
+      tasks: unknown[];
+    };
     expect(queued.tasks.length).toBe(25 + pages);
-    const none = (await (await tenant(account, "/v1/functions/list/tasks?state=succeeded")).json()) as { tasks: unknown[] };
+    const none = (await (await tenant(account, "/v1/functions/list/tasks?state=succeeded")).json()) as {
+      tasks: unknown[];
+    };
     expect(none.tasks).toEqual([]);
     await expectProblem(await tenant(account, "/v1/functions/list/tasks?limit=5000"), 400, "validation");
     await expectProblem(await tenant(account, "/v1/functions/list/tasks?cursor=garbage"), 400, "validation");

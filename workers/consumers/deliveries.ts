@@ -5,24 +5,29 @@
  * `GET /v1/tasks/:id` shows the delivery's state. It runs apart from dispatch, so a dead receiver slows no task.
  */
 
-import { readConfig, type PlatformConfig } from "../../src/config";
-import { classifyReceiver, nextDeliveryDelay, r2DestinationKey, type DeliveryMessage } from "../../src/delivery";
+import { type PlatformConfig, readConfig } from "../../src/config";
+import { classifyReceiver, type DeliveryMessage, nextDeliveryDelay, r2DestinationKey } from "../../src/delivery";
 import { utf8 } from "../../src/encoding";
 import { mintDerivedTaskId } from "../../src/ids";
-import { isQueue, namedBinding } from "../platform/bindings";
-import { logError, logWarn } from "../platform/log";
-import { ingestMessage } from "../platform/tasks";
 import { CONNECTIONS_PER_INVOCATION } from "../../src/limits";
 import { signWebhook } from "../../src/signing";
 import { outboundUrlProblem } from "../../src/ssrf";
+import { isQueue, namedBinding } from "../platform/bindings";
+import { logError, logWarn } from "../platform/log";
 import { findFunction, signingSecrets, taskIdKey } from "../platform/registry-client";
+import { ingestMessage } from "../platform/tasks";
 
 /** Deliveries run at most this many at a time per batch (Cloudflare's open connections per invocation). */
 const PARALLEL_DELIVERIES = CONNECTIONS_PER_INVOCATION;
 
 type Attempt = { verdict: "delivered" } | { verdict: "gone" | "retry" | "stop"; error: string };
 
-async function deliverWebhook(env: Env, config: PlatformConfig, message: DeliveryMessage, url: string): Promise<Attempt> {
+async function deliverWebhook(
+  env: Env,
+  config: PlatformConfig,
+  message: DeliveryMessage,
+  url: string,
+): Promise<Attempt> {
   const problem = outboundUrlProblem(url, config.allowPrivateTargets);
   if (problem) return { verdict: "stop", error: `webhook URL ${problem}` };
   const body = utf8(JSON.stringify(message.envelope));
@@ -55,7 +60,12 @@ function logDeliveryError(message: DeliveryMessage, error: unknown): void {
   logWarn("delivery attempt failed", error, { task: message.taskId });
 }
 
-async function deliverToFunction(env: Env, config: PlatformConfig, message: DeliveryMessage, name: string): Promise<Attempt> {
+async function deliverToFunction(
+  env: Env,
+  config: PlatformConfig,
+  message: DeliveryMessage,
+  name: string,
+): Promise<Attempt> {
   if (message.chainDepth + 1 > config.maxChainDepth) {
     return { verdict: "stop", error: `chain depth limit (${config.maxChainDepth}) reached; not submitted to ${name}` };
   }

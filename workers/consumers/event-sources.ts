@@ -10,15 +10,18 @@ import { utf8 } from "../../src/encoding";
 import { mintDerivedTaskId } from "../../src/ids";
 import type { IngestMessage } from "../../src/records";
 import { logError } from "../platform/log";
-import { ingestMessage } from "../platform/tasks";
 import { findFunction, taskIdKey } from "../platform/registry-client";
+import { ingestMessage } from "../platform/tasks";
 
 /** A message body as task payload: strings as text, bytes as bytes, anything else as JSON. */
 function encodeBody(body: unknown): { bytes: Uint8Array; contentType: string } {
   if (typeof body === "string") return { bytes: utf8(body), contentType: "text/plain; charset=utf-8" };
   if (body instanceof ArrayBuffer) return { bytes: new Uint8Array(body), contentType: "application/octet-stream" };
   if (ArrayBuffer.isView(body)) {
-    return { bytes: new Uint8Array(body.buffer, body.byteOffset, body.byteLength), contentType: "application/octet-stream" };
+    return {
+      bytes: new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
+      contentType: "application/octet-stream",
+    };
   }
   return { bytes: utf8(JSON.stringify(body ?? null)), contentType: "application/json" };
 }

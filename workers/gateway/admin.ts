@@ -7,7 +7,7 @@ import { Hono } from "hono";
 import { Problem } from "../../src/problem";
 import { ACCOUNT_ID, createAccountSchema, updateAccountSchema } from "../../src/schemas";
 import { forgetKey, registry } from "../platform/registry-client";
-import { requireAdmin, type GatewayEnv } from "./middleware";
+import { type GatewayEnv, requireAdmin } from "./middleware";
 import { encodeNameCursor, pageQuery } from "./paging";
 import { parseJsonBody } from "./validation";
 
@@ -50,6 +50,7 @@ export const adminRoutes = new Hono<GatewayEnv>()
   .delete("/:id/keys/:keyPrefix", async (c) => {
     const revoked = await registry(c.env).revokeKey(accountId(c.req.param("id")), c.req.param("keyPrefix"));
     forgetKey(c.req.param("id"), c.req.param("keyPrefix"));
-    if (!revoked) throw new Problem("not-found", `No live key ${c.req.param("keyPrefix")} on account ${c.req.param("id")}.`);
+    if (!revoked)
+      throw new Problem("not-found", `No live key ${c.req.param("keyPrefix")} on account ${c.req.param("id")}.`);
     return c.body(null, 204);
   });

@@ -11,7 +11,7 @@ import { adminRoutes } from "./admin";
 import { callbackRoutes } from "./callbacks";
 import { functionTaskRoutes } from "./function-tasks";
 import { functionRoutes } from "./functions";
-import { limitContentType, onError, problemResponse, requireTenant, type GatewayEnv } from "./middleware";
+import { type GatewayEnv, limitContentType, onError, problemResponse, requireTenant } from "./middleware";
 import { submitRoutes } from "./submit";
 import { taskRoutes } from "./tasks";
 

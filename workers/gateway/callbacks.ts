@@ -9,7 +9,7 @@
  * A missing or wrong token, an ended task and an unknown id all get the same 404: the endpoint is no state oracle.
  */
 
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import { callbackTokenAccount } from "../../src/callback-token";
 import { randomBytes, toBase64Url, utf8 } from "../../src/encoding";
 import { verifyTaskId } from "../../src/ids";

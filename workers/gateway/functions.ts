@@ -7,15 +7,15 @@
 import { Hono } from "hono";
 import { readConfig } from "../../src/config";
 import { shardFor } from "../../src/placement";
-import { Problem, validationProblem, type FieldError } from "../../src/problem";
+import { type FieldError, Problem, validationProblem } from "../../src/problem";
 import type { FunctionRecord } from "../../src/records";
-import { FUNCTION_NAME, functionSpecSchema, type FunctionSpec } from "../../src/schemas";
+import { FUNCTION_NAME, type FunctionSpec, functionSpecSchema } from "../../src/schemas";
 import { outboundUrlProblem } from "../../src/ssrf";
+import { isFetcher, namedBinding } from "../platform/bindings";
 import { findFunction, forgetFunction, registry, rememberFunction } from "../platform/registry-client";
 import type { GatewayEnv } from "./middleware";
-import { shard, shardsOf } from "./shards";
-import { isFetcher, namedBinding } from "../platform/bindings";
 import { encodeNameCursor, pageQuery } from "./paging";
+import { shard, shardsOf } from "./shards";
 import { parseJsonBody } from "./validation";
 
 /** A name in a path: one that cannot exist is simply not found. */
@@ -27,7 +27,10 @@ export function functionName(name: string): string {
 /** A name to create: a bad one is the caller's mistake, so a 400 naming the rule. */
 function newFunctionName(name: string): string {
   if (!FUNCTION_NAME.test(name)) {
-    throw validationProblem([{ path: "name", message: "must match ^[a-z0-9][a-z0-9-]{0,62}$" }], "The function name is not valid.");
+    throw validationProblem(
+      [{ path: "name", message: "must match ^[a-z0-9][a-z0-9-]{0,62}$" }],
+      "The function name is not valid.",
+    );
   }
   return name;
 }

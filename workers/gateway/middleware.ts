@@ -9,8 +9,8 @@ import { HTTPException } from "hono/http-exception";
 import { bytesEqual, utf8 } from "../../src/encoding";
 import { MAX_CONTENT_TYPE_LENGTH } from "../../src/limits";
 import { Problem, validationProblem } from "../../src/problem";
-import { authenticate, type Principal } from "../platform/registry-client";
 import { logError } from "../platform/log";
+import { authenticate, type Principal } from "../platform/registry-client";
 
 export type GatewayEnv = { Bindings: Env; Variables: { principal: Principal } };
 
@@ -38,7 +38,10 @@ export function requireAdmin(): MiddlewareHandler<GatewayEnv> {
     if (!c.env.ADMIN_TOKEN) throw new Problem("admin-disabled", "Set the ADMIN_TOKEN secret to enable the admin API.");
     const found = bearer(c);
     if ("missing" in found) {
-      throw unauthorized(found.missing === "header" ? "The admin API needs `Authorization: Bearer <ADMIN_TOKEN>`." : MALFORMED, "sluice-admin");
+      throw unauthorized(
+        found.missing === "header" ? "The admin API needs `Authorization: Bearer <ADMIN_TOKEN>`." : MALFORMED,
+        "sluice-admin",
+      );
     }
     if (!isAdminToken(c, found.token)) {
       throw unauthorized(
@@ -56,7 +59,10 @@ export function requireTenant(): MiddlewareHandler<GatewayEnv> {
   return async function requireTenant(c, next) {
     const found = bearer(c);
     if ("missing" in found) {
-      throw unauthorized(found.missing === "header" ? "An API key is required: `Authorization: Bearer sk_...`." : MALFORMED, "sluice");
+      throw unauthorized(
+        found.missing === "header" ? "An API key is required: `Authorization: Bearer sk_...`." : MALFORMED,
+        "sluice",
+      );
     }
     if (isAdminToken(c, found.token)) {
       throw unauthorized("This is the admin token; tenant routes need an account's API key (sk_...).", "sluice");

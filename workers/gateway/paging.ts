@@ -20,7 +20,9 @@ export function pageQuery(c: Context): { limit: number; after?: string } {
   const { limit, cursor } = query.data;
   if (cursor === undefined) return { limit };
   try {
-    const value = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(fromBase64Url(cursor))) as { after?: unknown };
+    const value = JSON.parse(
+      new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(fromBase64Url(cursor)),
+    ) as { after?: unknown };
     if (typeof value.after === "string" && value.after.length <= 100) return { limit, after: value.after };
   } catch {
     // fall through to the problem below

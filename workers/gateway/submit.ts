@@ -8,20 +8,20 @@
  * two racing submissions with one key can never both create a task.
  */
 
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import { readConfig } from "../../src/config";
 import { utf8 } from "../../src/encoding";
 import { mintTaskId } from "../../src/ids";
+import { MAX_BATCH_BODY_BYTES } from "../../src/limits";
 import { ingestPartition } from "../../src/placement";
 import { validationProblem } from "../../src/problem";
 import type { FunctionRecord, IngestMessage, StoredTaskView } from "../../src/records";
 import { batchSubmitSchema, preferWaitSeconds, submitHeadersSchema, toFieldErrors } from "../../src/schemas";
 import { isTerminal, type TaskState } from "../../src/task-states";
-import { MAX_BATCH_BODY_BYTES } from "../../src/limits";
-import { requireFunction } from "./functions";
 import { taskIdKey } from "../platform/registry-client";
-import type { GatewayEnv } from "./middleware";
 import { ingestMessage } from "../platform/tasks";
+import { requireFunction } from "./functions";
+import type { GatewayEnv } from "./middleware";
 import { shard } from "./shards";
 import { presentTask, taskUrl } from "./task-view";
 import { parseJsonBody, readBody } from "./validation";
@@ -81,7 +81,8 @@ export const submitRoutes = new Hono<GatewayEnv>()
       "sluice-delay": c.req.header("sluice-delay"),
       "sluice-fairness-key": c.req.header("sluice-fairness-key"),
     });
-    if (!headers.success) throw validationProblem(toFieldErrors(headers.error, ["headers"]), "A header has a bad value.");
+    if (!headers.success)
+      throw validationProblem(toFieldErrors(headers.error, ["headers"]), "A header has a bad value.");
     const bytes = await readBody(c, config.maxPayloadBytes, "A task payload");
     const message = await newTask(c.env, fn, bytes, c.req.header("content-type") ?? "application/octet-stream", {
       origin: new URL(c.req.url).origin,
@@ -100,7 +101,9 @@ export const submitRoutes = new Hono<GatewayEnv>()
       if (deduplicated && task.payload.r2Key) await c.env.BLOBS.delete(task.payload.r2Key);
     } else {
       // Awaited before answering: `waitUntil(send())` would drop a failed send and lose the task.
-      await ingestQueue(c.env, ingestPartition(fn.account, fn.name, INGEST_PARTITIONS)).send(message, { contentType: "v8" });
+      await ingestQueue(c.env, ingestPartition(fn.account, fn.name, INGEST_PARTITIONS)).send(message, {
+        contentType: "v8",
+      });
     }
 
     const waitSeconds = preferWaitSeconds(c.req.header("prefer"));
@@ -127,7 +130,9 @@ export const submitRoutes = new Hono<GatewayEnv>()
       if (bytes.byteLength > config.maxPayloadBytes) {
         throw validationProblem([{ path: `${index}.payload`, message: `larger than ${config.maxPayloadBytes} bytes` }]);
       }
-      messages.push(await newTask(c.env, fn, bytes, "application/json", { ...item, origin: new URL(c.req.url).origin }));
+      messages.push(
+        await newTask(c.env, fn, bytes, "application/json", { ...item, origin: new URL(c.req.url).origin }),
+      );
     }
     const results = await shard(c.env, fn.shard).accept(messages);
     // A repeated key names the first task: the payload just stored for this item belongs to no task.

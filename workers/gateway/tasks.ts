@@ -3,19 +3,21 @@
  * One task: `GET /v1/tasks/:id`, `GET .../result`, `POST .../cancel|pause|resume|retry`, `DELETE /v1/tasks/:id`.
  */
 
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import { verifyTaskId } from "../../src/ids";
-import { IN_FLIGHT_WINDOW_MS } from "../../src/shard/retention";
 import { Problem } from "../../src/problem";
 import type { TaskOperation } from "../../src/records";
-import { refusalProblem } from "./problems";
+import { IN_FLIGHT_WINDOW_MS } from "../../src/shard/retention";
 import { taskIdKey } from "../platform/registry-client";
 import type { GatewayEnv } from "./middleware";
+import { refusalProblem } from "./problems";
 import { shard } from "./shards";
 import { presentTask } from "./task-view";
 
 /** The id's shard, after checking the id was minted for the caller's account; anything else is a 404. */
-async function locate(c: Context<GatewayEnv>): Promise<{ id: string; shard: string; createdAt: number; account: string }> {
+async function locate(
+  c: Context<GatewayEnv>,
+): Promise<{ id: string; shard: string; createdAt: number; account: string }> {
   const id = c.req.param("id") ?? "";
   const account = c.get("principal").account;
   const parts = await verifyTaskId(await taskIdKey(c.env), account, id);
@@ -40,7 +42,14 @@ export const taskRoutes = new Hono<GatewayEnv>()
       run: 1,
       createdAt: acceptedAt,
       updatedAt: acceptedAt,
-      timeline: { acceptedAt, queuedAt: null, firstDispatchedAt: null, lastDispatchedAt: null, finishedAt: null, deliveredAt: null },
+      timeline: {
+        acceptedAt,
+        queuedAt: null,
+        firstDispatchedAt: null,
+        lastDispatchedAt: null,
+        finishedAt: null,
+        deliveredAt: null,
+      },
       attemptLog: [],
     });
   })

@@ -14,7 +14,12 @@ export function isQueue(value: unknown): value is Queue {
 }
 
 /** The binding `name` of `env` if the allow-list names it and it is of the wanted kind; undefined otherwise. */
-export function namedBinding<T>(env: Env, name: string, allowed: readonly string[], isKind: (value: unknown) => value is T): T | undefined {
+export function namedBinding<T>(
+  env: Env,
+  name: string,
+  allowed: readonly string[],
+  isKind: (value: unknown) => value is T,
+): T | undefined {
   if (!allowed.includes(name)) return undefined;
   const value: unknown = (env as unknown as Record<string, unknown>)[name];
   return isKind(value) ? value : undefined;

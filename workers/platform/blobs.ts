@@ -13,7 +13,8 @@ export const resultKey = (taskId: string, which: number | string): string => `re
 
 /** Inline small bodies; put larger ones in R2 under `r2Key`. */
 export async function storeBody(env: Env, r2Key: string, bytes: Uint8Array, contentType: string): Promise<BodyRef> {
-  if (bytes.byteLength <= readConfig(env).inlineLimitBytes) return { contentType, size: bytes.byteLength, inline: bytes };
+  if (bytes.byteLength <= readConfig(env).inlineLimitBytes)
+    return { contentType, size: bytes.byteLength, inline: bytes };
   await env.BLOBS.put(r2Key, bytes, { httpMetadata: { contentType } });
   return { contentType, size: bytes.byteLength, r2Key };
 }

@@ -11,7 +11,9 @@ function line(level: "error" | "warn" | "info", message: string, error: unknown,
     level,
     message,
     ...fields,
-    ...(error === undefined ? {} : { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }),
+    ...(error === undefined
+      ? {}
+      : { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }),
   });
 }
 
