@@ -5,7 +5,17 @@
  * Plain web streams: the gateway and the invoker both use it.
  */
 
-import { concatBytes } from "./encoding";
+/** Join chunks into one array. A loop, not `concat(...chunks)`: a body of 200,000 one-byte chunks overflows the stack. */
+function joinChunks(chunks: readonly Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1 && chunks[0]) return chunks[0];
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
 
 export type BoundedRead =
   | { readonly ok: true; readonly bytes: Uint8Array }
@@ -46,7 +56,7 @@ export async function readBounded(
   } finally {
     reader.releaseLock();
   }
-  return { ok: true, bytes: chunks.length === 1 && chunks[0] ? chunks[0] : concatBytes(...chunks) };
+  return { ok: true, bytes: joinChunks(chunks, total) };
 }
 
 /** The first `maxBytes` of a stream (an error excerpt); the rest is never read. */
@@ -66,5 +76,5 @@ export async function readPrefix(stream: ReadableStream<Uint8Array> | null, maxB
   } finally {
     reader.releaseLock();
   }
-  return concatBytes(...chunks);
+  return joinChunks(chunks, total);
 }

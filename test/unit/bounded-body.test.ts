@@ -51,6 +51,14 @@ describe("readBounded", () => {
   });
 });
 
+describe("readBounded with many tiny chunks", () => {
+  it("joins 200,000 one-byte chunks without overflowing the stack", async () => {
+    const { stream } = counted(200_000, 1);
+    const read = await readBounded(stream, 1024 * 1024);
+    expect(read.ok && read.bytes.byteLength).toBe(200_000);
+  });
+});
+
 describe("readPrefix", () => {
   it("keeps only the first bytes and never pulls the rest", async () => {
     const { stream, state } = counted(1000, 100);

@@ -14,7 +14,7 @@
  *  body over its limit stops being read at the limit.
  *
  * Seeds: VITE_FUZZ_SEED (or FUZZ_SEED, if the pool passes it: only VITE_-prefixed host variables reach workerd with
- * this vitest config), else Date.now(); the seed is printed at start and in every failure. VITE_FUZZ_PATH replays one
+ * this vitest config; `random` for a fresh one), else a fixed seed; the seed is printed at start and in every failure. VITE_FUZZ_PATH replays one
  * fast-check path (use with -t "<property name>"). VITE_FUZZ_SURVEY=1 keeps going after a violation and prints every
  * distinct violation at the end instead of shrinking the first one. VITE_FUZZ_SCALE multiplies the number of runs.
  */
@@ -75,10 +75,17 @@ const hostEnv = (name: string): string | undefined => {
   return processEnv[name] ?? processEnv[`VITE_${name}`];
 };
 const SEED_TEXT = hostEnv("FUZZ_SEED");
+/**
+ * `npm test` uses a fixed seed, so CI is repeatable; `VITE_FUZZ_SEED=random` explores new sequences (and prints the
+ * seed to replay a failure with).
+ */
+const DEFAULT_SEED = 20_261_201;
 const BASE_SEED =
-  SEED_TEXT !== undefined && SEED_TEXT !== "" && Number.isFinite(Number(SEED_TEXT))
-    ? Number(SEED_TEXT) | 0
-    : Date.now() % 2_147_483_647;
+  SEED_TEXT === "random"
+    ? Date.now() % 2_147_483_647
+    : SEED_TEXT !== undefined && SEED_TEXT !== "" && Number.isFinite(Number(SEED_TEXT))
+      ? Number(SEED_TEXT) | 0
+      : DEFAULT_SEED;
 const REPLAY_PATH = hostEnv("FUZZ_PATH") || undefined;
 const SURVEY = hostEnv("FUZZ_SURVEY") === "1";
 const SCALE = Math.max(0.05, Number(hostEnv("FUZZ_SCALE") ?? "1") || 1);

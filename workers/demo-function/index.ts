@@ -35,7 +35,9 @@ function parseInstructions(text: string): DemoInstructions {
 }
 
 export async function handleDemoCall(request: Request): Promise<Response> {
-  const text = await request.text();
+  // Bytes first: a payload may be binary, and `.text()` on it warns about corrupting it.
+  const bytes = new Uint8Array(await request.arrayBuffer());
+  const text = new TextDecoder().decode(bytes);
   const instructions = parseInstructions(text);
   const attempt = Number(request.headers.get("sluice-attempt") ?? "1");
   const taskId = request.headers.get("sluice-task-id");
@@ -65,7 +67,7 @@ export async function handleDemoCall(request: Request): Promise<Response> {
     ok: true,
     taskId,
     attempt,
-    receivedBytes: text.length,
+    receivedBytes: bytes.byteLength,
     contentType: request.headers.get("content-type"),
   });
 }
