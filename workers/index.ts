@@ -12,6 +12,7 @@ import { handleIngestBatch } from "./consumers/ingest";
 import { app } from "./gateway/app";
 import { logError } from "./platform/log";
 
+export { AccountLimiterDurableObject } from "../durable-objects/account-limiter";
 export { InvokerDurableObject } from "../durable-objects/invoker";
 export { RegistryDurableObject } from "../durable-objects/registry";
 export { ShardDurableObject } from "../durable-objects/shard";

@@ -18,6 +18,7 @@ import { validationProblem } from "../../src/problem";
 import type { FunctionRecord, IngestMessage, StoredTaskView } from "../../src/records";
 import { batchSubmitSchema, preferWaitSeconds, submitHeadersSchema, toFieldErrors } from "../../src/schemas";
 import { isTerminal, type TaskState } from "../../src/task-states";
+import { admitSubmissions } from "../platform/rate-limit";
 import { taskIdKey } from "../platform/registry-client";
 import { ingestMessage } from "../platform/tasks";
 import { requireFunction } from "./functions";
@@ -83,6 +84,8 @@ export const submitRoutes = new Hono<GatewayEnv>()
     });
     if (!headers.success)
       throw validationProblem(toFieldErrors(headers.error, ["headers"]), "A header has a bad value.");
+    // The rate limit is checked before the body is read: a refused submission costs no reading and stores nothing.
+    await admitSubmissions(c.env, fn.account, c.get("principal").limits, 1);
     const bytes = await readBody(c, config.maxPayloadBytes, "A task payload");
     const message = await newTask(c.env, fn, bytes, c.req.header("content-type") ?? "application/octet-stream", {
       origin: new URL(c.req.url).origin,
@@ -124,6 +127,8 @@ export const submitRoutes = new Hono<GatewayEnv>()
     const config = readConfig(c.env);
     const fn = await requireFunction(c.env, c.get("principal").account, c.req.param("name"));
     const items = await parseJsonBody(c, batchSubmitSchema, MAX_BATCH_BODY_BYTES);
+    // A batch counts each item, and is admitted whole or not at all.
+    await admitSubmissions(c.env, fn.account, c.get("principal").limits, items.length);
     const messages: IngestMessage[] = [];
     for (const [index, item] of items.entries()) {
       const bytes = utf8(JSON.stringify(item.payload));
