@@ -9,6 +9,7 @@ import type { TaskError } from "../outcome";
 import { functionKey } from "../placement";
 import type { FunctionRecord } from "../records";
 import type { Sql } from "../sql";
+import type { Attention } from "./attention";
 import type { OutboxTiming } from "./outbox";
 import type { TaskRow } from "./schema";
 
@@ -34,6 +35,10 @@ export interface ShardContext {
   readonly governors: Map<string, AimdState>;
   /** Round-robin offset of the next dispatch pass. */
   rotation: number;
+  /** When each function with queued tasks next needs a look (attention.ts); rebuilt by the first pass after a start. */
+  readonly attention: Map<string, Attention>;
+  /** When a pass last visited every function (attention.ts, SWEEP_MS). */
+  lastSweepAt: number;
 }
 
 /** Every task column but the two blobs, which read as NULL. */

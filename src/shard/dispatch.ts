@@ -10,6 +10,7 @@ import type { TaskError } from "../outcome";
 import type { BodyRef, FunctionRecord, InvocationJob } from "../records";
 import { allocateDispatch, pickInvoker } from "../scheduler";
 import { mustTransition } from "../task-states";
+import { functionsToVisit, refreshAttention } from "./attention";
 import { functionKey, type ShardContext } from "./context";
 import { governorOf } from "./governor";
 import { scheduleDelivery } from "./outbox";
@@ -46,7 +47,10 @@ export function planDispatch(ctx: ShardContext, shard: string, now: number): Dis
 
   let expired = 0;
   const candidates = [];
-  for (const [key, fn] of ctx.functions) {
+  // Only functions with due work (attention.ts): thousands of idle ones cost nothing here.
+  const visited = functionsToVisit(ctx, now);
+  for (const fn of visited) {
+    const key = functionKey(fn.account, fn.name);
     expired += expireStale(ctx, fn, now);
     if (fn.paused) continue;
     const room = aimdLimit(governorOf(ctx, fn)) - (running.get(key) ?? 0);
@@ -90,6 +94,7 @@ export function planDispatch(ctx: ShardContext, shard: string, now: number): Dis
     }
   }
   const more = candidates.some((c) => (allocation.get(c.key) ?? 0) < Math.min(c.room, c.ready));
+  for (const fn of visited) refreshAttention(ctx, fn);
   return { byInvoker, dispatched, expired, more };
 }
 

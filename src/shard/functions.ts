@@ -6,6 +6,7 @@
 
 import type { AbortOrder, FunctionRecord } from "../records";
 import { sourcesOf, targetOf } from "../task-states";
+import { noteChanged } from "./attention";
 import {
   FUNCTION_DELETED,
   FUNCTION_DELETED_ERROR,
@@ -39,7 +40,11 @@ export function upsertFunction(ctx: ShardContext, record: FunctionRecord): void 
     record.version,
   ).rowsWritten;
   // No row written: a newer version, or the deletion of this very version, is already stored.
-  if (written > 0) ctx.functions.set(key, record);
+  if (written > 0) {
+    ctx.functions.set(key, record);
+    // Resumed, or a new age limit: the next pass looks at it whatever its tasks' times say.
+    noteChanged(ctx, record, 0);
+  }
 }
 
 /**

@@ -16,6 +16,7 @@
  * | attempt-log.ts | the bounded attempt log |
  * | outbox.ts | the delivery outbox and its recovery |
  * | retention.ts | purging ended tasks, R2 garbage |
+ * | attention.ts | which functions a dispatch pass visits |
  * | wake.ts | the next alarm |
  */
 
@@ -64,7 +65,8 @@ export class ShardStore {
       const record = JSON.parse(row.record) as FunctionRecord;
       functions.set(functionKey(record.account, record.name), record);
     }
-    this.#ctx = { sql, settings, functions, governors: new Map(), rotation: 0 };
+    // lastSweepAt 0: the first pass after a start visits every function and rebuilds the attention times.
+    this.#ctx = { sql, settings, functions, governors: new Map(), rotation: 0, attention: new Map(), lastSweepAt: 0 };
   }
 
   // Functions

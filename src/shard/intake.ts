@@ -8,6 +8,7 @@ import type { IngestMessage, SubmitResult } from "../records";
 import type { OperationResult } from "../results";
 import { blobOf } from "../sql";
 import { mustTransition, transition } from "../task-states";
+import { noteQueued } from "./attention";
 import { FUNCTION_DELETED_ERROR, functionKey, readRow, type ShardContext } from "./context";
 import { upsertFunction } from "./functions";
 import { purgeAt } from "./retention";
@@ -100,6 +101,7 @@ export function accept(ctx: ShardContext, messages: readonly IngestMessage[], no
       task.origin ?? null,
       fn ? null : purgeAt(now, snapshot.spec.retentionSeconds),
     );
+    if (fn) noteQueued(ctx, fn, dueAt, dueAt);
     return { id: task.id, deduplicated: false };
   });
 }

@@ -7,6 +7,7 @@
 import type { AbortOrder, BulkFilter, BulkResult, TaskOperation } from "../records";
 import type { OperationResult, PurgeResult, RedeliverResult } from "../results";
 import { isTerminal, sourcesOf, type TaskState, transition } from "../task-states";
+import { noteQueued } from "./attention";
 import { CANCELLED_WHILE_RUNNING, functionOf, readRow, readRowWithBodies, type ShardContext } from "./context";
 import { cancelBeforeArrival, isPurged } from "./intake";
 import { fullView } from "./listing";
@@ -194,10 +195,13 @@ export function operateRow(
       return abort ? { ok: true, abort } : { ok: true };
     }
     case "pause":
-    case "resume":
+    case "resume": {
       ctx.sql.exec(`UPDATE tasks SET state = ?, updated_at = ? WHERE id = ?`, step.to, now, row.id);
+      const fn = functionOf(ctx, row);
+      if (op === "resume" && fn) noteQueued(ctx, fn, Math.max(now, row.not_before), row.age_from);
       return { ok: true };
-    case "retry":
+    }
+    case "retry": {
       // A new run: attempts and the age limit start over; the attempt log keeps the earlier runs. The earlier run's
       // delivery is forgotten (a late report for it no longer matches); this run delivers when it ends.
       ctx.sql.exec(`DELETE FROM deliveries WHERE task_id = ?`, row.id);
@@ -211,7 +215,10 @@ export function operateRow(
         now,
         row.id,
       );
+      const retried = functionOf(ctx, row);
+      if (retried) noteQueued(ctx, retried, now, now);
       return { ok: true };
+    }
   }
 }
 

@@ -13,6 +13,7 @@ import { DEFAULT_TIMEOUT_MS } from "../schemas";
 import { blobOf } from "../sql";
 import { mustTransition, type TaskEvent } from "../task-states";
 import { closeAttempt, logAttempt } from "./attempt-log";
+import { noteQueued } from "./attention";
 import { FUNCTION_DELETED_ERROR, functionOf, readRow, type ShardContext } from "./context";
 import { DISPATCH_BUDGET } from "./dispatch";
 import { feedGovernor } from "./governor";
@@ -192,6 +193,7 @@ export function requeue(
     error ? JSON.stringify(error) : null,
     row.id,
   );
+  noteQueued(ctx, fn, now + delayMs, row.age_from);
 }
 
 export function finish(

@@ -3,8 +3,9 @@
  * When the shard must next look at its tasks: the earliest of what each part asks for.
  */
 
+import { nextAttention } from "./attention";
 import type { ShardContext } from "./context";
-import { MORE_DISPATCH_MS, oldestQueuedAge } from "./dispatch";
+import { MORE_DISPATCH_MS } from "./dispatch";
 import { BULK_CONTINUE_MS } from "./operations";
 import { deliveryTiming, HANDOFF_RETRY_MS, nextSilenceCheck } from "./outbox";
 import { nextRetentionWake } from "./retention";
@@ -26,23 +27,17 @@ export function nextWakeAt(ctx: ShardContext, now: number, moreReady: boolean): 
     nextSilenceCheck(ctx.sql, deliveryTiming(ctx)),
     ctx.sql.exec(`SELECT 1 FROM r2_garbage LIMIT 1`).toArray().length > 0 ? now + HANDOFF_RETRY_MS : null,
   ];
-  for (const fn of ctx.functions.values()) {
-    if (!fn.paused) {
-      times.push(
-        ctx.sql
-          .exec<{ t: number | null }>(
-            `SELECT MIN(not_before) AS t FROM tasks WHERE account = ? AND function = ? AND state = 'queued'
-             AND not_before > ?`,
-            fn.account,
-            fn.name,
-            now,
-          )
-          .one().t,
-      );
-    }
-    const oldest = oldestQueuedAge(ctx, fn);
-    if (oldest !== undefined) times.push(oldest + fn.spec.maxEventAgeSeconds * 1000);
-  }
+  // Due tasks and age limits of every function, from the in-memory attention times (attention.ts); a delay or backoff
+  // ending is also read from one index, so a due time that was not noted still wakes the shard.
+  times.push(nextAttention(ctx, now));
+  times.push(
+    ctx.sql
+      .exec<{ t: number | null }>(
+        `SELECT MIN(not_before) AS t FROM tasks WHERE state = 'queued' AND not_before > ?`,
+        now,
+      )
+      .one().t,
+  );
   const valid = times.filter((t): t is number => typeof t === "number");
   return valid.length === 0 ? null : Math.max(now, Math.min(...valid));
 }

@@ -26,7 +26,12 @@ export async function admitSubmissions(env: Env, account: string, limits: Accoun
   if (count > rate) {
     // The bucket holds one second's worth: a larger batch could never be admitted, so say so instead of a 429.
     throw validationProblem(
-      [{ path: "(body)", message: `${count} tasks exceed this account's submitPerSecond (${rate}); send smaller batches` }],
+      [
+        {
+          path: "(body)",
+          message: `${count} tasks exceed this account's submitPerSecond (${rate}); send smaller batches`,
+        },
+      ],
       "The batch is larger than the account's rate limit allows at once.",
     );
   }
