@@ -59,6 +59,8 @@ export default defineConfig({
         test: {
           name: "workers",
           include: ["test/workers/**/*.test.ts"],
+          // Tests wait for events with vi.waitFor; the bound only has to survive a loaded CI machine.
+          testTimeout: 20_000,
           globalSetup: ["test/workers/webhook-receiver.global.ts"],
         },
       },

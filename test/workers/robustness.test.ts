@@ -54,7 +54,7 @@ describe("deleting a function with a call in flight", () => {
     task = await getTask(account, id);
     expect(task.state).toBe("cancelled");
     expect(task.attempts).toBe(1);
-  });
+  }, 20_000);
 });
 
 describe("cancelling a running task", () => {
@@ -69,7 +69,7 @@ describe("cancelling a running task", () => {
     expect(task.state).toBe("cancelled");
     expect(task.attemptLog).toHaveLength(1);
     expect(task.attemptLog[0]?.error).toMatchObject({ kind: "cancelled" });
-  });
+  }, 20_000);
 });
 
 describe("Prefer: wait that times out", () => {
@@ -83,7 +83,7 @@ describe("Prefer: wait that times out", () => {
     });
     expect(response.status).toBe(202);
     expect(((await response.json()) as { state: string }).state).toBe("running");
-  });
+  }, 20_000);
 });
 
 describe("deduplicated batch items", () => {
@@ -108,7 +108,7 @@ describe("deduplicated batch items", () => {
     const body = (await repeat.json()) as { tasks: { deduplicated?: boolean }[] };
     expect(body.tasks.every((t) => t.deduplicated)).toBe(true);
     expect((await blobKeys("payloads/")).length).toBe(before + 5);
-  });
+  }, 20_000);
 });
 
 describe("r2 destinations", () => {
