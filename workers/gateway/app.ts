@@ -12,6 +12,7 @@ import { callbackRoutes } from "./callbacks";
 import { functionTaskRoutes } from "./function-tasks";
 import { functionRoutes } from "./functions";
 import { type GatewayEnv, limitContentType, onError, problemResponse, requireTenant } from "./middleware";
+import { statsRoutes } from "./stats";
 import { submitRoutes } from "./submit";
 import { taskRoutes } from "./tasks";
 
@@ -20,6 +21,7 @@ const tenantRoutes = new Hono<GatewayEnv>()
   .use(requireTenant())
   .route("/functions", submitRoutes)
   .route("/functions", functionTaskRoutes)
+  .route("/functions", statsRoutes)
   .route("/functions", functionRoutes)
   .route("/tasks", taskRoutes)
   .route("/account", accountRoutes);
