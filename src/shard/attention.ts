@@ -39,6 +39,20 @@ export function noteChanged(ctx: ShardContext, fn: FunctionRecord, now: number):
   ctx.attention.set(functionKey(fn.account, fn.name), { due: now, expiry: null });
 }
 
+/**
+ * When the longest-waiting queued task became due (its `age_from`: acceptance plus any delay, or the start of a
+ * retried run), read from the (state, age_from) index rather than by scanning a deep backlog.
+ */
+export function oldestQueuedAge(ctx: ShardContext, fn: FunctionRecord): number | undefined {
+  return ctx.sql
+    .exec<{ age_from: number }>(
+      `SELECT age_from FROM tasks WHERE account = ? AND function = ? AND state = 'queued' ORDER BY age_from LIMIT 1`,
+      fn.account,
+      fn.name,
+    )
+    .toArray()[0]?.age_from;
+}
+
 /** Re-derive a function's attention from its indexes (two indexed reads), after a pass looked at it. */
 export function refreshAttention(ctx: ShardContext, fn: FunctionRecord): void {
   const key = functionKey(fn.account, fn.name);
@@ -52,13 +66,7 @@ export function refreshAttention(ctx: ShardContext, fn: FunctionRecord): void {
           fn.name,
         )
         .one().t;
-  const oldest = ctx.sql
-    .exec<{ age_from: number }>(
-      `SELECT age_from FROM tasks WHERE account = ? AND function = ? AND state = 'queued' ORDER BY age_from LIMIT 1`,
-      fn.account,
-      fn.name,
-    )
-    .toArray()[0]?.age_from;
+  const oldest = oldestQueuedAge(ctx, fn);
   const expiry = oldest === undefined ? null : oldest + fn.spec.maxEventAgeSeconds * 1000;
   if (due === null && expiry === null) ctx.attention.delete(key);
   else ctx.attention.set(key, { due, expiry });

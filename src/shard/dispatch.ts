@@ -10,7 +10,7 @@ import type { TaskError } from "../outcome";
 import type { BodyRef, FunctionRecord, InvocationJob } from "../records";
 import { allocateDispatch, pickInvoker } from "../scheduler";
 import { mustTransition } from "../task-states";
-import { functionsToVisit, refreshAttention } from "./attention";
+import { functionsToVisit, oldestQueuedAge, refreshAttention } from "./attention";
 import { functionKey, type ShardContext } from "./context";
 import { governorOf } from "./governor";
 import { scheduleDelivery } from "./outbox";
@@ -163,20 +163,6 @@ export function dispatchRow(
       payload,
     },
   };
-}
-
-/**
- * When the longest-waiting queued task became due (its `age_from`: acceptance plus any delay, or the start of a
- * retried run), read from the (state, age_from) index rather than by scanning a deep backlog.
- */
-export function oldestQueuedAge(ctx: ShardContext, fn: FunctionRecord): number | undefined {
-  return ctx.sql
-    .exec<{ age_from: number }>(
-      `SELECT age_from FROM tasks WHERE account = ? AND function = ? AND state = 'queued' ORDER BY age_from LIMIT 1`,
-      fn.account,
-      fn.name,
-    )
-    .toArray()[0]?.age_from;
 }
 
 /** Queued tasks due longer ago than maxEventAgeSeconds expire (at most a dispatch budget per pass). */

@@ -7,7 +7,7 @@
  * the bucket afterwards, so a crash in between loses no key.
  */
 
-import type { Sql } from "../sql";
+import type { Sql, SqlValue } from "../sql";
 
 /** Tables this part owns (tombstones of purged tasks, counts kept for stats, R2 keys to delete); applied by schema.ts. */
 export const RETENTION_SCHEMA: readonly string[] = [
@@ -35,6 +35,19 @@ export const IN_FLIGHT_WINDOW_MS = TOMBSTONE_TTL_MS;
 /** R2 keys one alarm deletes (the bucket's delete takes up to 1,000 keys per call). */
 export const R2_GARBAGE_CHUNK = 1000;
 
+/** The columns a purge needs of a task row. */
+type PurgedTask = {
+  id: string;
+  account: string;
+  function: string;
+  state: string;
+  payload_r2: string | null;
+  result_r2: string | null;
+} & Record<string, SqlValue>;
+
+/** A task whose delivery has not been handed to the delivery queue yet is not purged (nor due for it) until it is. */
+const NOT_AWAITING_HANDOFF = `NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.task_id = tasks.id AND d.handed_off = 0)`;
+
 /** When a task that ends now is purged. */
 export function purgeAt(now: number, retentionSeconds: number | undefined): number {
   return now + (retentionSeconds ?? DEFAULT_RETENTION_SECONDS) * 1000;
@@ -53,19 +66,7 @@ export function discardBlobs(sql: Sql, keys: readonly (string | null | undefined
  * Delete one task's rows for good and leave its tombstone; its R2 objects go to the garbage outbox. `count` keeps it
  * in the stats (retention); a user's DELETE does not count it.
  */
-export function removeTask(
-  sql: Sql,
-  task: {
-    id: string;
-    account: string;
-    function: string;
-    state: string;
-    payload_r2: string | null;
-    result_r2: string | null;
-  },
-  now: number,
-  count: boolean,
-): void {
+export function removeTask(sql: Sql, task: PurgedTask, now: number, count: boolean): void {
   sql.exec(`DELETE FROM attempts WHERE task_id = ?`, task.id);
   sql.exec(`DELETE FROM deliveries WHERE task_id = ?`, task.id);
   sql.exec(`DELETE FROM tasks WHERE id = ?`, task.id);
@@ -88,16 +89,9 @@ export function removeTask(
  */
 export function purgeExpired(sql: Sql, now: number): number {
   const rows = sql
-    .exec<{
-      id: string;
-      account: string;
-      function: string;
-      state: string;
-      payload_r2: string | null;
-      result_r2: string | null;
-    }>(
+    .exec<PurgedTask>(
       `SELECT id, account, function, state, payload_r2, result_r2 FROM tasks
-       WHERE purge_at <= ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.task_id = tasks.id AND d.handed_off = 0)
+       WHERE purge_at <= ? AND ${NOT_AWAITING_HANDOFF}
        ORDER BY purge_at LIMIT ?`,
       now,
       PURGE_CHUNK,
@@ -118,8 +112,7 @@ export function nextRetentionWake(sql: Sql): number | null {
   const task =
     sql
       .exec<{ t: number }>(
-        `SELECT purge_at AS t FROM tasks WHERE purge_at IS NOT NULL
-         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.task_id = tasks.id AND d.handed_off = 0)
+        `SELECT purge_at AS t FROM tasks WHERE purge_at IS NOT NULL AND ${NOT_AWAITING_HANDOFF}
          ORDER BY purge_at LIMIT 1`,
       )
       .toArray()[0]?.t ?? null;

@@ -54,19 +54,10 @@ export function taskSummary(row: TaskRow): TaskSummary {
 
 /** The task object; `attemptLog` is left empty when the caller does not need it (listings). */
 export function taskView(row: TaskRow, attempts: readonly AttemptRow[], delivery?: DeliveryRow): StoredTaskView {
-  const view: StoredTaskView = {
-    id: row.id,
-    function: row.function,
-    state: row.state,
-    attempts: row.attempts,
-    run: row.run,
-    createdAt: new Date(row.created_at).toISOString(),
-    updatedAt: new Date(row.updated_at).toISOString(),
-    timeline: timeline(row),
-    attemptLog: attempts.map(attemptEntry),
-  };
+  const { error, ...summary } = taskSummary(row);
+  const view: StoredTaskView = { ...summary, run: row.run, attemptLog: attempts.map(attemptEntry) };
   if (row.attempt_log_dropped > 0) view.attemptLogDropped = row.attempt_log_dropped;
-  if (row.error !== null && row.state !== "succeeded") view.error = JSON.parse(row.error) as TaskError;
+  if (error) view.error = error;
   if (delivery) {
     view.delivery = {
       state: delivery.state,

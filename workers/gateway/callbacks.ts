@@ -29,15 +29,17 @@ function notFound(): Problem {
   return new Problem("not-found", NO_SUCH_CALLBACK);
 }
 
-/** The task's shard, once the id and the token have both been checked; a 404 otherwise. */
-async function authorizeCallback(c: Context<GatewayEnv>): Promise<{ id: string; shard: string; token: string }> {
+/**
+ * The task's shard, once the token is shaped like one Sluice mints and the id's MAC holds for the account it names;
+ * a 404 otherwise. Nothing is routed before this passes.
+ */
+async function locateCallback(c: Context<GatewayEnv>): Promise<{ id: string; shard: string; token: string }> {
   const token = c.req.header("sluice-callback-token") ?? "";
   const account = callbackTokenAccount(token);
   if (!account) throw notFound();
   const id = c.req.param("id") ?? "";
   const parts = await verifyTaskId(await taskIdKey(c.env), account, id);
   if (!parts) throw notFound();
-  if (!(await shard(c.env, parts.shard).checkCallback(id, token))) throw notFound();
   return { id, shard: parts.shard, token };
 }
 
@@ -48,7 +50,9 @@ function callbackAnswer(result: CallbackResult): Response {
 
 export const callbackRoutes = new Hono<GatewayEnv>()
   .post("/:id/complete", async (c) => {
-    const target = await authorizeCallback(c);
+    const target = await locateCallback(c);
+    // The shard checks the token before the body is read, so a refused callback reads and keeps nothing.
+    if (!(await shard(c.env, target.shard).checkCallback(target.id, target.token))) throw notFound();
     const body = await parseJsonBody(c, completionSchema, MAX_CALLBACK_BODY_BYTES);
     let outcome: Completion;
     let storedKey: string | undefined;
@@ -69,6 +73,7 @@ export const callbackRoutes = new Hono<GatewayEnv>()
     return callbackAnswer(result);
   })
   .post("/:id/heartbeat", async (c) => {
-    const target = await authorizeCallback(c);
+    // No body to protect: the heartbeat itself checks the token, in one call.
+    const target = await locateCallback(c);
     return callbackAnswer(await shard(c.env, target.shard).heartbeat(target.id, target.token));
   });
