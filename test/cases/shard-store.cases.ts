@@ -14,17 +14,12 @@ import { ShardStore } from "../../src/shard";
 import { ATTEMPT_LOG_LIMIT } from "../../src/shard/attempt-log";
 import { TOMBSTONE_TTL_MS } from "../../src/shard/retention";
 import type { Sql } from "../../src/sql";
+import { TEST_SHARD_SETTINGS } from "../support/shard-settings";
 
 const T0 = Date.parse("2026-06-01T00:00:00Z");
 
 function setup(sql: Sql, spec: Record<string, unknown> = {}) {
-  const store = new ShardStore(sql, {
-    leaseGraceMs: 1000,
-    invokers: 4,
-    callsPerInvoker: 6,
-    aimdDecreaseFactor: 0.7,
-    aimdCooldownMs: 100,
-  });
+  const store = new ShardStore(sql, TEST_SHARD_SETTINGS);
   const fn: FunctionRecord = {
     account: "acme",
     name: "work",

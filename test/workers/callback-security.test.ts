@@ -1,51 +1,17 @@
-/**
- * The callback API is authenticated only by the invocation's token, so it is probed here as a stranger would: the
- * token is checked before any body is kept, an ended task, an unknown id and a wrong or missing token all answer the
- * same 404, and nothing is written to R2 or to a task on refusal.
- */
-import { env, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { toBase64Url, utf8 } from "../../src/encoding";
-import { REGISTRY_NAME } from "../../src/placement";
 import {
+  asyncTask,
+  blobKeys,
+  countedBody,
   createAccount,
   demoTarget,
   expectProblem,
   getTask,
   putFunction,
-  submit,
   type TestAccount,
   tenant,
 } from "./helpers";
-
-async function shardOf(account: TestAccount, fn: string) {
-  const record = await env.REGISTRY.getByName(REGISTRY_NAME).getFunction(account.id, fn);
-  if (!record) throw new Error("no function");
-  return env.SHARD.getByName(record.shard);
-}
-
-async function asyncTask(account: TestAccount, fn: string): Promise<{ id: string; token: string }> {
-  const id = await submit(account, fn, JSON.stringify({ async: true }));
-  const shard = await shardOf(account, fn);
-  const token = await vi.waitFor(
-    async () => {
-      const row = await runInDurableObject(
-        shard,
-        (_i, state) =>
-          state.storage.sql
-            .exec<{ callback_token: string | null; async: number }>(
-              "SELECT callback_token, async FROM tasks WHERE id = ?",
-              id,
-            )
-            .toArray()[0],
-      );
-      expect(row?.async).toBe(1);
-      return row?.callback_token ?? "";
-    },
-    { timeout: 5000 },
-  );
-  return { id, token };
-}
 
 function callback(id: string, what: "complete" | "heartbeat", token: string | undefined, body?: BodyInit) {
   return tenant({ apiKey: "" } as TestAccount, `/v1/tasks/${id}/${what}`, {
@@ -56,14 +22,7 @@ function callback(id: string, what: "complete" | "heartbeat", token: string | un
 }
 
 async function blobCount(): Promise<number> {
-  let count = 0;
-  let cursor: string | undefined;
-  do {
-    const page = await env.BLOBS.list(cursor ? { cursor } : {});
-    count += page.objects.length;
-    cursor = page.truncated ? page.cursor : undefined;
-  } while (cursor);
-  return count;
+  return (await blobKeys()).length;
 }
 
 /** A 100 KiB result: above the inline limit, so storing it would write an R2 object. */
@@ -118,7 +77,7 @@ describe("callback API as a stranger sees it", () => {
 
     // Unknown id, forged id naming an invented shard: the same answer again.
     const forged = `tsk_${toBase64Url(utf8("evil:1"))}.${toBase64Url(new Uint8Array(16))}.${toBase64Url(new Uint8Array(12))}`;
-    for (const bogus of [forged, "tsk_nope", id.slice(0, -2) + "AA"]) {
+    for (const bogus of [forged, "tsk_nope", `${id.slice(0, -2)}AA`]) {
       bodies.add(
         JSON.stringify(await expectProblem(await callback(bogus, "complete", token, bigResult()), 404, "not-found")),
       );
@@ -131,36 +90,20 @@ describe("callback API as a stranger sees it", () => {
     const account = await createAccount();
     await putFunction(account, "long-big", { target: demoTarget, timeoutMs: 10_000 });
     const { id } = await asyncTask(account, "long-big");
-    let pulled = 0;
-    const chunk = new Uint8Array(1024 * 1024).fill(32);
-    const body = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        pulled++;
-        if (pulled > 40) controller.close();
-        else controller.enqueue(chunk);
-      },
-    });
+    const { body, pulled } = countedBody(40);
     const response = await callback(id, "complete", `cb_${account.id}.${"Z".repeat(32)}`, body);
     await expectProblem(response, 404, "not-found");
-    expect(pulled).toBeLessThan(10);
+    expect(pulled()).toBeLessThan(10);
   });
 
   it("a completion body over 10 MiB is refused with 413 while streaming, for a valid token", async () => {
     const account = await createAccount();
     await putFunction(account, "long-cap", { target: demoTarget, timeoutMs: 10_000 });
     const { id, token } = await asyncTask(account, "long-cap");
-    let pulled = 0;
-    const chunk = new Uint8Array(1024 * 1024).fill(32);
-    const body = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        pulled++;
-        if (pulled > 40) controller.close();
-        else controller.enqueue(chunk);
-      },
-    });
+    const { body, pulled } = countedBody(40);
     const before = await blobCount();
     await expectProblem(await callback(id, "complete", token, body), 413, "payload-too-large");
-    expect(pulled).toBeLessThan(20);
+    expect(pulled()).toBeLessThan(20);
     expect(await blobCount()).toBe(before);
     expect((await getTask(account, id)).state).toBe("running");
   });

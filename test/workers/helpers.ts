@@ -1,8 +1,9 @@
 /**
  * Helpers for integration tests inside workerd: they drive the real Worker through SELF with real local bindings.
  */
-import { SELF } from "cloudflare:test";
+import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { expect, vi } from "vitest";
+import { REGISTRY_NAME } from "../../src/placement";
 
 export const ADMIN_TOKEN = "test-admin-token";
 export const BASE = "https://sluice.test";
@@ -125,4 +126,61 @@ export async function expectProblem(
  */
 export function quietPeriod(ms: number, _why: string): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The shard holding `fn`'s new tasks. */
+export async function shardOf(account: TestAccount, fn: string) {
+  const record = await env.REGISTRY.getByName(REGISTRY_NAME).getFunction(account.id, fn);
+  if (!record) throw new Error("no function");
+  return env.SHARD.getByName(record.shard);
+}
+
+/** A task the demo function took as long-running (202 + Sluice-Async), with the callback token its call carried. */
+export async function asyncTask(account: TestAccount, fn: string) {
+  const id = await submit(account, fn, JSON.stringify({ async: true }));
+  const shard = await shardOf(account, fn);
+  const token = await vi.waitFor(
+    async () => {
+      const row = await runInDurableObject(
+        shard,
+        (_i, state) =>
+          state.storage.sql
+            .exec<{ callback_token: string | null; async: number }>(
+              "SELECT callback_token, async FROM tasks WHERE id = ?",
+              id,
+            )
+            .toArray()[0],
+      );
+      expect(row?.async).toBe(1);
+      return row?.callback_token ?? "";
+    },
+    { timeout: 5000 },
+  );
+  return { id, token, shard };
+}
+
+/** Every key in the BLOBS bucket under `prefix`, all pages. */
+export async function blobKeys(prefix = ""): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await env.BLOBS.list({ prefix, ...(cursor ? { cursor } : {}) });
+    keys.push(...page.objects.map((o) => o.key));
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+  return keys;
+}
+
+/** A request body of `chunks` 1 MiB chunks that counts how many the server pulled. */
+export function countedBody(chunks: number): { body: ReadableStream<Uint8Array>; pulled: () => number } {
+  let pulled = 0;
+  const chunk = new Uint8Array(1024 * 1024).fill(32);
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      pulled++;
+      if (pulled > chunks) controller.close();
+      else controller.enqueue(chunk);
+    },
+  });
+  return { body, pulled: () => pulled };
 }

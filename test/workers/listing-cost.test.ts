@@ -4,6 +4,7 @@ import type { FunctionRecord, IngestMessage } from "../../src/records";
 import { functionSpecSchema } from "../../src/schemas";
 import { ShardStore } from "../../src/shard";
 import type { Sql, SqlCursor, SqlValue } from "../../src/sql";
+import { TEST_SHARD_SETTINGS } from "../support/shard-settings";
 
 /** Wraps the Durable Object's SQLite to add up the rows each statement read. */
 function countingSql(sql: Sql): { sql: Sql; rowsRead: () => number; reset: () => void } {
@@ -81,13 +82,7 @@ it("a shard crowded with 2,000 idle functions of another account costs a quiet t
   const stub = env.SHARD.getByName("crowded-cost");
   await runInDurableObject(stub, (_instance, state) => {
     const counter = countingSql(state.storage.sql as unknown as Sql);
-    const store = new ShardStore(counter.sql, {
-      leaseGraceMs: 1000,
-      invokers: 4,
-      callsPerInvoker: 6,
-      aimdDecreaseFactor: 0.7,
-      aimdCooldownMs: 100,
-    });
+    const store = new ShardStore(counter.sql, TEST_SHARD_SETTINGS);
     const now = Date.now();
     const record = (account: string, name: string): FunctionRecord => ({
       account,

@@ -1,10 +1,5 @@
-/**
- * `limits.submitPerSecond`: a token bucket per account (burst: one second's worth), enforced at the gateway from leased
- * tokens. Over it a submission answers 429 problem+json with Retry-After and stores nothing.
- */
-import { env } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import { admin, demoTarget, expectProblem, putFunction, type TestAccount, tenant, uniqueId } from "./helpers";
+import { admin, blobKeys, demoTarget, expectProblem, putFunction, type TestAccount, tenant, uniqueId } from "./helpers";
 
 async function limitedAccount(submitPerSecond: number): Promise<TestAccount> {
   const response = await admin("/v1/accounts", {
@@ -24,7 +19,7 @@ function post(account: TestAccount, path: string, body: unknown) {
 }
 
 async function blobCount(): Promise<number> {
-  return (await env.BLOBS.list({ prefix: "payloads/" })).objects.length;
+  return (await blobKeys("payloads/")).length;
 }
 
 describe("submitPerSecond", () => {

@@ -5,37 +5,21 @@
  */
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import { REGISTRY_NAME } from "../../src/placement";
 import { ShardStore } from "../../src/shard";
+import { TEST_SHARD_SETTINGS } from "../support/shard-settings";
 import {
+  blobKeys,
   createAccount,
   demoTarget,
   expectProblem,
   getTask,
   putFunction,
   quietPeriod,
+  shardOf,
   submit,
-  type TestAccount,
   tenant,
   waitForState,
 } from "./helpers";
-
-async function shardOf(account: TestAccount, fn: string) {
-  const record = await env.REGISTRY.getByName(REGISTRY_NAME).getFunction(account.id, fn);
-  if (!record) throw new Error("no function");
-  return env.SHARD.getByName(record.shard);
-}
-
-async function blobKeys(prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await env.BLOBS.list({ prefix, ...(cursor ? { cursor } : {}) });
-    keys.push(...page.objects.map((o) => o.key));
-    cursor = page.truncated ? page.cursor : undefined;
-  } while (cursor);
-  return keys;
-}
 
 describe("deleting a function with a call in flight", () => {
   it("cancels the running task, logs how its call ended, and a new function of the same name never runs it", async () => {
@@ -181,13 +165,7 @@ describe("a shard created before the current schema", () => {
       sql.exec(
         `INSERT INTO attempts (task_id, invocation, run, attempt, started_at, duration_ms) VALUES ('old-1', 1, 1, 1, 1, 5)`,
       );
-      const store = new ShardStore(sql, {
-        leaseGraceMs: 1000,
-        invokers: 4,
-        callsPerInvoker: 6,
-        aimdDecreaseFactor: 0.7,
-        aimdCooldownMs: 100,
-      });
+      const store = new ShardStore(sql, TEST_SHARD_SETTINGS);
       const { task } = store.getTask("acme", "old-1");
       expect(task?.state).toBe("succeeded");
       expect(task?.attemptLog).toHaveLength(1);
@@ -197,13 +175,7 @@ describe("a shard created before the current schema", () => {
       );
       expect(store.purgeExpired(1000 + 604_800_000)).toBe(1);
       // Starting again over the migrated schema is a no-op.
-      new ShardStore(sql, {
-        leaseGraceMs: 1000,
-        invokers: 4,
-        callsPerInvoker: 6,
-        aimdDecreaseFactor: 0.7,
-        aimdCooldownMs: 100,
-      });
+      new ShardStore(sql, TEST_SHARD_SETTINGS);
     });
   });
 });

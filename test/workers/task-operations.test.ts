@@ -1,7 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import { REGISTRY_NAME } from "../../src/placement";
 import {
+  asyncTask,
   createAccount,
   demoTarget,
   expectProblem,
@@ -9,6 +9,7 @@ import {
   getTask,
   putFunction,
   quietPeriod,
+  shardOf,
   submit,
   type TestAccount,
   tenant,
@@ -21,12 +22,6 @@ function post(account: TestAccount, path: string, body?: unknown): Promise<Respo
     headers: { "content-type": "application/json" },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
-}
-
-async function shardOf(account: TestAccount, fn: string) {
-  const record = await env.REGISTRY.getByName(REGISTRY_NAME).getFunction(account.id, fn);
-  if (!record) throw new Error("no function");
-  return env.SHARD.getByName(record.shard);
 }
 
 describe("single-task operations", () => {
@@ -340,29 +335,6 @@ describe("Prefer: wait", () => {
 });
 
 describe("long-running tasks (202 + Sluice-Async: 1)", () => {
-  async function asyncTask(account: TestAccount, fn: string) {
-    const id = await submit(account, fn, JSON.stringify({ async: true }));
-    const shard = await shardOf(account, fn);
-    const token = await vi.waitFor(
-      async () => {
-        const row = await runInDurableObject(
-          shard,
-          (_i, state) =>
-            state.storage.sql
-              .exec<{ callback_token: string | null; async: number }>(
-                "SELECT callback_token, async FROM tasks WHERE id = ?",
-                id,
-              )
-              .toArray()[0],
-        );
-        expect(row?.async).toBe(1);
-        return row?.callback_token ?? "";
-      },
-      { timeout: 5000 },
-    );
-    return { id, token, shard };
-  }
-
   function callback(id: string, what: "complete" | "heartbeat", token: string | undefined, body?: unknown) {
     return tenant({ apiKey: "" } as TestAccount, `/v1/tasks/${id}/${what}`, {
       method: "POST",
