@@ -3,7 +3,7 @@
  * Platform settings from `[vars]` (strings, because Workers vars are strings), with the documented defaults.
  */
 
-import { parseSchedule } from "./delivery";
+import { DEFAULT_DELIVERY_TIMEOUT_MS, parseSchedule } from "./delivery";
 import { CONNECTIONS_PER_INVOCATION } from "./limits";
 
 export interface PlatformConfig {
@@ -112,7 +112,7 @@ function parseConfig(vars: Vars): PlatformConfig {
     inlineLimitBytes: positiveInt(vars.INLINE_LIMIT_BYTES, 65_536),
     resultQueues: list(vars.RESULT_QUEUES),
     deliverySchedule: parseSchedule(vars.DELIVERY_SCHEDULE_SECONDS),
-    deliveryTimeoutMs: positiveInt(vars.DELIVERY_TIMEOUT_MS, 10_000),
+    deliveryTimeoutMs: positiveInt(vars.DELIVERY_TIMEOUT_MS, DEFAULT_DELIVERY_TIMEOUT_MS),
     webhookSecretGraceMs: positiveInt(vars.WEBHOOK_SECRET_GRACE_SECONDS, 86_400) * 1000,
     maxChainDepth: positiveInt(vars.MAX_CHAIN_DEPTH, 8),
     eventSources: parseEventSources(vars.EVENT_SOURCES),

@@ -60,6 +60,9 @@ export interface DeliveryReport {
 export const DEFAULT_DELIVERY_SCHEDULE: readonly number[] = [0, 5, 30, 120, 600, 1800, 3600, 10800, 21600];
 
 /** Parse `DELIVERY_SCHEDULE_SECONDS` ("0,5,30,..."); falls back to the default on anything malformed. */
+/** How long a webhook receiver has to answer unless DELIVERY_TIMEOUT_MS says otherwise. */
+export const DEFAULT_DELIVERY_TIMEOUT_MS = 10_000;
+
 export function parseSchedule(text: string | undefined): readonly number[] {
   if (!text) return DEFAULT_DELIVERY_SCHEDULE;
   const parts = text.split(",").map((p) => Number(p.trim()));

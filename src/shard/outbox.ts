@@ -7,7 +7,14 @@
  * reaches `delivered` or `failed` even across a crash. A re-sent delivery keeps its id, so receivers deduplicate it.
  */
 
-import { buildEnvelope, type DeliveryMessage, type DeliveryReport, destinationFor, parseSchedule } from "../delivery";
+import {
+  buildEnvelope,
+  DEFAULT_DELIVERY_TIMEOUT_MS,
+  type DeliveryMessage,
+  type DeliveryReport,
+  destinationFor,
+  parseSchedule,
+} from "../delivery";
 import { viewResult } from "../result-view";
 import type { Sql } from "../sql";
 import { bytesOf } from "../sql";
@@ -90,7 +97,7 @@ export function markHandedOff(ctx: ShardContext, deliveryIds: readonly string[],
 }
 
 export function deliveryTiming(ctx: ShardContext): OutboxTiming {
-  return ctx.settings.delivery ?? { schedule: parseSchedule(undefined), timeoutMs: 10_000 };
+  return ctx.settings.delivery ?? { schedule: parseSchedule(undefined), timeoutMs: DEFAULT_DELIVERY_TIMEOUT_MS };
 }
 
 /** Progress of a delivery, reported at least once by the delivery consumer; a report for another run is ignored. */
