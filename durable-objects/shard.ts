@@ -11,7 +11,7 @@ import { batchBySize } from "../src/batches";
 import { CALLS_PER_INVOKER, readConfig } from "../src/config";
 import type { DeliveryReport } from "../src/delivery";
 import { MAX_RPC_BATCH_BYTES } from "../src/limits";
-import { invokerName } from "../src/placement";
+import { invokerName, limiterName } from "../src/placement";
 import type {
   AbortOrder,
   BulkFilter,
@@ -26,7 +26,7 @@ import type {
   TaskPage,
 } from "../src/records";
 import type { CallbackResult, Completion, OperationResult, Refusal } from "../src/results";
-import { ShardStore } from "../src/shard";
+import { GRANT_TTL_MS, ShardStore } from "../src/shard";
 import type { TaskState } from "../src/task-states";
 import { logError } from "../workers/platform/log";
 
@@ -50,6 +50,7 @@ export class ShardDurableObject extends DurableObject<Env> {
       callsPerInvoker: CALLS_PER_INVOKER,
       aimdDecreaseFactor: config.aimdDecreaseFactor,
       aimdCooldownMs: config.aimdCooldownMs,
+      dispatchOrder: config.dispatchOrder,
       delivery: { schedule: config.deliverySchedule, timeoutMs: config.deliveryTimeoutMs },
     });
   }
@@ -62,6 +63,14 @@ export class ShardDurableObject extends DurableObject<Env> {
     await this.#ensureAlarm();
     void this.#kick();
     return results;
+  }
+
+  /** An account's `limits.maxConcurrency` changed (PATCH /v1/accounts/:id): null for none. */
+  async setAccountLimits(account: string, maxConcurrency: number | null): Promise<void> {
+    const changed = this.ctx.storage.transactionSync(() =>
+      this.#store.setAccountConcurrency(account, maxConcurrency ?? undefined),
+    );
+    if (changed) await this.#kick();
   }
 
   async upsertFunction(record: FunctionRecord): Promise<void> {
@@ -241,6 +250,7 @@ export class ShardDurableObject extends DurableObject<Env> {
     const shard = this.#name;
     const sends: Promise<unknown>[] = [];
     let more = false;
+    await this.#refreshGrants();
     for (let pass = 0; pass < PASSES_PER_CALL; pass++) {
       const plan = this.ctx.storage.transactionSync(() => this.#store.planDispatch(shard, Date.now()));
       for (const [index, jobs] of plan.byInvoker) {
@@ -259,6 +269,29 @@ export class ShardDurableObject extends DurableObject<Env> {
     await Promise.all(sends);
     await this.#handOffDeliveries();
     await this.#scheduleAlarm(more);
+  }
+
+  /**
+   * Ask the limiters of accounts with `maxConcurrency` for this shard's share (only accounts whose need changed or
+   * whose grant runs out). A limiter that cannot be reached leaves the old grant to lapse: the limit holds.
+   */
+  async #refreshGrants(): Promise<void> {
+    const requests = this.#store.grantRequests(Date.now());
+    await Promise.all(
+      requests.map(async ({ account, limit, want }) => {
+        try {
+          const { granted } = await this.env.LIMITER.getByName(limiterName(account)).acquireConcurrency(
+            this.#name,
+            want,
+            limit,
+            GRANT_TTL_MS,
+          );
+          this.#store.recordGrant(account, granted, Date.now());
+        } catch (error) {
+          logError("concurrency grant failed", error, { shard: this.#name, account });
+        }
+      }),
+    );
   }
 
   /** Outbox: send deliveries recorded by transitions to the delivery queue; the alarm retries any that fail. */

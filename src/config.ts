@@ -25,6 +25,8 @@ export interface PlatformConfig {
   /** AIMD: multiplier applied to a function's window when it pushes back, and the least time between two cuts. */
   readonly aimdDecreaseFactor: number;
   readonly aimdCooldownMs: number;
+  /** `fair` (default) or `fifo`: one queue in arrival order per shard, only as the benchmarks' contrast. */
+  readonly dispatchOrder: "fair" | "fifo";
   /** Queues that feed functions: queue name -> { account, function }. */
   readonly eventSources: Readonly<Record<string, { account: string; function: string }>>;
 }
@@ -48,6 +50,7 @@ const VAR_NAMES = {
   EVENT_SOURCES: true,
   AIMD_DECREASE_FACTOR: true,
   AIMD_COOLDOWN_MS: true,
+  DISPATCH_ORDER: true,
 } as const;
 
 /** A number strictly between 0 and 1. */
@@ -118,6 +121,7 @@ function parseConfig(vars: Vars): PlatformConfig {
     eventSources: parseEventSources(vars.EVENT_SOURCES),
     aimdDecreaseFactor: fraction(vars.AIMD_DECREASE_FACTOR, 0.7),
     aimdCooldownMs: positiveInt(vars.AIMD_COOLDOWN_MS, 100),
+    dispatchOrder: vars.DISPATCH_ORDER === "fifo" ? "fifo" : "fair",
   };
 }
 

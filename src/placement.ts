@@ -49,6 +49,11 @@ export function invokerName(shard: string, index: number): string {
   return `invoker:${shard}:${index}`;
 }
 
+/** The name of an account's limiter (submission rate and concurrency grants). */
+export function limiterName(account: string): string {
+  return `limiter:${account}`;
+}
+
 /** The one registry Durable Object's name. */
 export const REGISTRY_NAME = "global";
 

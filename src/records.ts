@@ -53,6 +53,11 @@ export interface IngestMessage {
   readonly v: 1;
   readonly task: IngestTask;
   readonly fn: FunctionRecord;
+  /**
+   * The account's `limits.maxConcurrency` as the gateway saw it: a number, null for none, absent when the sender does
+   * not know (a chained delivery, an event source). The shard keeps the latest it was told.
+   */
+  readonly accountMaxConcurrency?: number | null;
 }
 
 /** What a shard hands an invoker: everything needed to make one call and report it. */

@@ -81,6 +81,8 @@ export const functionSpecSchema = z.strictObject({
     .strictObject({ onSuccess: destinationSchema.optional(), onFailure: destinationSchema.optional() })
     .default({}),
   isolation: z.enum(ISOLATION_MODES).default("auto"),
+  /** Fairness-key lanes: `maxConcurrencyPerKey` caps one key's calls in flight (tasks without a key share one lane). */
+  fairness: z.strictObject({ maxConcurrencyPerKey: z.number().int().min(1).max(10_000).optional() }).optional(),
 });
 export type FunctionSpec = z.infer<typeof functionSpecSchema>;
 

@@ -5,6 +5,7 @@
  */
 
 import type { AimdState } from "../aimd";
+import type { FairShareState } from "../fair-share";
 import type { TaskError } from "../outcome";
 import { functionKey } from "../placement";
 import type { FunctionRecord } from "../records";
@@ -23,6 +24,11 @@ export interface ShardSettings {
   /** AIMD: window multiplier on congestion, and the least time between two cuts. */
   readonly aimdDecreaseFactor: number;
   readonly aimdCooldownMs: number;
+  /**
+   * `fair` (the default): hierarchical deficit round robin and fairness-key lanes. `fifo`: one queue in arrival order
+   * across the shard, head-of-line blocking included — only as a benchmark's contrast (DISPATCH_ORDER).
+   */
+  readonly dispatchOrder?: "fair" | "fifo";
 }
 
 /** The state the parts of one shard's store share. */
@@ -33,8 +39,15 @@ export interface ShardContext {
   readonly functions: Map<string, FunctionRecord>;
   /** AIMD windows, loaded from the `governors` table on first use (so they survive an eviction). */
   readonly governors: Map<string, AimdState>;
-  /** Round-robin offset of the next dispatch pass. */
-  rotation: number;
+  /** The deficit round robin across accounts and functions, carried from pass to pass (src/fair-share.ts). */
+  readonly fairShare: FairShareState;
+  /** Each function's virtual lane clock (lanes.ts), rebuilt from storage after a start. */
+  readonly clocks: Map<string, number>;
+  /** Each function's recent execution time in ms (a moving average of its reports): what a call costs in the DRR. */
+  readonly executionMs: Map<string, number>;
+  /** Accounts with `limits.maxConcurrency` (accounts.ts), and the calls the account's limiter lets this shard run. */
+  readonly accountLimits: Map<string, number>;
+  readonly concurrencyGrants: Map<string, { granted: number; expiresAt: number }>;
   /** When each function with queued tasks next needs a look (attention.ts); rebuilt by the first pass after a start. */
   readonly attention: Map<string, Attention>;
   /** When a pass last visited every function (attention.ts, SWEEP_MS). */
@@ -45,7 +58,8 @@ export interface ShardContext {
 export const ROW_WITHOUT_BODIES = `seq, id, account, function, state, run, attempts, invocations, NULL AS payload, payload_r2,
   payload_type, payload_size, idempotency_key, fairness_key, not_before, age_from, lease_until, invoker, callback_token,
   async, chain_depth, origin, created_at, updated_at, accepted_at, queued_at, first_dispatched_at, last_dispatched_at,
-  finished_at, delivered_at, NULL AS result, result_r2, result_type, result_size, error, purge_at, attempt_log_dropped`;
+  finished_at, delivered_at, NULL AS result, result_r2, result_type, result_size, error, purge_at, attempt_log_dropped,
+  lane_tag`;
 
 export const FUNCTION_DELETED: TaskError = { kind: "function_deleted", message: "the function was deleted" };
 export const FUNCTION_DELETED_ERROR = JSON.stringify(FUNCTION_DELETED);

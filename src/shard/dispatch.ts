@@ -1,18 +1,23 @@
 /**
  * @module
- * Planning dispatch: functions share a pass round robin within their AIMD windows, stale tasks expire first, each
- * dispatched task gets a lease, an invocation number, a callback token and an invoker.
+ * Planning dispatch. A pass visits only functions with due work (attention.ts), expires tasks past their age limit,
+ * makes due tasks ready in their fairness-key lanes (lanes.ts), and shares the shard's free call slots among
+ * accounts, then functions (src/fair-share.ts), each capped by its AIMD window and its account's `maxConcurrency`.
+ * Each dispatched task gets a lease, an invocation number, a callback token and an invoker.
  */
 
 import { aimdLimit } from "../aimd";
 import { mintCallbackToken } from "../callback-token";
+import { allocateFairly, callCost, type Demand } from "../fair-share";
 import type { TaskError } from "../outcome";
 import type { BodyRef, FunctionRecord, InvocationJob } from "../records";
-import { allocateDispatch, pickInvoker } from "../scheduler";
+import { pickInvoker } from "../scheduler";
 import { mustTransition } from "../task-states";
+import { accountRoom, runningPerAccount } from "./accounts";
 import { functionsToVisit, oldestQueuedAge, refreshAttention } from "./attention";
 import { functionKey, type ShardContext } from "./context";
 import { governorOf } from "./governor";
+import { promoteDue, readyCount, takeReady } from "./lanes";
 import { scheduleDelivery } from "./outbox";
 import { purgeAt } from "./retention";
 import type { TaskRow } from "./schema";
@@ -32,10 +37,61 @@ export const DISPATCH_BUDGET = 200;
 export const MORE_DISPATCH_MS = 10;
 
 /**
- * Pick the next tasks to run: functions share the pass round robin, each limited by its concurrency window; tasks
- * older than their function's `maxEventAgeSeconds` expire instead of running; paused functions are skipped.
+ * Pick the next tasks to run: accounts and functions share the pass by deficit round robin, each limited by its
+ * concurrency window and its account's limit, and the whole shard by its invokers' call slots (a job never waits in
+ * an invoker behind another tenant's). Tasks older than `maxEventAgeSeconds` expire; paused functions are skipped.
  */
 export function planDispatch(ctx: ShardContext, shard: string, now: number): DispatchPlan {
+  const running = runningPerFunction(ctx);
+  const load = invokerLoad(ctx);
+  const freeSlots = ctx.settings.invokers * ctx.settings.callsPerInvoker - load.reduce((a, b) => a + b, 0);
+  const budget = Math.max(0, Math.min(DISPATCH_BUDGET, freeSlots));
+
+  let expired = 0;
+  const demands: Demand[] = [];
+  /** Room of every visited, unpaused function, also those with none (the FIFO contrast blocks on them). */
+  const rooms = new Map<string, number>();
+  // Only functions with due work (attention.ts): thousands of idle ones cost nothing here.
+  const visited = functionsToVisit(ctx, now);
+  for (const fn of visited) {
+    const key = functionKey(fn.account, fn.name);
+    expired += expireStale(ctx, fn, now);
+    if (fn.paused) continue;
+    const room = aimdLimit(governorOf(ctx, fn)) - (running.get(key) ?? 0);
+    rooms.set(key, room);
+    if (room <= 0) continue;
+    // Bounded: a pass makes ready at most what it could dispatch, and reads no more of a deep backlog.
+    promoteDue(ctx, fn, now, DISPATCH_BUDGET + 1);
+    const ready = readyCount(ctx, fn, DISPATCH_BUDGET + 1);
+    if (ready > 0) demands.push({ account: fn.account, key, ready, room, cost: callCost(ctx.executionMs.get(key)) });
+  }
+
+  const accountRunning = runningPerAccount(ctx);
+  const fifo = ctx.settings.dispatchOrder === "fifo";
+  const allocation = fifo
+    ? allocateInArrivalOrder(ctx, rooms, budget, now)
+    : allocateFairly(ctx.fairShare, demands, budget, (account) =>
+        accountRoom(ctx, account, accountRunning.get(account) ?? 0, now),
+      );
+  const byInvoker = new Map<number, InvocationJob[]>();
+  let dispatched = 0;
+  for (const [key, count] of allocation.calls) {
+    const fn = ctx.functions.get(key);
+    if (!fn || count <= 0) continue;
+    for (const row of takeReady(ctx, fn, count, fifo)) {
+      const { invoker, job } = dispatchRow(ctx, shard, row, fn, now, load);
+      const list = byInvoker.get(invoker) ?? [];
+      list.push(job);
+      byInvoker.set(invoker, list);
+      dispatched++;
+    }
+  }
+  for (const fn of visited) refreshAttention(ctx, fn);
+  // Look again soon only when the pass budget was the limit: full slots or windows free up with the calls' reports.
+  return { byInvoker, dispatched, expired, more: allocation.more && budget === DISPATCH_BUDGET };
+}
+
+function runningPerFunction(ctx: ShardContext): Map<string, number> {
   const running = new Map<string, number>();
   for (const row of ctx.sql
     .exec<{ account: string; function: string; n: number }>(
@@ -44,58 +100,39 @@ export function planDispatch(ctx: ShardContext, shard: string, now: number): Dis
     .toArray()) {
     running.set(functionKey(row.account, row.function), row.n);
   }
+  return running;
+}
 
-  let expired = 0;
-  const candidates = [];
-  // Only functions with due work (attention.ts): thousands of idle ones cost nothing here.
-  const visited = functionsToVisit(ctx, now);
-  for (const fn of visited) {
-    const key = functionKey(fn.account, fn.name);
-    expired += expireStale(ctx, fn, now);
-    if (fn.paused) continue;
-    const room = aimdLimit(governorOf(ctx, fn)) - (running.get(key) ?? 0);
-    if (room <= 0) continue;
-    const ready = ctx.sql
-      .exec<{ n: number }>(
-        `SELECT COUNT(*) AS n FROM (SELECT 1 FROM tasks WHERE account = ? AND function = ? AND state = 'queued'
-           AND not_before <= ? LIMIT ?)`,
-        fn.account,
-        fn.name,
-        now,
-        DISPATCH_BUDGET + 1,
-      )
-      .one().n;
-    if (ready > 0) candidates.push({ key, room, ready });
+/**
+ * The contrast of benchmark B3: one queue for the whole shard in arrival order. The oldest ready task goes first; when
+ * its function has no room, nothing behind it moves (head-of-line blocking, as in a single shared queue).
+ */
+function allocateInArrivalOrder(
+  ctx: ShardContext,
+  rooms: ReadonlyMap<string, number>,
+  budget: number,
+  now: number,
+): { calls: Map<string, number>; more: boolean } {
+  const room = new Map(rooms);
+  const calls = new Map<string, number>();
+  let given = 0;
+  for (const row of ctx.sql
+    .exec<{ account: string; function: string }>(
+      `SELECT account, function FROM tasks WHERE state = 'queued' AND not_before <= ? ORDER BY not_before, seq LIMIT ?`,
+      now,
+      budget,
+    )
+    .toArray()) {
+    const key = functionKey(row.account, row.function);
+    const left = room.get(key);
+    // Paused or not visited this pass: not in the line. Visited but full: the line stops here.
+    if (left === undefined) continue;
+    if (left <= 0) return { calls, more: false };
+    room.set(key, left - 1);
+    calls.set(key, (calls.get(key) ?? 0) + 1);
+    given++;
   }
-
-  const allocation = allocateDispatch(candidates, DISPATCH_BUDGET, ctx.rotation++);
-  const load = invokerLoad(ctx);
-  const byInvoker = new Map<number, InvocationJob[]>();
-  let dispatched = 0;
-  for (const [key, count] of allocation) {
-    const fn = ctx.functions.get(key);
-    if (!fn || count <= 0) continue;
-    const rows = ctx.sql
-      .exec<TaskRow>(
-        `SELECT * FROM tasks WHERE account = ? AND function = ? AND state = 'queued' AND not_before <= ?
-         ORDER BY not_before, seq LIMIT ?`,
-        fn.account,
-        fn.name,
-        now,
-        count,
-      )
-      .toArray();
-    for (const row of rows) {
-      const { invoker, job } = dispatchRow(ctx, shard, row, fn, now, load);
-      const list = byInvoker.get(invoker) ?? [];
-      list.push(job);
-      byInvoker.set(invoker, list);
-      dispatched++;
-    }
-  }
-  const more = candidates.some((c) => (allocation.get(c.key) ?? 0) < Math.min(c.room, c.ready));
-  for (const fn of visited) refreshAttention(ctx, fn);
-  return { byInvoker, dispatched, expired, more };
+  return { calls, more: given === budget && budget > 0 };
 }
 
 function invokerLoad(ctx: ShardContext): number[] {
@@ -110,7 +147,6 @@ function invokerLoad(ctx: ShardContext): number[] {
   }
   return load;
 }
-
 export function dispatchRow(
   ctx: ShardContext,
   shard: string,

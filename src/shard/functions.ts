@@ -14,6 +14,7 @@ import {
   ROW_WITHOUT_BODIES,
   type ShardContext,
 } from "./context";
+import { dropLanes } from "./lanes";
 import { closeCurrentAttempt } from "./outcomes";
 import { purgeAt } from "./retention";
 import type { TaskRow } from "./schema";
@@ -61,6 +62,7 @@ export function deleteFunction(
   // Snapshots of this version still in the ingest queue must not revive it (upsert needs a strictly newer version).
   ctx.sql.exec(`UPDATE functions SET deleted = 1 WHERE account = ? AND name = ?`, account, name);
   ctx.functions.delete(functionKey(account, name));
+  dropLanes(ctx, account, name);
   const running = ctx.sql
     .exec<TaskRow>(
       `SELECT ${ROW_WITHOUT_BODIES} FROM tasks WHERE account = ? AND function = ? AND state = 'running'`,

@@ -10,7 +10,9 @@
  * | intake.ts | accepting tasks, idempotency keys, cancel-before-arrival |
  * | listing.ts | one task, listings, counts |
  * | operations.ts | cancel / pause / resume / retry, bulk, purge, redeliver |
- * | dispatch.ts | dispatch planning, leases, expiry by age |
+ * | dispatch.ts | dispatch planning (fair share of the slots: src/fair-share.ts), leases, expiry by age |
+ * | lanes.ts | fairness-key lanes: ready tasks in round-robin order over keys |
+ * | accounts.ts | account `maxConcurrency`: grants from the account's limiter |
  * | outcomes.ts | reports, callbacks, lost leases, retry and backoff |
  * | governor.ts | AIMD windows |
  * | attempt-log.ts | the bounded attempt log |
@@ -21,6 +23,7 @@
  */
 
 import type { DeliveryMessage, DeliveryReport } from "../delivery";
+import { newFairShareState } from "../fair-share";
 import type {
   AbortOrder,
   BulkFilter,
@@ -36,11 +39,13 @@ import type {
 import type { CallbackResult, Completion, OperationResult, PurgeResult } from "../results";
 import type { Sql } from "../sql";
 import type { TaskState } from "../task-states";
+import { type GrantRequest, grantRequests, loadAccountLimits, recordGrant, setAccountConcurrency } from "./accounts";
 import { functionKey, type ShardContext, type ShardSettings } from "./context";
 import { type DispatchPlan, planDispatch } from "./dispatch";
 import { deleteFunction, upsertFunction } from "./functions";
 import { concurrencyLimit } from "./governor";
 import { accept, expireIdempotencyKeys } from "./intake";
+import { activeLanes } from "./lanes";
 import { countByState, getTask, listTasks } from "./listing";
 import { bulk, continueBulk, operate, purge, redeliver } from "./operations";
 import { applyDeliveryReport, deliveryTiming, markHandedOff, pendingHandoffs, reviveSilentDeliveries } from "./outbox";
@@ -49,6 +54,7 @@ import { forgetGarbage, pendingGarbage, purgeExpired } from "./retention";
 import { applyShardSchema } from "./schema";
 import { nextWakeAt } from "./wake";
 
+export { GRANT_TTL_MS, type GrantRequest } from "./accounts";
 export type { ShardSettings } from "./context";
 export { functionKey } from "./context";
 export { DISPATCH_BUDGET, type DispatchPlan, MORE_DISPATCH_MS } from "./dispatch";
@@ -66,7 +72,20 @@ export class ShardStore {
       functions.set(functionKey(record.account, record.name), record);
     }
     // lastSweepAt 0: the first pass after a start visits every function and rebuilds the attention times.
-    this.#ctx = { sql, settings, functions, governors: new Map(), rotation: 0, attention: new Map(), lastSweepAt: 0 };
+    this.#ctx = {
+      sql,
+      settings,
+      functions,
+      governors: new Map(),
+      fairShare: newFairShareState(),
+      clocks: new Map(),
+      executionMs: new Map(),
+      accountLimits: new Map(),
+      concurrencyGrants: new Map(),
+      attention: new Map(),
+      lastSweepAt: 0,
+    };
+    loadAccountLimits(this.#ctx);
   }
 
   // Functions
@@ -119,6 +138,23 @@ export class ShardStore {
   // Dispatch and outcomes
   planDispatch(shard: string, now: number): DispatchPlan {
     return planDispatch(this.#ctx, shard, now);
+  }
+
+  // Account limits
+  /** Remember an account's `maxConcurrency` (undefined: none). Returns whether it changed. */
+  setAccountConcurrency(account: string, max: number | undefined): boolean {
+    return setAccountConcurrency(this.#ctx, account, max);
+  }
+  /** The grants to ask the limited accounts' limiters for before the next pass. */
+  grantRequests(now: number): GrantRequest[] {
+    return grantRequests(this.#ctx, now);
+  }
+  recordGrant(account: string, granted: number, now: number): void {
+    recordGrant(this.#ctx, account, granted, now);
+  }
+  /** Fairness-key lanes of a function with work ahead (stats). */
+  activeLanes(account: string, fnName: string): number {
+    return activeLanes(this.#ctx, account, fnName);
   }
   applyOutcome(report: OutcomeReport, now: number, random: () => number = Math.random): { applied: boolean } {
     return applyOutcome(this.#ctx, report, now, random);

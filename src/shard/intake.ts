@@ -8,9 +8,11 @@ import type { IngestMessage, SubmitResult } from "../records";
 import type { OperationResult } from "../results";
 import { blobOf } from "../sql";
 import { mustTransition, transition } from "../task-states";
+import { setAccountConcurrency } from "./accounts";
 import { noteQueued } from "./attention";
 import { FUNCTION_DELETED_ERROR, functionKey, readRow, type ShardContext } from "./context";
 import { upsertFunction } from "./functions";
+import { laneOf, nextTag } from "./lanes";
 import { purgeAt } from "./retention";
 import { taskView } from "./view";
 
@@ -27,7 +29,10 @@ export const IDEMPOTENCY_SCHEMA: readonly string[] = [
  * function's `dedupWindowSeconds` yields the first task's id instead of a new task.
  */
 export function accept(ctx: ShardContext, messages: readonly IngestMessage[], now: number): SubmitResult[] {
-  for (const { fn } of messages) upsertFunction(ctx, fn);
+  for (const { fn, accountMaxConcurrency } of messages) {
+    upsertFunction(ctx, fn);
+    if (accountMaxConcurrency !== undefined) setAccountConcurrency(ctx, fn.account, accountMaxConcurrency ?? undefined);
+  }
   return messages.map(({ task, fn: snapshot }) => {
     const existing = ctx.sql
       .exec<{ function: string }>(`SELECT function FROM tasks WHERE id = ?`, task.id)
@@ -74,11 +79,13 @@ export function accept(ctx: ShardContext, messages: readonly IngestMessage[], no
     const to = mustTransition("accepted", fn ? "enqueue" : "cancel");
     // The age limit counts from when the task is due, so a delay never expires a task before it could run.
     const dueAt = task.acceptedAt + (task.delaySeconds ?? 0) * 1000;
+    // A task due now takes its place in its fairness-key lane at once; a delayed one when it is due (lanes.ts).
+    const laneTag = fn && dueAt <= now ? nextTag(ctx, fn.account, fn.name, laneOf(task.fairnessKey)) : null;
     ctx.sql.exec(
       `INSERT INTO tasks (id, account, function, state, payload, payload_r2, payload_type, payload_size,
          idempotency_key, fairness_key, not_before, age_from, created_at, updated_at, accepted_at, queued_at,
-         finished_at, error, chain_depth, origin, purge_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         finished_at, error, chain_depth, origin, purge_at, lane_tag)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       task.id,
       task.account,
       task.functionName,
@@ -100,6 +107,7 @@ export function accept(ctx: ShardContext, messages: readonly IngestMessage[], no
       task.chainDepth ?? 0,
       task.origin ?? null,
       fn ? null : purgeAt(now, snapshot.spec.retentionSeconds),
+      laneTag,
     );
     if (fn) noteQueued(ctx, fn, dueAt, dueAt);
     return { id: task.id, deduplicated: false };

@@ -208,7 +208,7 @@ export function operateRow(
       ctx.sql.exec(
         `UPDATE tasks SET state = ?, run = run + 1, attempts = 0, not_before = ?, age_from = ?, finished_at = NULL,
            error = NULL, result = NULL, result_r2 = NULL, result_type = NULL, result_size = NULL, async = 0,
-           purge_at = NULL, updated_at = ? WHERE id = ?`,
+           purge_at = NULL, updated_at = ?, lane_tag = NULL WHERE id = ?`,
         step.to,
         now,
         now,

@@ -14,7 +14,7 @@ import { blobOf } from "../sql";
 import { mustTransition, type TaskEvent } from "../task-states";
 import { closeAttempt, logAttempt } from "./attempt-log";
 import { noteQueued } from "./attention";
-import { FUNCTION_DELETED_ERROR, functionOf, readRow, type ShardContext } from "./context";
+import { FUNCTION_DELETED_ERROR, functionKey, functionOf, readRow, type ShardContext } from "./context";
 import { DISPATCH_BUDGET } from "./dispatch";
 import { feedGovernor } from "./governor";
 import { scheduleDelivery } from "./outbox";
@@ -38,7 +38,10 @@ export function applyOutcome(
   const fn = functionOf(ctx, row);
   const outcome = report.outcome;
   logReport(ctx, row, report, outcome);
-  if (fn) feedGovernor(ctx, fn, outcome, now, report.startedAt);
+  if (fn) {
+    feedGovernor(ctx, fn, outcome, now, report.startedAt);
+    noteExecutionTime(ctx, fn, report.durationMs);
+  }
   switch (outcome.kind) {
     case "succeeded":
       finish(ctx, row, "succeed", now, undefined, outcome.body);
@@ -154,6 +157,16 @@ export function retryOrFail(
   requeue(ctx, row, fn, now, fn ? retryDelayMs(row.attempts, fn.spec.retry, random) : 0, row.attempts, error);
 }
 
+/** Weight of the newest call in a function's moving average of execution time (what its calls cost in the DRR). */
+const EXECUTION_EWMA_WEIGHT = 0.2;
+
+function noteExecutionTime(ctx: ShardContext, fn: FunctionRecord, durationMs: number): void {
+  if (!Number.isFinite(durationMs) || durationMs < 0) return;
+  const key = functionKey(fn.account, fn.name);
+  const before = ctx.executionMs.get(key);
+  ctx.executionMs.set(key, before === undefined ? durationMs : before + EXECUTION_EWMA_WEIGHT * (durationMs - before));
+}
+
 /**
  * Back to queued for another call after `delayMs`. A task whose function is gone is cancelled instead: nothing
  * would ever dispatch it, and a later function of the same name must not run it.
@@ -185,7 +198,7 @@ export function requeue(
   const to = mustTransition(row.state, "requeue");
   ctx.sql.exec(
     `UPDATE tasks SET state = ?, attempts = ?, not_before = ?, lease_until = NULL, invoker = NULL, callback_token = NULL,
-       async = 0, updated_at = ?, error = ? WHERE id = ?`,
+       async = 0, updated_at = ?, error = ?, lane_tag = NULL WHERE id = ?`,
     to,
     attempts,
     now + delayMs,

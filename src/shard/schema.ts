@@ -6,10 +6,12 @@
 
 import type { Sql, SqlValue } from "../sql";
 import type { TaskState } from "../task-states";
+import { ACCOUNT_LIMITS_SCHEMA } from "./accounts";
 import { ATTEMPTS_SCHEMA } from "./attempt-log";
 import { FUNCTIONS_SCHEMA } from "./functions";
 import { GOVERNORS_SCHEMA } from "./governor";
 import { IDEMPOTENCY_SCHEMA } from "./intake";
+import { LANES_SCHEMA } from "./lanes";
 import { BULK_OPS_SCHEMA } from "./operations";
 import { DELIVERIES_SCHEMA } from "./outbox";
 import { RETENTION_SCHEMA } from "./retention";
@@ -27,6 +29,8 @@ export const SHARD_MIGRATIONS: readonly { readonly statement: string; readonly b
   },
   { statement: `ALTER TABLE tasks ADD COLUMN attempt_log_dropped INTEGER NOT NULL DEFAULT 0` },
   { statement: `ALTER TABLE attempts ADD COLUMN count INTEGER NOT NULL DEFAULT 1` },
+  // Queued tasks of an older shard start out waiting (NULL) and take a lane tag on the first pass (lanes.ts).
+  { statement: `ALTER TABLE tasks ADD COLUMN lane_tag INTEGER` },
 ];
 
 /** Create what is missing, then bring an older shard's columns up to date. */
@@ -69,7 +73,7 @@ export const TASKS_SCHEMA: readonly string[] = [
      finished_at INTEGER, delivered_at INTEGER,
      result BLOB, result_r2 TEXT, result_type TEXT, result_size INTEGER,
      error TEXT,
-     purge_at INTEGER, attempt_log_dropped INTEGER NOT NULL DEFAULT 0)`,
+     purge_at INTEGER, attempt_log_dropped INTEGER NOT NULL DEFAULT 0, lane_tag INTEGER)`,
   `CREATE INDEX IF NOT EXISTS tasks_by_function_ready ON tasks (account, function, state, not_before, seq)`,
   `CREATE INDEX IF NOT EXISTS tasks_by_function_state_seq ON tasks (account, function, state, seq)`,
   `CREATE INDEX IF NOT EXISTS tasks_by_function_seq ON tasks (account, function, seq)`,
@@ -89,6 +93,8 @@ export const SHARD_SCHEMA: readonly string[] = [
   ...DELIVERIES_SCHEMA,
   ...GOVERNORS_SCHEMA,
   ...BULK_OPS_SCHEMA,
+  ...LANES_SCHEMA,
+  ...ACCOUNT_LIMITS_SCHEMA,
 ];
 
 export type TaskRow = {
@@ -105,6 +111,7 @@ export type TaskRow = {
   payload_type: string;
   payload_size: number;
   idempotency_key: string | null;
+  fairness_key: string | null;
   not_before: number;
   age_from: number;
   lease_until: number | null;
@@ -128,6 +135,8 @@ export type TaskRow = {
   error: string | null;
   purge_at: number | null;
   attempt_log_dropped: number;
+  /** Set once the queued task is due: its place in its fairness-key lane (lanes.ts); NULL while it waits. */
+  lane_tag: number | null;
 } & Record<string, SqlValue>;
 
 export type AttemptRow = {

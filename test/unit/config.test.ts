@@ -18,6 +18,7 @@ const DEFAULTS = {
   eventSources: {},
   aimdDecreaseFactor: 0.7,
   aimdCooldownMs: 100,
+  dispatchOrder: "fair",
 };
 
 describe("readConfig", () => {
@@ -49,6 +50,7 @@ describe("readConfig", () => {
         EVENT_SOURCES: '{"q1": {"account": "acme", "function": "f"}, "bad": {"account": 1}}',
         AIMD_DECREASE_FACTOR: "0.7",
         AIMD_COOLDOWN_MS: "250",
+        DISPATCH_ORDER: "fifo",
       }),
     ).toEqual({
       allowPrivateTargets: true,
@@ -67,6 +69,7 @@ describe("readConfig", () => {
       eventSources: { q1: { account: "acme", function: "f" } },
       aimdDecreaseFactor: 0.7,
       aimdCooldownMs: 250,
+      dispatchOrder: "fifo",
     });
   });
 

@@ -16,6 +16,24 @@ function accountId(id: string): string {
   return id;
 }
 
+/**
+ * Every shard holding the account's functions (and their earlier shards) learns the new concurrency limit now, not
+ * with the account's next submission.
+ */
+async function tellShards(env: Env, account: string, maxConcurrency: number | null): Promise<void> {
+  const shards = new Set<string>();
+  let after: string | undefined;
+  do {
+    const page = await registry(env).listFunctions(account, 100, after);
+    for (const fn of page.functions) {
+      shards.add(fn.shard);
+      for (const previous of fn.previousShards ?? []) shards.add(previous);
+    }
+    after = page.next;
+  } while (after);
+  await Promise.all([...shards].map((name) => env.SHARD.getByName(name).setAccountLimits(account, maxConcurrency)));
+}
+
 export const adminRoutes = new Hono<GatewayEnv>()
   .use(requireAdmin())
   .post("/", async (c) => {
@@ -40,6 +58,7 @@ export const adminRoutes = new Hono<GatewayEnv>()
     const { limits } = await parseJsonBody(c, updateAccountSchema);
     const account = await registry(c.env).setLimits(id, limits);
     if (!account) throw new Problem("not-found", `No account ${id}.`);
+    await tellShards(c.env, id, limits.maxConcurrency ?? null);
     return c.json(account);
   })
   .post("/:id/keys", async (c) => {

@@ -41,6 +41,7 @@ interface TaskOptions {
   idempotencyKey?: string | undefined;
   delaySeconds?: number | undefined;
   fairnessKey?: string | undefined;
+  accountMaxConcurrency: number | null;
 }
 
 /** A new task of `fn` with a freshly minted id, its body stored, ready for the ingest queue or the shard. */
@@ -92,6 +93,7 @@ export const submitRoutes = new Hono<GatewayEnv>()
       idempotencyKey: headers.data["idempotency-key"],
       delaySeconds: headers.data["sluice-delay"],
       fairnessKey: headers.data["sluice-fairness-key"],
+      accountMaxConcurrency: c.get("principal").limits.maxConcurrency ?? null,
     });
     const task = message.task;
 
@@ -136,7 +138,11 @@ export const submitRoutes = new Hono<GatewayEnv>()
         throw validationProblem([{ path: `${index}.payload`, message: `larger than ${config.maxPayloadBytes} bytes` }]);
       }
       messages.push(
-        await newTask(c.env, fn, bytes, "application/json", { ...item, origin: new URL(c.req.url).origin }),
+        await newTask(c.env, fn, bytes, "application/json", {
+          ...item,
+          origin: new URL(c.req.url).origin,
+          accountMaxConcurrency: c.get("principal").limits.maxConcurrency ?? null,
+        }),
       );
     }
     const results = await shard(c.env, fn.shard).accept(messages);

@@ -5,6 +5,7 @@
  * `Retry-After`, before anything is stored.
  */
 
+import { limiterName } from "../../src/placement";
 import { Problem, validationProblem } from "../../src/problem";
 import type { AccountLimits } from "../../src/registry/store";
 
@@ -16,7 +17,7 @@ const LEASE_FRACTION = 0.1;
 const leases = new Map<string, { tokens: number; expiresAt: number }>();
 
 function limiter(env: Env, account: string) {
-  return env.LIMITER.getByName(`limiter:${account}`);
+  return env.LIMITER.getByName(limiterName(account));
 }
 
 /** Spend `count` submissions of `account` (a batch counts each item), or throw the 429. */

@@ -17,12 +17,15 @@ export interface NewTask {
   readonly fairnessKey?: string | undefined;
   readonly chainDepth?: number | undefined;
   readonly origin?: string | undefined;
+  /** The account's concurrency limit, when the caller knows it (IngestMessage.accountMaxConcurrency). */
+  readonly accountMaxConcurrency?: number | null | undefined;
 }
 
 export async function ingestMessage(env: Env, fn: FunctionRecord, task: NewTask): Promise<IngestMessage> {
   return {
     v: 1,
     fn,
+    ...(task.accountMaxConcurrency !== undefined ? { accountMaxConcurrency: task.accountMaxConcurrency } : {}),
     task: {
       id: task.id,
       account: fn.account,

@@ -1,0 +1,105 @@
+/**
+ * @module
+ * Account limits a shard enforces: `limits.maxConcurrency` caps the calls in flight summed over all the account's
+ * functions and shards. The account's limiter Durable Object is the authority: each shard holding ready work of a
+ * limited account asks it for a grant (calls this shard may have in flight), renews it while it holds calls, and
+ * gives back what it no longer needs; a grant lapses if not renewed, so a shard that dies frees its share. The shard
+ * learns an account's limit from the submissions it receives and when the account is changed (PATCH).
+ */
+
+import type { ShardContext } from "./context";
+import { readyCount } from "./lanes";
+
+/** Tables this part owns; applied by schema.ts. */
+export const ACCOUNT_LIMITS_SCHEMA: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS account_limits (account TEXT PRIMARY KEY, max_concurrency INTEGER NOT NULL)`,
+];
+
+/** How long a grant holds unless renewed (the limiter's TTL is the same). */
+export const GRANT_TTL_MS = 30_000;
+/** A grant is renewed when less than this is left of it. */
+const RENEW_BEFORE_MS = GRANT_TTL_MS / 2;
+
+export function loadAccountLimits(ctx: ShardContext): void {
+  for (const row of ctx.sql
+    .exec<{ account: string; max_concurrency: number }>(`SELECT account, max_concurrency FROM account_limits`)
+    .toArray()) {
+    ctx.accountLimits.set(row.account, row.max_concurrency);
+  }
+}
+
+/** Remember (or, with undefined, forget) an account's concurrency limit. Returns whether it changed. */
+export function setAccountConcurrency(ctx: ShardContext, account: string, max: number | undefined): boolean {
+  if (ctx.accountLimits.get(account) === max) return false;
+  if (max === undefined) {
+    ctx.accountLimits.delete(account);
+    ctx.concurrencyGrants.delete(account);
+    ctx.sql.exec(`DELETE FROM account_limits WHERE account = ?`, account);
+  } else {
+    ctx.accountLimits.set(account, max);
+    ctx.sql.exec(
+      `INSERT INTO account_limits (account, max_concurrency) VALUES (?, ?)
+       ON CONFLICT (account) DO UPDATE SET max_concurrency = excluded.max_concurrency`,
+      account,
+      max,
+    );
+  }
+  return true;
+}
+
+/** Calls in flight per account on this shard. */
+export function runningPerAccount(ctx: ShardContext): Map<string, number> {
+  const running = new Map<string, number>();
+  for (const row of ctx.sql
+    .exec<{ account: string; n: number }>(
+      `SELECT account, COUNT(*) AS n FROM tasks WHERE state = 'running' GROUP BY account`,
+    )
+    .toArray()) {
+    running.set(row.account, row.n);
+  }
+  return running;
+}
+
+/** What one limited account's limiter is asked: this shard wants `want` calls in flight (at most `limit`). */
+export interface GrantRequest {
+  readonly account: string;
+  readonly limit: number;
+  readonly want: number;
+}
+
+/**
+ * The grants to ask for before a pass: for each limited account, the calls it has in flight plus its ready tasks (up
+ * to the limit), when that differs from its grant or the grant is running out. Touches only limited accounts.
+ */
+export function grantRequests(ctx: ShardContext, now: number): GrantRequest[] {
+  if (ctx.accountLimits.size === 0) return [];
+  const running = runningPerAccount(ctx);
+  const requests: GrantRequest[] = [];
+  for (const [account, limit] of ctx.accountLimits) {
+    let want = running.get(account) ?? 0;
+    // Only functions with queued work (attention.ts), never every function of the shard.
+    for (const key of ctx.attention.keys()) {
+      const fn = ctx.functions.get(key);
+      if (!fn || fn.account !== account || fn.paused || want >= limit) continue;
+      want += readyCount(ctx, fn, limit - want);
+    }
+    want = Math.min(limit, want);
+    const grant = ctx.concurrencyGrants.get(account);
+    const held = grant && grant.expiresAt > now ? grant.granted : 0;
+    const expiring = grant !== undefined && grant.expiresAt - now < RENEW_BEFORE_MS;
+    if (want > held || want < held || (expiring && want > 0)) requests.push({ account, limit, want });
+  }
+  return requests;
+}
+
+export function recordGrant(ctx: ShardContext, account: string, granted: number, now: number): void {
+  ctx.concurrencyGrants.set(account, { granted, expiresAt: now + GRANT_TTL_MS });
+}
+
+/** How many more calls `account` may start on this shard now (Infinity without a limit). */
+export function accountRoom(ctx: ShardContext, account: string, running: number, now: number): number {
+  if (!ctx.accountLimits.has(account)) return Number.POSITIVE_INFINITY;
+  const grant = ctx.concurrencyGrants.get(account);
+  const granted = grant && grant.expiresAt > now ? grant.granted : 0;
+  return Math.max(0, granted - running);
+}
