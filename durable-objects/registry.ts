@@ -50,7 +50,7 @@ export class RegistryDurableObject extends DurableObject<Env> {
     return this.#store.listFunctions(account, limit, after);
   }
 
-  setLimits(id: string, limits: AccountLimits): AccountView | undefined {
+  setLimits(id: string, limits: AccountLimits): { view: AccountView; limitsVersion: number } | undefined {
     return this.ctx.storage.transactionSync(() => this.#store.setLimits(id, limits));
   }
 
@@ -58,7 +58,7 @@ export class RegistryDurableObject extends DurableObject<Env> {
     return this.#store.getAccount(id);
   }
 
-  authenticate(hash: string): { account: string; limits: AccountLimits } | undefined {
+  authenticate(hash: string): { account: string; limits: AccountLimits; limitsVersion: number } | undefined {
     return this.#store.authenticate(hash);
   }
 

@@ -20,6 +20,7 @@ import type {
   IngestMessage,
   InvocationJob,
   OutcomeReport,
+  ShardAccountLimits,
   StoredTaskView,
   SubmitResult,
   TaskOperation,
@@ -65,11 +66,9 @@ export class ShardDurableObject extends DurableObject<Env> {
     return results;
   }
 
-  /** An account's `limits.maxConcurrency` changed (PATCH /v1/accounts/:id): null for none. */
-  async setAccountLimits(account: string, maxConcurrency: number | null): Promise<void> {
-    const changed = this.ctx.storage.transactionSync(() =>
-      this.#store.setAccountConcurrency(account, maxConcurrency ?? undefined),
-    );
+  /** An account's limits changed (PATCH /v1/accounts/:id); an older version than one already known is ignored. */
+  async setAccountLimits(account: string, limits: ShardAccountLimits): Promise<void> {
+    const changed = this.ctx.storage.transactionSync(() => this.#store.setAccountLimits(account, limits));
     if (changed) await this.#kick();
   }
 

@@ -53,11 +53,15 @@ export interface IngestMessage {
   readonly v: 1;
   readonly task: IngestTask;
   readonly fn: FunctionRecord;
-  /**
-   * The account's `limits.maxConcurrency` as the gateway saw it: a number, null for none, absent when the sender does
-   * not know (a chained delivery, an event source). The shard keeps the latest it was told.
-   */
-  readonly accountMaxConcurrency?: number | null;
+  /** The account's limits as the gateway saw them; absent when the sender does not know (a chain, an event source). */
+  readonly accountLimits?: ShardAccountLimits;
+}
+
+/** What a shard enforces of an account's limits, with the registry's version of them (the newest wins). */
+export interface ShardAccountLimits {
+  /** `limits.maxConcurrency`, null for none. */
+  readonly maxConcurrency: number | null;
+  readonly version: number;
 }
 
 /** What a shard hands an invoker: everything needed to make one call and report it. */
@@ -120,6 +124,8 @@ export interface StoredTaskView {
   attemptLog: AttemptLogEntry[];
   /** Older entries dropped from `attemptLog` (it keeps the newest 100). */
   attemptLogDropped?: number;
+  /** The `Sluice-Fairness-Key` it was submitted with: its lane within the function. */
+  fairnessKey?: string;
   error?: TaskError;
   delivery?: { state: "pending" | "delivered" | "failed"; attempts: number; lastError?: string };
   resultBody?: BodyRef;

@@ -60,6 +60,12 @@ export class RegistryStore {
   constructor(sql: Sql) {
     this.#sql = sql;
     for (const statement of REGISTRY_SCHEMA) sql.exec(statement);
+    try {
+      // Added after the first release: which change of an account's limits is newest (shards keep the newest).
+      sql.exec(`ALTER TABLE accounts ADD COLUMN limits_version INTEGER NOT NULL DEFAULT 0`);
+    } catch (error) {
+      if (!String(error).includes("duplicate column")) throw error;
+    }
   }
 
   /** Key material for task ids, made once per deployment and kept forever. */
@@ -104,14 +110,25 @@ export class RegistryStore {
     );
   }
 
-  /** Replace an account's limits; undefined for an unknown account. */
-  setLimits(id: string, limits: AccountLimits): AccountView | undefined {
-    const written = this.#sql.exec(
-      `UPDATE accounts SET limits = ? WHERE id = ?`,
-      JSON.stringify(limits),
-      id,
-    ).rowsWritten;
-    return written > 0 ? this.getAccount(id) : undefined;
+  /**
+   * Replace an account's limits; undefined for an unknown account. Each change gets a larger `limitsVersion`, so a
+   * shard told of limits by a stale cache never undoes a newer change.
+   */
+  setLimits(
+    id: string,
+    limits: AccountLimits,
+    now = Date.now(),
+  ): { view: AccountView; limitsVersion: number } | undefined {
+    const row = this.#sql
+      .exec<{ limits_version: number }>(
+        `UPDATE accounts SET limits = ?, limits_version = MAX(limits_version + 1, ?) WHERE id = ? RETURNING limits_version`,
+        JSON.stringify(limits),
+        now,
+        id,
+      )
+      .toArray()[0];
+    const view = row ? this.getAccount(id) : undefined;
+    return row && view ? { view, limitsVersion: row.limits_version } : undefined;
   }
 
   getAccount(id: string): AccountView | undefined {
@@ -175,15 +192,17 @@ export class RegistryStore {
   }
 
   /** Which account a key hash belongs to, if the key is live. */
-  authenticate(hash: string): { account: string; limits: AccountLimits } | undefined {
+  authenticate(hash: string): { account: string; limits: AccountLimits; limitsVersion: number } | undefined {
     const row = this.#sql
-      .exec<{ account: string; limits: string }>(
-        `SELECT k.account AS account, a.limits AS limits FROM api_keys k JOIN accounts a ON a.id = k.account
-         WHERE k.hash = ? AND k.revoked_at IS NULL`,
+      .exec<{ account: string; limits: string; limits_version: number }>(
+        `SELECT k.account AS account, a.limits AS limits, a.limits_version AS limits_version
+         FROM api_keys k JOIN accounts a ON a.id = k.account WHERE k.hash = ? AND k.revoked_at IS NULL`,
         hash,
       )
       .toArray()[0];
-    return row ? { account: row.account, limits: JSON.parse(row.limits) as AccountLimits } : undefined;
+    return row
+      ? { account: row.account, limits: JSON.parse(row.limits) as AccountLimits, limitsVersion: row.limits_version }
+      : undefined;
   }
 
   /** Secrets to sign with now: the current one, plus the previous one while its rotation grace period lasts. */

@@ -7,12 +7,14 @@
  * learns an account's limit from the submissions it receives and when the account is changed (PATCH).
  */
 
+import type { ShardAccountLimits } from "../records";
 import type { ShardContext } from "./context";
 import { readyCount } from "./lanes";
 
 /** Tables this part owns; applied by schema.ts. */
 export const ACCOUNT_LIMITS_SCHEMA: readonly string[] = [
-  `CREATE TABLE IF NOT EXISTS account_limits (account TEXT PRIMARY KEY, max_concurrency INTEGER NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS account_limits (
+     account TEXT PRIMARY KEY, max_concurrency INTEGER, version INTEGER NOT NULL)`,
 ];
 
 /** How long a grant holds unless renewed (the limiter's TTL is the same). */
@@ -22,29 +24,36 @@ const RENEW_BEFORE_MS = GRANT_TTL_MS / 2;
 
 export function loadAccountLimits(ctx: ShardContext): void {
   for (const row of ctx.sql
-    .exec<{ account: string; max_concurrency: number }>(`SELECT account, max_concurrency FROM account_limits`)
+    .exec<{ account: string; max_concurrency: number | null; version: number }>(`SELECT * FROM account_limits`)
     .toArray()) {
-    ctx.accountLimits.set(row.account, row.max_concurrency);
+    ctx.accountVersions.set(row.account, row.version);
+    if (row.max_concurrency !== null) ctx.accountLimits.set(row.account, row.max_concurrency);
   }
 }
 
-/** Remember (or, with undefined, forget) an account's concurrency limit. Returns whether it changed. */
-export function setAccountConcurrency(ctx: ShardContext, account: string, max: number | undefined): boolean {
-  if (ctx.accountLimits.get(account) === max) return false;
-  if (max === undefined) {
+/**
+ * Remember an account's limits unless a newer version is known (a submission that went through a stale cache must
+ * not undo a PATCH). Returns whether the concurrency limit changed.
+ */
+export function setAccountLimits(ctx: ShardContext, account: string, limits: ShardAccountLimits): boolean {
+  const known = ctx.accountVersions.get(account);
+  if (known !== undefined && known >= limits.version) return false;
+  ctx.accountVersions.set(account, limits.version);
+  ctx.sql.exec(
+    `INSERT INTO account_limits (account, max_concurrency, version) VALUES (?, ?, ?)
+     ON CONFLICT (account) DO UPDATE SET max_concurrency = excluded.max_concurrency, version = excluded.version`,
+    account,
+    limits.maxConcurrency,
+    limits.version,
+  );
+  const before = ctx.accountLimits.get(account);
+  if (limits.maxConcurrency === null) {
     ctx.accountLimits.delete(account);
     ctx.concurrencyGrants.delete(account);
-    ctx.sql.exec(`DELETE FROM account_limits WHERE account = ?`, account);
   } else {
-    ctx.accountLimits.set(account, max);
-    ctx.sql.exec(
-      `INSERT INTO account_limits (account, max_concurrency) VALUES (?, ?)
-       ON CONFLICT (account) DO UPDATE SET max_concurrency = excluded.max_concurrency`,
-      account,
-      max,
-    );
+    ctx.accountLimits.set(account, limits.maxConcurrency);
   }
-  return true;
+  return before !== (limits.maxConcurrency ?? undefined);
 }
 
 /** Calls in flight per account on this shard. */

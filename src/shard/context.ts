@@ -47,6 +47,8 @@ export interface ShardContext {
   readonly executionMs: Map<string, number>;
   /** Accounts with `limits.maxConcurrency` (accounts.ts), and the calls the account's limiter lets this shard run. */
   readonly accountLimits: Map<string, number>;
+  /** The version of every account's limits this shard has heard of (newest wins). */
+  readonly accountVersions: Map<string, number>;
   readonly concurrencyGrants: Map<string, { granted: number; expiresAt: number }>;
   /** When each function with queued tasks next needs a look (attention.ts); rebuilt by the first pass after a start. */
   readonly attention: Map<string, Attention>;
@@ -77,6 +79,13 @@ export function readRow(ctx: ShardContext, id: string): TaskRow | undefined {
 
 export function readRowWithBodies(ctx: ShardContext, id: string): TaskRow | undefined {
   return ctx.sql.exec<TaskRow>(`SELECT * FROM tasks WHERE id = ?`, id).toArray()[0];
+}
+
+/** A WHERE clause for counts over the whole shard, one account, or one function. */
+export function scopeOf(account?: string, fnName?: string): { where: string; bindings: string[] } {
+  if (account === undefined) return { where: "", bindings: [] };
+  if (fnName === undefined) return { where: "WHERE account = ?", bindings: [account] };
+  return { where: "WHERE account = ? AND function = ?", bindings: [account, fnName] };
 }
 
 export function functionOf(ctx: ShardContext, row: TaskRow): FunctionRecord | undefined {

@@ -31,6 +31,7 @@ import type {
   FunctionRecord,
   IngestMessage,
   OutcomeReport,
+  ShardAccountLimits,
   StoredTaskView,
   SubmitResult,
   TaskOperation,
@@ -39,7 +40,7 @@ import type {
 import type { CallbackResult, Completion, OperationResult, PurgeResult } from "../results";
 import type { Sql } from "../sql";
 import type { TaskState } from "../task-states";
-import { type GrantRequest, grantRequests, loadAccountLimits, recordGrant, setAccountConcurrency } from "./accounts";
+import { type GrantRequest, grantRequests, loadAccountLimits, recordGrant, setAccountLimits } from "./accounts";
 import { functionKey, type ShardContext, type ShardSettings } from "./context";
 import { type DispatchPlan, planDispatch } from "./dispatch";
 import { deleteFunction, upsertFunction } from "./functions";
@@ -81,6 +82,7 @@ export class ShardStore {
       clocks: new Map(),
       executionMs: new Map(),
       accountLimits: new Map(),
+      accountVersions: new Map(),
       concurrencyGrants: new Map(),
       attention: new Map(),
       lastSweepAt: 0,
@@ -141,9 +143,9 @@ export class ShardStore {
   }
 
   // Account limits
-  /** Remember an account's `maxConcurrency` (undefined: none). Returns whether it changed. */
-  setAccountConcurrency(account: string, max: number | undefined): boolean {
-    return setAccountConcurrency(this.#ctx, account, max);
+  /** Remember an account's limits unless newer ones are known. Returns whether its concurrency limit changed. */
+  setAccountLimits(account: string, limits: ShardAccountLimits): boolean {
+    return setAccountLimits(this.#ctx, account, limits);
   }
   /** The grants to ask the limited accounts' limiters for before the next pass. */
   grantRequests(now: number): GrantRequest[] {

@@ -8,7 +8,7 @@ import type { IngestMessage, SubmitResult } from "../records";
 import type { OperationResult } from "../results";
 import { blobOf } from "../sql";
 import { mustTransition, transition } from "../task-states";
-import { setAccountConcurrency } from "./accounts";
+import { setAccountLimits } from "./accounts";
 import { noteQueued } from "./attention";
 import { FUNCTION_DELETED_ERROR, functionKey, readRow, type ShardContext } from "./context";
 import { upsertFunction } from "./functions";
@@ -29,9 +29,9 @@ export const IDEMPOTENCY_SCHEMA: readonly string[] = [
  * function's `dedupWindowSeconds` yields the first task's id instead of a new task.
  */
 export function accept(ctx: ShardContext, messages: readonly IngestMessage[], now: number): SubmitResult[] {
-  for (const { fn, accountMaxConcurrency } of messages) {
+  for (const { fn, accountLimits } of messages) {
     upsertFunction(ctx, fn);
-    if (accountMaxConcurrency !== undefined) setAccountConcurrency(ctx, fn.account, accountMaxConcurrency ?? undefined);
+    if (accountLimits) setAccountLimits(ctx, fn.account, accountLimits);
   }
   return messages.map(({ task, fn: snapshot }) => {
     const existing = ctx.sql

@@ -25,8 +25,11 @@ export const LANES_SCHEMA: readonly string[] = [
      WHERE state = 'queued' AND lane_tag IS NULL`,
 ];
 
-/** Lanes whose last tag fell behind the clock, deleted per function per pass. */
-const PRUNE_PER_PASS = 64;
+/**
+ * Lanes whose last tag fell behind the clock, deleted per function per pass beyond one per call taken: a lane goes
+ * stale only when a call takes its last task, so this keeps up, at a cost that follows calls, never keys.
+ */
+const PRUNE_SLACK = 8;
 /** A capped pass reads at most this many ready rows per call it wants, to skip keys at their cap. */
 const SCAN_PER_CALL = 4;
 
@@ -88,8 +91,10 @@ export function nextTag(ctx: ShardContext, account: string, fnName: string, lane
 export function promoteDue(ctx: ShardContext, fn: FunctionRecord, now: number, limit: number): number {
   const due = ctx.sql
     .exec<{ id: string; fairness_key: string | null }>(
-      `SELECT id, fairness_key FROM tasks WHERE account = ? AND function = ? AND state = 'queued' AND lane_tag IS NULL
-         AND not_before <= ? ORDER BY not_before, seq LIMIT ?`,
+      // INDEXED BY: the planner would otherwise walk (account, function, state, not_before) through every ready task.
+      `SELECT id, fairness_key FROM tasks INDEXED BY tasks_waiting_by_due
+       WHERE account = ? AND function = ? AND state = 'queued' AND lane_tag IS NULL AND not_before <= ?
+       ORDER BY not_before, seq LIMIT ?`,
       fn.account,
       fn.name,
       now,
@@ -176,11 +181,11 @@ export function takeReady(ctx: ShardContext, fn: FunctionRecord, count: number, 
       .filter((row): row is TaskRow => row !== undefined);
   }
   const last = rows.reduce((max, row) => Math.max(max, row.lane_tag ?? 0), 0);
-  if (rows.length > 0) advanceClock(ctx, fn, last);
+  if (rows.length > 0) advanceClock(ctx, fn, last, rows.length + PRUNE_SLACK);
   return rows;
 }
 
-function advanceClock(ctx: ShardContext, fn: FunctionRecord, tag: number): void {
+function advanceClock(ctx: ShardContext, fn: FunctionRecord, tag: number, prune: number): void {
   const key = functionKey(fn.account, fn.name);
   const clock = Math.max(clockOf(ctx, fn.account, fn.name), tag);
   ctx.clocks.set(key, clock);
@@ -190,7 +195,7 @@ function advanceClock(ctx: ShardContext, fn: FunctionRecord, tag: number): void 
     fn.account,
     fn.name,
     clock,
-    PRUNE_PER_PASS,
+    prune,
   );
 }
 

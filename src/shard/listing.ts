@@ -6,7 +6,7 @@
 import type { StoredTaskView, TaskPage } from "../records";
 import type { TaskState } from "../task-states";
 import { readAttemptLog } from "./attempt-log";
-import { ROW_WITHOUT_BODIES, readRowWithBodies, type ShardContext } from "./context";
+import { ROW_WITHOUT_BODIES, readRowWithBodies, type ShardContext, scopeOf } from "./context";
 import { readDelivery } from "./outbox";
 import { purgedCounts } from "./retention";
 import type { TaskRow } from "./schema";
@@ -70,16 +70,10 @@ export function listTasks(
 /** Task counts per state for one function (or the whole shard), including tasks retention has purged. */
 export function countByState(ctx: ShardContext, account?: string, fnName?: string): Record<string, number> {
   const counts: Record<string, number> = purgedCounts(ctx.sql, account, fnName);
-  const rows =
-    account && fnName
-      ? ctx.sql
-          .exec<{ state: string; n: number }>(
-            `SELECT state, COUNT(*) AS n FROM tasks WHERE account = ? AND function = ? GROUP BY state`,
-            account,
-            fnName,
-          )
-          .toArray()
-      : ctx.sql.exec<{ state: string; n: number }>(`SELECT state, COUNT(*) AS n FROM tasks GROUP BY state`).toArray();
+  const { where, bindings } = scopeOf(account, fnName);
+  const rows = ctx.sql
+    .exec<{ state: string; n: number }>(`SELECT state, COUNT(*) AS n FROM tasks ${where} GROUP BY state`, ...bindings)
+    .toArray();
   for (const row of rows) counts[row.state] = (counts[row.state] ?? 0) + row.n;
   return counts;
 }

@@ -8,6 +8,7 @@
  */
 
 import type { Sql, SqlValue } from "../sql";
+import { scopeOf } from "./context";
 
 /** Tables this part owns (tombstones of purged tasks, counts kept for stats, R2 keys to delete); applied by schema.ts. */
 export const RETENTION_SCHEMA: readonly string[] = [
@@ -136,15 +137,12 @@ export function forgetGarbage(sql: Sql, keys: readonly string[]): void {
 
 /** Counts of tasks purged by retention, per final state, for one function (or all). */
 export function purgedCounts(sql: Sql, account?: string, fnName?: string): Record<string, number> {
-  const rows =
-    account && fnName
-      ? sql
-          .exec<{ state: string; n: number }>(
-            `SELECT state, n FROM purged_counts WHERE account = ? AND function = ?`,
-            account,
-            fnName,
-          )
-          .toArray()
-      : sql.exec<{ state: string; n: number }>(`SELECT state, SUM(n) AS n FROM purged_counts GROUP BY state`).toArray();
+  const { where, bindings } = scopeOf(account, fnName);
+  const rows = sql
+    .exec<{ state: string; n: number }>(
+      `SELECT state, SUM(n) AS n FROM purged_counts ${where} GROUP BY state`,
+      ...bindings,
+    )
+    .toArray();
   return Object.fromEntries(rows.map((row) => [row.state, row.n]));
 }

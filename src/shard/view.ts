@@ -57,6 +57,7 @@ export function taskView(row: TaskRow, attempts: readonly AttemptRow[], delivery
   const { error, ...summary } = taskSummary(row);
   const view: StoredTaskView = { ...summary, run: row.run, attemptLog: attempts.map(attemptEntry) };
   if (row.attempt_log_dropped > 0) view.attemptLogDropped = row.attempt_log_dropped;
+  if (row.fairness_key !== null) view.fairnessKey = row.fairness_key;
   if (error) view.error = error;
   if (delivery) {
     view.delivery = {

@@ -19,14 +19,23 @@ describe("registry store over node:sqlite", () => {
     const created = store.createAccount({ id: "acme" }, first, T0);
     expect(created.ok).toBe(true);
     expect(store.createAccount({ id: "acme" }, await issueKey(), T0)).toEqual({ ok: false, reason: "exists" });
-    expect(store.authenticate(first.hash)).toEqual({ account: "acme", limits: {} });
+    expect(store.authenticate(first.hash)).toEqual({ account: "acme", limits: {}, limitsVersion: 0 });
     const second = await issueKey();
     expect(store.addKey("acme", second, T0)?.keyPrefix).toBe(second.keyPrefix);
     expect(store.revokeKey("acme", second.keyPrefix, T0 + 1)).toBe(true);
     expect(store.revokeKey("acme", second.keyPrefix, T0 + 2)).toBe(false);
     expect(store.authenticate(second.hash)).toBeUndefined();
     expect(JSON.stringify(store.getAccount("acme"))).not.toContain(first.apiKey);
-    expect(store.setLimits("acme", { submitPerSecond: 5 })?.limits).toEqual({ submitPerSecond: 5 });
+    const limited = store.setLimits("acme", { submitPerSecond: 5 }, T0);
+    expect(limited?.view.limits).toEqual({ submitPerSecond: 5 });
+    expect(limited?.limitsVersion).toBe(T0);
+    // Every change is newer than the last, even within the same millisecond (shards keep the newest).
+    expect(store.setLimits("acme", { maxConcurrency: 2 }, T0)?.limitsVersion).toBe(T0 + 1);
+    expect(store.authenticate(first.hash)).toEqual({
+      account: "acme",
+      limits: { maxConcurrency: 2 },
+      limitsVersion: T0 + 1,
+    });
     expect(store.setLimits("nobody", {})).toBeUndefined();
   });
 

@@ -5,6 +5,7 @@
 
 import { Hono } from "hono";
 import { Problem } from "../../src/problem";
+import type { ShardAccountLimits } from "../../src/records";
 import { ACCOUNT_ID, createAccountSchema, updateAccountSchema } from "../../src/schemas";
 import { forgetKey, registry } from "../platform/registry-client";
 import { type GatewayEnv, requireAdmin } from "./middleware";
@@ -20,7 +21,7 @@ function accountId(id: string): string {
  * Every shard holding the account's functions (and their earlier shards) learns the new concurrency limit now, not
  * with the account's next submission.
  */
-async function tellShards(env: Env, account: string, maxConcurrency: number | null): Promise<void> {
+async function tellShards(env: Env, account: string, limits: ShardAccountLimits): Promise<void> {
   const shards = new Set<string>();
   let after: string | undefined;
   do {
@@ -31,7 +32,7 @@ async function tellShards(env: Env, account: string, maxConcurrency: number | nu
     }
     after = page.next;
   } while (after);
-  await Promise.all([...shards].map((name) => env.SHARD.getByName(name).setAccountLimits(account, maxConcurrency)));
+  await Promise.all([...shards].map((name) => env.SHARD.getByName(name).setAccountLimits(account, limits)));
 }
 
 export const adminRoutes = new Hono<GatewayEnv>()
@@ -56,10 +57,10 @@ export const adminRoutes = new Hono<GatewayEnv>()
   .patch("/:id", async (c) => {
     const id = accountId(c.req.param("id"));
     const { limits } = await parseJsonBody(c, updateAccountSchema);
-    const account = await registry(c.env).setLimits(id, limits);
-    if (!account) throw new Problem("not-found", `No account ${id}.`);
-    await tellShards(c.env, id, limits.maxConcurrency ?? null);
-    return c.json(account);
+    const updated = await registry(c.env).setLimits(id, limits);
+    if (!updated) throw new Problem("not-found", `No account ${id}.`);
+    await tellShards(c.env, id, { maxConcurrency: limits.maxConcurrency ?? null, version: updated.limitsVersion });
+    return c.json(updated.view);
   })
   .post("/:id/keys", async (c) => {
     const key = await registry(c.env).addKey(accountId(c.req.param("id")));

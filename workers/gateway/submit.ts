@@ -15,11 +15,11 @@ import { mintTaskId } from "../../src/ids";
 import { MAX_BATCH_BODY_BYTES } from "../../src/limits";
 import { ingestPartition } from "../../src/placement";
 import { validationProblem } from "../../src/problem";
-import type { FunctionRecord, IngestMessage, StoredTaskView } from "../../src/records";
+import type { FunctionRecord, IngestMessage, ShardAccountLimits, StoredTaskView } from "../../src/records";
 import { batchSubmitSchema, preferWaitSeconds, submitHeadersSchema, toFieldErrors } from "../../src/schemas";
 import { isTerminal, type TaskState } from "../../src/task-states";
 import { admitSubmissions } from "../platform/rate-limit";
-import { taskIdKey } from "../platform/registry-client";
+import { type Principal, taskIdKey } from "../platform/registry-client";
 import { ingestMessage } from "../platform/tasks";
 import { requireFunction } from "./functions";
 import type { GatewayEnv } from "./middleware";
@@ -41,7 +41,11 @@ interface TaskOptions {
   idempotencyKey?: string | undefined;
   delaySeconds?: number | undefined;
   fairnessKey?: string | undefined;
-  accountMaxConcurrency: number | null;
+  accountLimits: ShardAccountLimits;
+}
+
+function shardLimits(principal: Principal): ShardAccountLimits {
+  return { maxConcurrency: principal.limits.maxConcurrency ?? null, version: principal.limitsVersion };
 }
 
 /** A new task of `fn` with a freshly minted id, its body stored, ready for the ingest queue or the shard. */
@@ -93,7 +97,7 @@ export const submitRoutes = new Hono<GatewayEnv>()
       idempotencyKey: headers.data["idempotency-key"],
       delaySeconds: headers.data["sluice-delay"],
       fairnessKey: headers.data["sluice-fairness-key"],
-      accountMaxConcurrency: c.get("principal").limits.maxConcurrency ?? null,
+      accountLimits: shardLimits(c.get("principal")),
     });
     const task = message.task;
 
@@ -141,7 +145,7 @@ export const submitRoutes = new Hono<GatewayEnv>()
         await newTask(c.env, fn, bytes, "application/json", {
           ...item,
           origin: new URL(c.req.url).origin,
-          accountMaxConcurrency: c.get("principal").limits.maxConcurrency ?? null,
+          accountLimits: shardLimits(c.get("principal")),
         }),
       );
     }

@@ -16,6 +16,8 @@ import { TtlCache } from "../../src/ttl-cache";
 export interface Principal {
   readonly account: string;
   readonly limits: AccountLimits;
+  /** Which change of the limits this is (newer is larger): shards keep the newest they hear of. */
+  readonly limitsVersion: number;
   /** `sk_<8 hex>`: names the key for revocation. */
   readonly keyPrefix: string;
 }

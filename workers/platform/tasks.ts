@@ -4,7 +4,7 @@
  * message): its body is stored inline or in R2 under the task's id, and the function snapshot travels with it.
  */
 
-import type { FunctionRecord, IngestMessage } from "../../src/records";
+import type { FunctionRecord, IngestMessage, ShardAccountLimits } from "../../src/records";
 import { payloadKey, storeBody } from "./blobs";
 
 export interface NewTask {
@@ -17,15 +17,15 @@ export interface NewTask {
   readonly fairnessKey?: string | undefined;
   readonly chainDepth?: number | undefined;
   readonly origin?: string | undefined;
-  /** The account's concurrency limit, when the caller knows it (IngestMessage.accountMaxConcurrency). */
-  readonly accountMaxConcurrency?: number | null | undefined;
+  /** The account's limits, when the caller knows them (IngestMessage.accountLimits). */
+  readonly accountLimits?: ShardAccountLimits | undefined;
 }
 
 export async function ingestMessage(env: Env, fn: FunctionRecord, task: NewTask): Promise<IngestMessage> {
   return {
     v: 1,
     fn,
-    ...(task.accountMaxConcurrency !== undefined ? { accountMaxConcurrency: task.accountMaxConcurrency } : {}),
+    ...(task.accountLimits ? { accountLimits: task.accountLimits } : {}),
     task: {
       id: task.id,
       account: fn.account,
