@@ -100,6 +100,14 @@ export class ShardDurableObject extends DurableObject<Env> {
     return this.#store.concurrencyLimit(account, fnName);
   }
 
+  fairnessLanes(account: string, fnName: string): number {
+    return this.#store.activeLanes(account, fnName);
+  }
+
+  accountInFlight(account: string): number {
+    return this.#store.accountInFlight(account);
+  }
+
   /** `createdAt` is the id's own timestamp: only a young id may still be in the ingest queue. */
   async operate(account: string, id: string, op: TaskOperation, createdAt?: number): Promise<OperationResult> {
     const result = this.ctx.storage.transactionSync(() => this.#store.operate(account, id, op, Date.now(), createdAt));

@@ -40,7 +40,14 @@ import type {
 import type { CallbackResult, Completion, OperationResult, PurgeResult } from "../results";
 import type { Sql } from "../sql";
 import type { TaskState } from "../task-states";
-import { type GrantRequest, grantRequests, loadAccountLimits, recordGrant, setAccountLimits } from "./accounts";
+import {
+  type GrantRequest,
+  grantRequests,
+  loadAccountLimits,
+  recordGrant,
+  runningPerAccount,
+  setAccountLimits,
+} from "./accounts";
 import { functionKey, type ShardContext, type ShardSettings } from "./context";
 import { type DispatchPlan, planDispatch } from "./dispatch";
 import { deleteFunction, upsertFunction } from "./functions";
@@ -157,6 +164,10 @@ export class ShardStore {
   /** Fairness-key lanes of a function with work ahead (stats). */
   activeLanes(account: string, fnName: string): number {
     return activeLanes(this.#ctx, account, fnName);
+  }
+  /** The account's calls in flight on this shard. */
+  accountInFlight(account: string): number {
+    return runningPerAccount(this.#ctx).get(account) ?? 0;
   }
   applyOutcome(report: OutcomeReport, now: number, random: () => number = Math.random): { applied: boolean } {
     return applyOutcome(this.#ctx, report, now, random);

@@ -1,6 +1,17 @@
 /** `GET /v1/functions/:name/stats` (minimal): counts per state, in flight, the AIMD window and the placement. */
 import { describe, expect, it, vi } from "vitest";
-import { createAccount, demoTarget, expectProblem, putFunction, submit, tenant, waitForState } from "./helpers";
+import {
+  admin,
+  createAccount,
+  demoTarget,
+  expectProblem,
+  putFunction,
+  submit,
+  type TestAccount,
+  tenant,
+  uniqueId,
+  waitForState,
+} from "./helpers";
 
 type Stats = {
   counts: Record<string, number>;
@@ -9,6 +20,8 @@ type Stats = {
   concurrencyLimit: number;
   maxConcurrency: number;
   placement: { tier: string; partitions: number };
+  fairnessLanes: number;
+  account: { inFlight: number; maxConcurrency: number | null; submitPerSecond: number | null };
 };
 
 describe("function stats", () => {
@@ -36,6 +49,37 @@ describe("function stats", () => {
     );
     expect(stats).toMatchObject({ inFlight: 1, queued: 1, concurrencyLimit: 7, maxConcurrency: 7 });
     expect(stats.placement).toEqual(expect.objectContaining({ tier: "account", partitions: 1 }));
+    // The delayed task waits outside the lanes; the running call counts against the account.
+    expect(stats.fairnessLanes).toBe(0);
+    expect(stats.account).toEqual({ inFlight: 1, maxConcurrency: null, submitPerSecond: null });
     await expectProblem(await tenant(other, "/v1/functions/counted/stats"), 404, "not-found");
+  });
+
+  it("shows the fairness-key lanes with work and the account's limits in use", async () => {
+    const response = await admin("/v1/accounts", {
+      method: "POST",
+      body: JSON.stringify({ id: uniqueId("limited"), limits: { maxConcurrency: 2, submitPerSecond: 50 } }),
+    });
+    const account = (await response.json()) as TestAccount;
+    await putFunction(account, "keyed", { target: demoTarget, maxConcurrency: 1, isolation: "account" });
+    for (const key of ["a", "b", "c"]) {
+      for (let i = 0; i < 2; i++) {
+        await submit(account, "keyed", JSON.stringify({ sleepMs: 1500 }), {
+          "content-type": "application/json",
+          "sluice-fairness-key": key,
+        });
+      }
+    }
+    const stats = await vi.waitFor(
+      async () => {
+        const body = (await (await tenant(account, "/v1/functions/keyed/stats")).json()) as Stats;
+        expect(body.inFlight).toBe(1);
+        return body;
+      },
+      { timeout: 5000, interval: 100 },
+    );
+    // One call runs (window 1); the three keys still have work queued.
+    expect(stats.fairnessLanes).toBe(3);
+    expect(stats.account).toEqual({ inFlight: 1, maxConcurrency: 2, submitPerSecond: 50 });
   });
 });

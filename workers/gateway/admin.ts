@@ -10,6 +10,7 @@ import { ACCOUNT_ID, createAccountSchema, updateAccountSchema } from "../../src/
 import { forgetKey, registry } from "../platform/registry-client";
 import { type GatewayEnv, requireAdmin } from "./middleware";
 import { encodeNameCursor, pageQuery } from "./paging";
+import { shard, shardsOfAccount } from "./shards";
 import { parseJsonBody } from "./validation";
 
 function accountId(id: string): string {
@@ -22,17 +23,8 @@ function accountId(id: string): string {
  * with the account's next submission.
  */
 async function tellShards(env: Env, account: string, limits: ShardAccountLimits): Promise<void> {
-  const shards = new Set<string>();
-  let after: string | undefined;
-  do {
-    const page = await registry(env).listFunctions(account, 100, after);
-    for (const fn of page.functions) {
-      shards.add(fn.shard);
-      for (const previous of fn.previousShards ?? []) shards.add(previous);
-    }
-    after = page.next;
-  } while (after);
-  await Promise.all([...shards].map((name) => env.SHARD.getByName(name).setAccountLimits(account, limits)));
+  const names = await shardsOfAccount(env, account);
+  await Promise.all(names.map((name) => shard(env, name).setAccountLimits(account, limits)));
 }
 
 export const adminRoutes = new Hono<GatewayEnv>()
