@@ -108,8 +108,9 @@ export function promoteDue(ctx: ShardContext, fn: FunctionRecord, now: number, l
   return due.length;
 }
 
-/** Ready tasks of `fn`, counted up to `cap`. */
+/** Ready tasks of `fn` that may start now (within `fairness.maxConcurrencyPerKey`), counted up to `cap`. */
 export function readyCount(ctx: ShardContext, fn: FunctionRecord, cap: number): number {
+  if (fn.spec.fairness?.maxConcurrencyPerKey !== undefined) return pickWithinKeyCaps(ctx, fn, cap).length;
   return ctx.sql
     .exec<{ n: number }>(
       `SELECT COUNT(*) AS n FROM (SELECT 1 FROM tasks WHERE account = ? AND function = ? AND state = 'queued'
@@ -138,6 +139,33 @@ function runningPerLane(ctx: ShardContext, fn: FunctionRecord): Map<string, numb
 }
 
 /**
+ * Ids of the next `count` ready tasks of `fn` in lane order whose lanes are below `fairness.maxConcurrencyPerKey`.
+ * Bounded: it reads at most SCAN_PER_CALL rows per call wanted; what it misses waits for the next pass.
+ */
+function pickWithinKeyCaps(ctx: ShardContext, fn: FunctionRecord, count: number): string[] {
+  const perKey = fn.spec.fairness?.maxConcurrencyPerKey ?? Number.POSITIVE_INFINITY;
+  const running = runningPerLane(ctx, fn);
+  const picked: string[] = [];
+  for (const row of ctx.sql
+    .exec<{ id: string; fairness_key: string | null }>(
+      `SELECT id, fairness_key FROM tasks WHERE account = ? AND function = ? AND state = 'queued'
+         AND lane_tag IS NOT NULL ORDER BY lane_tag, seq LIMIT ?`,
+      fn.account,
+      fn.name,
+      count * SCAN_PER_CALL + 16,
+    )
+    .toArray()) {
+    const lane = laneOf(row.fairness_key);
+    const inFlight = running.get(lane) ?? 0;
+    if (inFlight >= perKey) continue;
+    running.set(lane, inFlight + 1);
+    picked.push(row.id);
+    if (picked.length === count) break;
+  }
+  return picked;
+}
+
+/**
  * The next `count` ready tasks of `fn` in lane order, skipping lanes at `fairness.maxConcurrencyPerKey` (or in
  * arrival order, for the FIFO contrast). Moves the clock to the last tag taken and deletes lanes left behind it.
  */
@@ -157,26 +185,7 @@ export function takeReady(ctx: ShardContext, fn: FunctionRecord, count: number, 
       )
       .toArray();
   } else {
-    const running = runningPerLane(ctx, fn);
-    const picked: string[] = [];
-    // Bounded: a pass skips at most SCAN_PER_CALL rows per call it wants; what it misses waits for the next pass.
-    for (const row of ctx.sql
-      .exec<{ id: string; fairness_key: string | null }>(
-        `SELECT id, fairness_key FROM tasks WHERE account = ? AND function = ? AND state = 'queued'
-           AND lane_tag IS NOT NULL ORDER BY lane_tag, seq LIMIT ?`,
-        fn.account,
-        fn.name,
-        count * SCAN_PER_CALL + 16,
-      )
-      .toArray()) {
-      const lane = laneOf(row.fairness_key);
-      const inFlight = running.get(lane) ?? 0;
-      if (inFlight >= perKey) continue;
-      running.set(lane, inFlight + 1);
-      picked.push(row.id);
-      if (picked.length === count) break;
-    }
-    rows = picked
+    rows = pickWithinKeyCaps(ctx, fn, count)
       .map((id) => ctx.sql.exec<TaskRow>(`SELECT * FROM tasks WHERE id = ?`, id).toArray()[0])
       .filter((row): row is TaskRow => row !== undefined);
   }
