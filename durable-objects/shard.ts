@@ -293,7 +293,7 @@ export class ShardDurableObject extends DurableObject<Env> {
             limit,
             GRANT_TTL_MS,
           );
-          this.#store.recordGrant(account, granted, Date.now());
+          this.#store.recordGrant(account, granted, Date.now(), want);
         } catch (error) {
           logError("concurrency grant failed", error, { shard: this.#name, account });
         }

@@ -21,6 +21,8 @@ export const ACCOUNT_LIMITS_SCHEMA: readonly string[] = [
 export const GRANT_TTL_MS = 30_000;
 /** A grant is renewed when less than this is left of it. */
 const RENEW_BEFORE_MS = GRANT_TTL_MS / 2;
+/** After the limiter gave less than asked (other shards hold the rest), the shard asks again no sooner than this. */
+export const UNMET_RETRY_MS = 250;
 
 export function loadAccountLimits(ctx: ShardContext): void {
   for (const row of ctx.sql
@@ -96,13 +98,21 @@ export function grantRequests(ctx: ShardContext, now: number): GrantRequest[] {
     const grant = ctx.concurrencyGrants.get(account);
     const held = grant && grant.expiresAt > now ? grant.granted : 0;
     const expiring = grant !== undefined && grant.expiresAt - now < RENEW_BEFORE_MS;
-    if (want > held || want < held || (expiring && want > 0)) requests.push({ account, limit, want });
+    // More is worth asking for unless the limiter just said no; giving back waits until half of it is unused (or
+    // all), so a draining backlog does not cost a call per pass.
+    const needMore = want > held && (grant === undefined || grant.unmetUntil <= now);
+    const giveBack = held > 0 && (want === 0 || want <= held / 2);
+    if (needMore || giveBack || (expiring && want > 0)) requests.push({ account, limit, want });
   }
   return requests;
 }
 
-export function recordGrant(ctx: ShardContext, account: string, granted: number, now: number): void {
-  ctx.concurrencyGrants.set(account, { granted, expiresAt: now + GRANT_TTL_MS });
+export function recordGrant(ctx: ShardContext, account: string, granted: number, now: number, wanted = granted): void {
+  ctx.concurrencyGrants.set(account, {
+    granted,
+    expiresAt: now + GRANT_TTL_MS,
+    unmetUntil: granted < wanted ? now + UNMET_RETRY_MS : 0,
+  });
 }
 
 /** How many more calls `account` may start on this shard now (Infinity without a limit). */

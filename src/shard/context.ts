@@ -49,7 +49,7 @@ export interface ShardContext {
   readonly accountLimits: Map<string, number>;
   /** The version of every account's limits this shard has heard of (newest wins). */
   readonly accountVersions: Map<string, number>;
-  readonly concurrencyGrants: Map<string, { granted: number; expiresAt: number }>;
+  readonly concurrencyGrants: Map<string, { granted: number; expiresAt: number; unmetUntil: number }>;
   /** When each function with queued tasks next needs a look (attention.ts); rebuilt by the first pass after a start. */
   readonly attention: Map<string, Attention>;
   /** When a pass last visited every function (attention.ts, SWEEP_MS). */

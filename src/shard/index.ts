@@ -158,8 +158,9 @@ export class ShardStore {
   grantRequests(now: number): GrantRequest[] {
     return grantRequests(this.#ctx, now);
   }
-  recordGrant(account: string, granted: number, now: number): void {
-    recordGrant(this.#ctx, account, granted, now);
+  /** The limiter's answer to a request for `wanted` calls. */
+  recordGrant(account: string, granted: number, now: number, wanted = granted): void {
+    recordGrant(this.#ctx, account, granted, now, wanted);
   }
   /** Fairness-key lanes of a function with work ahead (stats). */
   activeLanes(account: string, fnName: string): number {
