@@ -1,0 +1,3 @@
+export async function runDeliveryIsolation() {
+  return { rows: [], notes: [] };
+}
