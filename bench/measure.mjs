@@ -292,3 +292,6 @@ export async function trickle(
   const ids = await Promise.all(pending);
   return { ids, startedAt: t0, errors, ok: ids.filter(Boolean).length };
 }
+
+/** What `collect` found, without the task summaries themselves (for latest.json). */
+export const tally = ({ tasks, ...rest }) => rest;

@@ -26,6 +26,7 @@ import {
   spreadText,
   stages,
   stagesText,
+  tally,
   tenant,
   trickle,
 } from "../measure.mjs";
@@ -119,10 +120,10 @@ async function b3Round(platform, accounts, round, size, log) {
   const floodTimes = floodDone.tasks.map((t) => Date.parse(t.timeline.finishedAt)).filter(Number.isFinite);
 
   return {
-    alone: { p99: percentile(e2e(aloneDone.tasks), 99), stages: stages(aloneDone.tasks), done: aloneDone },
-    noisy: { p99: percentile(e2e(noisyDone.tasks), 99), stages: stages(noisyDone.tasks), done: noisyDone },
-    floodDone,
-    stormDone,
+    alone: { p99: percentile(e2e(aloneDone.tasks), 99), stages: stages(aloneDone.tasks), done: tally(aloneDone) },
+    noisy: { p99: percentile(e2e(noisyDone.tasks), 99), stages: stages(noisyDone.tasks), done: tally(noisyDone) },
+    floodDone: tally(floodDone),
+    stormDone: tally(stormDone),
     floodWallMs: Math.max(...floodTimes) - floodStart,
     errors: { alone: alone.errors, noisy: noisy.errors, flood: floodRun.errors, storm: stormRun.errors },
     series: {
@@ -191,10 +192,10 @@ async function b9Round(platform, acct, round, size, log) {
   const smallTasks = everything.tasks.filter((t) => smallIds.has(t.id));
   const bigTasks = everything.tasks.filter((t) => !smallIds.has(t.id));
   return {
-    alone: { p99: percentile(e2e(aloneDone.tasks), 99), stages: stages(aloneDone.tasks), done: aloneDone },
+    alone: { p99: percentile(e2e(aloneDone.tasks), 99), stages: stages(aloneDone.tasks), done: tally(aloneDone) },
     loaded: { p99: percentile(e2e(smallTasks), 99), stages: stages(smallTasks) },
     bigP50: percentile(e2e(bigTasks), 50),
-    everything,
+    everything: tally(everything),
     queuedWhenSmallArrived,
     errors: { alone: alone.errors, big: big.errors, small: smallRun.errors },
   };
