@@ -4,6 +4,8 @@
  * ratio against a baseline measured in the same run. Prints a markdown table and writes bench/results/latest.json.
  *
  * Options: `--quick` (smaller sizes, for a smoke run), `--only=B1,B6` (run a subset).
+ * B3 and B9 (bench/scenarios/isolation.mjs), B7 (crowded.mjs) and B8 (delivery-isolation.mjs) start platforms of their
+ * own, with the variables they need; they report the median of their rounds with the spread in the notes.
  * Environment: BENCH_VARS='{"INVOKERS_PER_SHARD":"40"}' passes extra platform variables (tuning experiments).
  *
  * Timing: end times come from the tasks' own timelines (`finishedAt`, `queuedAt`) or the baseline's own counters, so
@@ -14,18 +16,22 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
+import { call, putFunction, REPO_ROOT, sleep, startPlatform, startWrangler } from "./lib.mjs";
 import {
-  call,
-  createAccount,
-  getTask,
-  putFunction,
-  REPO_ROOT,
-  runPool,
-  sleep,
-  startPlatform,
-  startWrangler,
-  TERMINAL_STATES,
-} from "./lib.mjs";
+  batchSubmit,
+  countStates,
+  flood,
+  leaseExpired,
+  maxTime,
+  peakConcurrency,
+  percentile,
+  settle,
+  summarize,
+  tenant,
+} from "./measure.mjs";
+import { runCrowded } from "./scenarios/crowded.mjs";
+import { runDeliveryIsolation } from "./scenarios/delivery-isolation.mjs";
+import { runIsolation } from "./scenarios/isolation.mjs";
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");
@@ -42,9 +48,12 @@ const SIZE = QUICK
   ? { b1: 600, b2: 400, b6: 200, b5Backlog: 2_000, b5Wave: 1_000, b5Probe: 400, b5Fast: 300, conc: 32 }
   : { b1: 3_000, b2: 2_000, b6: 200, b5Backlog: 8_000, b5Wave: 2_000, b5Probe: 1_500, b5Fast: 1_000, conc: 32 };
 
-const PAYLOAD = JSON.stringify({ echo: 1 });
 /** Rounds per measurement (best kept); B5 runs once. */
 const ROUNDS = QUICK ? 1 : 2;
+/** Rounds of B3, B7, B8, B9: each reports min / median / max over them, the median in the table. */
+const SCENARIO_ROUNDS = QUICK ? 1 : 3;
+/** Benchmarks that share the default platform (runCore). */
+const CORE = ["B1", "B2", "B4", "B5", "B6"];
 const started = Date.now();
 const loadAtStart = loadavg()
   .map((x) => x.toFixed(2))
@@ -63,139 +72,6 @@ function record(row) {
 function fmt(value, unit) {
   if (value === null || value === undefined) return "-";
   return `${value >= 100 ? value.toFixed(0) : value.toFixed(2)} ${unit}`;
-}
-
-// ---------------------------------------------------------------------------------------------------------------- helpers
-
-/** POST `count` submissions with `concurrency` clients; returns ids (null for a failed one), elapsed ms and errors. */
-async function flood(url, path, count, concurrency, { token, body = PAYLOAD, headers = {} } = {}) {
-  const errors = new Map();
-  const t0 = performance.now();
-  const ids = await runPool(count, concurrency, async () => {
-    try {
-      const response = await fetch(url + path, {
-        method: "POST",
-        body,
-        headers: {
-          "content-type": "application/json",
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-          ...headers,
-        },
-      });
-      const text = await response.text();
-      if (response.status !== 202) {
-        errors.set(response.status, (errors.get(response.status) ?? 0) + 1);
-        return null;
-      }
-      return JSON.parse(text).id;
-    } catch (error) {
-      const key = String(error?.cause?.code ?? error?.name ?? error);
-      errors.set(key, (errors.get(key) ?? 0) + 1);
-      return null;
-    }
-  });
-  const elapsedMs = performance.now() - t0;
-  return { ids, elapsedMs, errors: Object.fromEntries(errors), ok: ids.filter(Boolean).length };
-}
-
-/** Submit `count` tasks with `tasks:batch`, 100 per request, all requests at once. */
-async function batchSubmit(url, path, count, { token, payload }) {
-  const t0 = performance.now();
-  const errors = new Map();
-  const sizes = [];
-  for (let left = count; left > 0; left -= 100) sizes.push(Math.min(100, left));
-  const pages = await Promise.all(
-    sizes.map(async (size) => {
-      const response = await fetch(url + path, {
-        method: "POST",
-        body: JSON.stringify(Array.from({ length: size }, () => ({ payload }))),
-        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-      });
-      const text = await response.text();
-      if (response.status !== 202) {
-        errors.set(response.status, (errors.get(response.status) ?? 0) + size);
-        return [];
-      }
-      return JSON.parse(text).tasks.map((t) => t.id);
-    }),
-  );
-  const ids = pages.flat();
-  return { ids, elapsedMs: performance.now() - t0, errors: Object.fromEntries(errors), ok: ids.length };
-}
-
-/**
- * Wait until every task satisfies `done`: first watch a few of the last-submitted ids (cheap), then read them all
- * (8 at a time) and re-read the stragglers. Returns the final task views.
- */
-async function settle(
-  base,
-  apiKey,
-  ids,
-  { done = (t) => TERMINAL_STATES.has(t.state), timeoutMs = 180_000, intervalMs = 250 } = {},
-) {
-  const live = ids.filter(Boolean);
-  const deadline = Date.now() + timeoutMs;
-  const tail = live.slice(-4);
-  for (;;) {
-    const views = await Promise.all(tail.map((id) => getTask(base, apiKey, id)));
-    if (views.every(done)) break;
-    if (Date.now() > deadline)
-      throw new Error(`settle: tail not done in ${timeoutMs} ms: ${JSON.stringify(views.map((v) => v.state))}`);
-    await sleep(intervalMs);
-  }
-  const final = new Map();
-  let pending = live;
-  for (;;) {
-    const views = await runPool(pending.length, 8, (i) => getTask(base, apiKey, pending[i]));
-    for (const v of views) if (done(v)) final.set(v.id, v);
-    pending = pending.filter((id) => !final.has(id));
-    if (pending.length === 0) break;
-    if (Date.now() > deadline) {
-      const states = {};
-      for (const v of views) if (!done(v)) states[v.state] = (states[v.state] ?? 0) + 1;
-      throw new Error(`settle: ${pending.length} tasks not done in ${timeoutMs} ms: ${JSON.stringify(states)}`);
-    }
-    await sleep(Math.max(intervalMs, 500));
-  }
-  return live.map((id) => final.get(id));
-}
-
-const maxTime = (views, field) => Math.max(...views.map((v) => Date.parse(v.timeline[field])));
-/** Tasks whose history shows a lost invocation (the shard re-queued them when the lease ran out). */
-const leaseExpired = (views) =>
-  views.filter((v) => (v.attemptLog ?? []).some((a) => a.error?.kind === "lease_expired")).length;
-const countStates = (views) => {
-  const counts = {};
-  for (const v of views) counts[v.state] = (counts[v.state] ?? 0) + 1;
-  return counts;
-};
-
-/** Largest number of tenant calls that overlapped in time, from the attempt logs. */
-function peakConcurrency(views) {
-  const edges = [];
-  for (const v of views) {
-    for (const a of v.attemptLog ?? []) {
-      const s = Date.parse(a.startedAt);
-      edges.push([s, 1], [s + a.durationMs, -1]);
-    }
-  }
-  edges.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
-  let now = 0;
-  let peak = 0;
-  for (const [, d] of edges) peak = Math.max(peak, (now += d));
-  return peak;
-}
-
-function percentile(values, p) {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-/** Create an account + function with a fresh, collision-free name. */
-async function tenant(platform, prefix) {
-  const id = `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
-  return createAccount(platform.url, platform.adminToken, id);
 }
 
 // ---------------------------------------------------------------------------------------------------------------- baselines
@@ -556,6 +432,78 @@ async function main() {
     b2Base = await baselineE2e();
   }
 
+  if (CORE.some(wants)) await runCore(b1Base, b2Base, notes);
+
+  const dir = join(REPO_ROOT, "bench", "results");
+  await mkdir(dir, { recursive: true });
+  const scenario = { quick: QUICK, rounds: SCENARIO_ROUNDS, extraVars: EXTRA_VARS, log, resultsDir: dir };
+  // A scenario that throws is reported as not measured (with its error), and the others still run.
+  const runScenario = async (ids, what, run) => {
+    try {
+      const { rows, notes: more } = await run();
+      for (const row of rows) record(row);
+      notes.push(...more);
+    } catch (error) {
+      log(`${ids.join("/")} failed: ${error?.stack ?? error}`);
+      for (const id of ids) {
+        record({ id, what, measured: null, unit: "", baseline: null, ratio: null, target: "-", pass: false });
+      }
+      notes.push(`${ids.join("/")}: FAILED: ${String(error?.message ?? error).slice(0, 2_000)}`);
+      process.exitCode = 1;
+    }
+  };
+  const want = { b3: wants("B3"), b9: wants("B9") };
+  if (want.b3 || want.b9) {
+    await runScenario([want.b3 && "B3", want.b9 && "B9"].filter(Boolean), "isolation / fairness keys", () =>
+      runIsolation({ ...scenario, want }),
+    );
+  }
+  if (wants("B7")) await runScenario(["B7a", "B7b"], "crowded shard", () => runCrowded(scenario));
+  if (wants("B8")) await runScenario(["B8"], "delivery isolation", () => runDeliveryIsolation(scenario));
+
+  const order = ["B1", "B2", "B3", "B3 fifo", "B4", "B5a", "B5b", "B6", "B7a", "B7b", "B8", "B9", "B9 fifo"];
+  results.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
+  const lines = [
+    "| id | what | measured | baseline | ratio | target |",
+    "|---|---|---|---|---|---|",
+    ...results.map((r) =>
+      r.measured === null
+        ? `| ${r.id} | ${r.what} | not measured (failed, see notes) | - | - | ${r.target} |`
+        : `| ${r.id} | ${r.what} | ${fmt(r.measured, r.unit)} | ${fmt(r.baseline, r.baselineUnit ?? r.unit)} | ${r.ratio.toFixed(2)}${r.pass === null ? "" : r.pass ? " ✅" : " ❌"} | ${r.target} |`,
+    ),
+  ];
+  const table = lines.join("\n");
+  console.log(`\n${table}\n`);
+  for (const note of notes) console.log(`- ${note}`);
+  console.log(
+    `\n(${cpus().length} CPUs, load average at start ${loadAtStart}, at end ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ")}; node ${process.version}, ${((Date.now() - started) / 1000).toFixed(0)} s total)`,
+  );
+
+  await writeFile(
+    join(dir, "latest.json"),
+    JSON.stringify(
+      {
+        at: new Date().toISOString(),
+        quick: QUICK,
+        sizes: SIZE,
+        extraVars: EXTRA_VARS,
+        cpus: cpus().length,
+        node: process.version,
+        table,
+        notes,
+        results,
+      },
+      null,
+      2,
+    ) + "\n",
+  );
+  log(`wrote bench/results/latest.json`);
+}
+
+/** B1, B2, B4, B5, B6: on one platform with the default settings (plus BENCH_VARS). */
+async function runCore(b1Base, b2Base, notes) {
   log("starting the platform");
   const platform = await startPlatform(EXTRA_VARS);
   try {
@@ -674,72 +622,14 @@ async function main() {
   } finally {
     await platform.stop();
   }
-
-  record({
-    id: "B3",
-    what: "isolation: quiet tenant p99 while another floods 5,000 slow tasks",
-    measured: null,
-    unit: "",
-    baseline: null,
-    ratio: null,
-    target: "<= 1.5",
-    pass: null,
-    details: "not yet measured: needs per-tenant stats and promotion, not built yet",
-  });
-
-  const order = ["B1", "B2", "B3", "B4", "B5a", "B5b", "B6"];
-  results.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
-  const lines = [
-    "| id | what | measured | baseline | ratio | target |",
-    "|---|---|---|---|---|---|",
-    ...results.map((r) =>
-      r.measured === null
-        ? `| ${r.id} | ${r.what} | not yet measured | - | - | ${r.target} |`
-        : `| ${r.id} | ${r.what} | ${fmt(r.measured, r.unit)} | ${fmt(r.baseline, r.id === "B6" ? "s" : r.unit)} | ${r.ratio.toFixed(2)} ${r.pass ? "✅" : "❌"} | ${r.target} |`,
-    ),
-  ];
-  const table = lines.join("\n");
-  console.log(`\n${table}\n`);
-  for (const note of notes) console.log(`- ${note}`);
-  console.log(
-    `\n(${cpus().length} CPUs, load average at start ${loadAtStart}, at end ${loadavg()
-      .map((x) => x.toFixed(2))
-      .join(" ")}; node ${process.version}, ${((Date.now() - started) / 1000).toFixed(0)} s total)`,
-  );
-
-  const dir = join(REPO_ROOT, "bench", "results");
-  await mkdir(dir, { recursive: true });
-  await writeFile(
-    join(dir, "latest.json"),
-    JSON.stringify(
-      {
-        at: new Date().toISOString(),
-        quick: QUICK,
-        sizes: SIZE,
-        extraVars: EXTRA_VARS,
-        cpus: cpus().length,
-        node: process.version,
-        table,
-        notes,
-        results,
-      },
-      null,
-      2,
-    ) + "\n",
-  );
-  log(`wrote bench/results/latest.json`);
 }
 
 function roundsText(m) {
   return m.rounds.map((x) => x.toFixed(0)).join(", ");
 }
 
-function summarize(run) {
-  return { ok: run.ok, elapsedMs: Math.round(run.elapsedMs), errors: run.errors };
-}
-
 main().then(
-  () => process.exit(0),
+  () => process.exit(process.exitCode ?? 0),
   (error) => {
     console.error(error);
     process.exit(1);
