@@ -27,6 +27,8 @@ export const SHARD_MIGRATIONS: readonly { readonly statement: string; readonly b
   },
   { statement: `ALTER TABLE tasks ADD COLUMN attempt_log_dropped INTEGER NOT NULL DEFAULT 0` },
   { statement: `ALTER TABLE attempts ADD COLUMN count INTEGER NOT NULL DEFAULT 1` },
+  // When a handed-off delivery counts as lost (NULL on older rows: timed by the schedule from updated_at).
+  { statement: `ALTER TABLE deliveries ADD COLUMN silent_at INTEGER` },
 ];
 
 /** Create what is missing, then bring an older shard's columns up to date. */
@@ -150,4 +152,5 @@ export type DeliveryRow = {
   handed_off: number;
   last_error: string | null;
   updated_at: number;
+  silent_at: number | null;
 } & Record<string, SqlValue>;
