@@ -100,8 +100,10 @@ export function markHandedOff(ctx: ShardContext, deliveryIds: readonly string[],
     const attempts =
       ctx.sql.exec<{ attempts: number }>(`SELECT attempts FROM deliveries WHERE delivery_id = ?`, id).toArray()[0]
         ?.attempts ?? 0;
+    // A lane may have answered before this runs (its promise reaches further): never shorten that promise.
     ctx.sql.exec(
-      `UPDATE deliveries SET handed_off = 1, updated_at = ?, silent_at = ? WHERE delivery_id = ?`,
+      `UPDATE deliveries SET handed_off = 1, updated_at = ?, silent_at = MAX(COALESCE(silent_at, 0), ?)
+       WHERE delivery_id = ?`,
       now,
       reportDueBy(now, attempts, timing),
       id,
@@ -139,7 +141,7 @@ export function applyDeliveryReport(ctx: ShardContext, report: DeliveryReport): 
     report.attempts,
     report.state === "pending" && report.error === undefined ? delivery.last_error : (report.error ?? null),
     report.at,
-    silentAt,
+    report.state === "pending" ? silentAt : null,
     report.state,
     report.taskId,
   );
