@@ -8,6 +8,14 @@ import { INTERRUPTED_ERROR, type LaneSettings, LaneStore } from "../../src/deliv
 import { NodeSql } from "../support/node-sql";
 
 const T0 = 1_700_000_000_000;
+const EMPTY_TIMELINE = {
+  acceptedAt: null,
+  queuedAt: null,
+  firstDispatchedAt: null,
+  lastDispatchedAt: null,
+  finishedAt: null,
+  deliveredAt: null,
+};
 const SETTINGS: LaneSettings = { schedule: [0, 5, 30], leaseMs: 15_000, checkInMs: 60_000 };
 
 function message(n: number, extra: Partial<DeliveryMessage> = {}): DeliveryMessage {
@@ -22,7 +30,7 @@ function message(n: number, extra: Partial<DeliveryMessage> = {}): DeliveryMessa
     envelope: {
       type: "task.succeeded",
       timestamp: new Date(T0).toISOString(),
-      data: { id: `t${n}`, account: "acme", function: "f", state: "succeeded", attempts: 1, timeline: {} as never },
+      data: { id: `t${n}`, account: "acme", function: "f", state: "succeeded", attempts: 1, timeline: EMPTY_TIMELINE },
     },
     chainDepth: 0,
     origin: "https://sluice.test",
