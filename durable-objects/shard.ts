@@ -163,9 +163,16 @@ export class ShardDurableObject extends DurableObject<Env> {
     return { applied };
   }
 
-  /** The delivery consumer reports each attempt (at least once; stale reports are ignored). */
+  /** One delivery attempt's report (at least once; stale reports are ignored). */
   reportDelivery(report: DeliveryReport): { applied: boolean } {
     return this.ctx.storage.transactionSync(() => this.#store.applyDeliveryReport(report));
+  }
+
+  /** Delivery lanes report attempts and promises in batches (bounded by the lane); one transaction for all. */
+  reportDeliveries(reports: DeliveryReport[]): { applied: number } {
+    return this.ctx.storage.transactionSync(() => ({
+      applied: reports.filter((report) => this.#store.applyDeliveryReport(report).applied).length,
+    }));
   }
 
   async redeliver(account: string, id: string) {

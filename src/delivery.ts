@@ -54,6 +54,11 @@ export interface DeliveryReport {
   readonly attempts: number;
   readonly error?: string;
   readonly at: number;
+  /**
+   * Set by a delivery lane on a `pending` report: the lane holds the delivery and will report again by then (after
+   * its next attempt, or with a fresh promise), so the shard does not take it for lost while it waits in a backlog.
+   */
+  readonly reportBy?: number;
 }
 
 /** Default schedule (seconds before each attempt): 9 attempts spanning about 10.6 hours. */
@@ -85,6 +90,9 @@ export function nextDeliveryDelay(
 }
 
 export type ReceiverVerdict = "delivered" | "gone" | "retry";
+
+/** How one delivery attempt went: delivered; or gone (410), retry (on the schedule) or stop (for good), with why. */
+export type DeliveryAttempt = { verdict: "delivered" } | { verdict: "gone" | "retry" | "stop"; error: string };
 
 /** 2xx delivered; 410 Gone stops for good; anything else (other statuses, timeouts, network) is retried. */
 export function classifyReceiver(status: number): ReceiverVerdict {

@@ -13,6 +13,7 @@ import { app } from "./gateway/app";
 import { logError } from "./platform/log";
 
 export { AccountLimiterDurableObject } from "../durable-objects/account-limiter";
+export { DeliveryLaneDurableObject } from "../durable-objects/delivery-lane";
 export { InvokerDurableObject } from "../durable-objects/invoker";
 export { RegistryDurableObject } from "../durable-objects/registry";
 export { ShardDurableObject } from "../durable-objects/shard";

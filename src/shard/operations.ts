@@ -160,7 +160,8 @@ export function redeliver(ctx: ShardContext, account: string, id: string, now: n
   if (!delivery) return { ok: false, reason: "delivery_conflict", deliveryState: "none" };
   if (delivery.state !== "failed") return { ok: false, reason: "delivery_conflict", deliveryState: delivery.state };
   ctx.sql.exec(
-    `UPDATE deliveries SET state = 'pending', attempts = 0, handed_off = 0, last_error = NULL, updated_at = ? WHERE task_id = ?`,
+    `UPDATE deliveries SET state = 'pending', attempts = 0, handed_off = 0, last_error = NULL, updated_at = ?,
+       silent_at = NULL WHERE task_id = ?`,
     now,
     id,
   );

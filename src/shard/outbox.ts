@@ -5,6 +5,9 @@
  * every attempt. Recovery: if no report arrives long after the next attempt was due (the queue lost the message, or
  * the report never made it back), the delivery is handed off again, continuing its attempt count, so every delivery
  * reaches `delivered` or `failed` even across a crash. A re-sent delivery keeps its id, so receivers deduplicate it.
+ * Each handed-off row carries `silent_at`, when it counts as lost: the time its next report is due by the schedule, or
+ * the promise of the delivery lane that holds it (`reportBy`), which a lane renews while the delivery waits in a
+ * backlog behind a hung receiver, so waiting is never mistaken for silence.
  */
 
 import {
@@ -28,9 +31,10 @@ export const DELIVERIES_SCHEMA: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS deliveries (
      task_id TEXT PRIMARY KEY, delivery_id TEXT NOT NULL, destination TEXT NOT NULL, state TEXT NOT NULL,
      attempts INTEGER NOT NULL DEFAULT 0, handed_off INTEGER NOT NULL DEFAULT 0, last_error TEXT,
-     updated_at INTEGER NOT NULL)`,
+     updated_at INTEGER NOT NULL, silent_at INTEGER)`,
   `CREATE INDEX IF NOT EXISTS deliveries_to_hand_off ON deliveries (handed_off) WHERE handed_off = 0`,
   `CREATE INDEX IF NOT EXISTS deliveries_in_flight ON deliveries (updated_at) WHERE state = 'pending' AND handed_off = 1`,
+  `CREATE INDEX IF NOT EXISTS deliveries_by_silence ON deliveries (silent_at) WHERE state = 'pending' AND handed_off = 1`,
 ];
 
 /** How soon a delivery that could not be handed to the delivery queue is tried again. */
@@ -91,8 +95,19 @@ export function pendingHandoffs(ctx: ShardContext, shard: string, limit: number,
 }
 
 export function markHandedOff(ctx: ShardContext, deliveryIds: readonly string[], now: number): void {
+  const timing = deliveryTiming(ctx);
   for (const id of deliveryIds) {
-    ctx.sql.exec(`UPDATE deliveries SET handed_off = 1, updated_at = ? WHERE delivery_id = ?`, now, id);
+    const attempts =
+      ctx.sql.exec<{ attempts: number }>(`SELECT attempts FROM deliveries WHERE delivery_id = ?`, id).toArray()[0]
+        ?.attempts ?? 0;
+    // A lane may have answered before this runs (its promise reaches further): never shorten that promise.
+    ctx.sql.exec(
+      `UPDATE deliveries SET handed_off = 1, updated_at = ?, silent_at = MAX(COALESCE(silent_at, 0), ?)
+       WHERE delivery_id = ?`,
+      now,
+      reportDueBy(now, attempts, timing),
+      id,
+    );
   }
 }
 
@@ -111,12 +126,23 @@ export function applyDeliveryReport(ctx: ShardContext, report: DeliveryReport): 
     .toArray()[0];
   // Never move backwards: a late "pending" must not undo "delivered", nor fewer attempts overwrite more.
   if (!delivery || delivery.state === "delivered" || report.attempts < delivery.attempts) return { applied: false };
+  const timing = deliveryTiming(ctx);
+  // A lane's promise, or else the schedule, says when silence means lost. A pending report without an error (a lane
+  // saying it holds the delivery) keeps the last error; a final one is never handed off again.
+  const silentAt =
+    report.reportBy !== undefined
+      ? report.reportBy + 2 * timing.timeoutMs + DELIVERY_SILENCE_GRACE_MS
+      : reportDueBy(report.at, report.attempts, timing);
   ctx.sql.exec(
-    `UPDATE deliveries SET state = ?, attempts = ?, last_error = ?, updated_at = ? WHERE task_id = ?`,
+    `UPDATE deliveries SET state = ?, attempts = ?, last_error = ?, updated_at = ?, silent_at = ?,
+       handed_off = CASE WHEN ? = 'pending' THEN handed_off ELSE 1 END
+     WHERE task_id = ?`,
     report.state,
     report.attempts,
-    report.error ?? null,
+    report.state === "pending" && report.error === undefined ? delivery.last_error : (report.error ?? null),
     report.at,
+    report.state === "pending" ? silentAt : null,
+    report.state,
     report.taskId,
   );
   if (report.state === "delivered") {
@@ -147,21 +173,31 @@ export function reportDueBy(updatedAt: number, attempts: number, timing: OutboxT
   return updatedAt + nextDelayS * 1100 + 2 * timing.timeoutMs + DELIVERY_SILENCE_GRACE_MS;
 }
 
-function silentDeliveries(sql: Sql): { task_id: string; attempts: number; updated_at: number }[] {
+type SilenceRow = { task_id: string; attempts: number; updated_at: number; silent_at: number | null };
+
+/**
+ * Handed-off pending deliveries, soonest silent first (rows from before `silent_at` existed, NULL, come first and
+ * are timed by the schedule), so deliveries a lane holds for hours never hide one that went quiet.
+ */
+function silentDeliveries(sql: Sql): SilenceRow[] {
   return sql
-    .exec<{ task_id: string; attempts: number; updated_at: number }>(
-      `SELECT task_id, attempts, updated_at FROM deliveries WHERE state = 'pending' AND handed_off = 1
-       ORDER BY updated_at LIMIT ?`,
+    .exec<SilenceRow>(
+      `SELECT task_id, attempts, updated_at, silent_at FROM deliveries WHERE state = 'pending' AND handed_off = 1
+       ORDER BY silent_at LIMIT ?`,
       STALE_SCAN,
     )
     .toArray();
+}
+
+function silentAt(row: SilenceRow, timing: OutboxTiming): number {
+  return row.silent_at ?? reportDueBy(row.updated_at, row.attempts, timing);
 }
 
 /** Hand silent deliveries off again (the next outbox pass re-sends them). Returns how many. */
 export function reviveSilentDeliveries(sql: Sql, now: number, timing: OutboxTiming): number {
   let revived = 0;
   for (const row of silentDeliveries(sql)) {
-    if (reportDueBy(row.updated_at, row.attempts, timing) > now) continue;
+    if (silentAt(row, timing) > now) continue;
     sql.exec(`UPDATE deliveries SET handed_off = 0 WHERE task_id = ?`, row.task_id);
     revived++;
   }
@@ -170,6 +206,6 @@ export function reviveSilentDeliveries(sql: Sql, now: number, timing: OutboxTimi
 
 /** The earliest time a handed-off delivery would be considered lost, or null. */
 export function nextSilenceCheck(sql: Sql, timing: OutboxTiming): number | null {
-  const times = silentDeliveries(sql).map((row) => reportDueBy(row.updated_at, row.attempts, timing));
+  const times = silentDeliveries(sql).map((row) => silentAt(row, timing));
   return times.length === 0 ? null : Math.min(...times);
 }

@@ -31,6 +31,8 @@ export const SHARD_MIGRATIONS: readonly { readonly statement: string; readonly b
   { statement: `ALTER TABLE attempts ADD COLUMN count INTEGER NOT NULL DEFAULT 1` },
   // Queued tasks of an older shard start out waiting (NULL) and take a lane tag on the first pass (lanes.ts).
   { statement: `ALTER TABLE tasks ADD COLUMN lane_tag INTEGER` },
+  // When a handed-off delivery counts as lost (NULL on older rows: timed by the schedule from updated_at).
+  { statement: `ALTER TABLE deliveries ADD COLUMN silent_at INTEGER` },
 ];
 
 /** Create what is missing, then bring an older shard's columns up to date. */
@@ -159,4 +161,5 @@ export type DeliveryRow = {
   handed_off: number;
   last_error: string | null;
   updated_at: number;
+  silent_at: number | null;
 } & Record<string, SqlValue>;

@@ -398,4 +398,43 @@ export const shardStoreCases: readonly StoreCase[] = [
       expect(store.reviveSilentDeliveries(T0 + 10_000_000)).toBe(0);
     },
   },
+
+  {
+    name: "delivery outbox recovery: a delivery its lane holds (a promise to report by a time) is not silent before then, and keeps its last error",
+    run: (sql) => {
+      const { submit, dispatch, report, store } = setup(sql, {
+        destinations: { onSuccess: { type: "webhook", url: "https://hooks.example.com/x" } },
+      });
+      const id = submit(T0);
+      const [job] = dispatch(T0);
+      if (!job) throw new Error("nothing dispatched");
+      report(job, T0, {
+        kind: "succeeded",
+        status: 200,
+        body: { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") },
+      });
+      const [first] = store.pendingHandoffs("s", 10, T0);
+      if (!first) throw new Error("no hand-off");
+      store.markHandedOff([first.deliveryId], T0);
+      const base = { taskId: first.taskId, deliveryId: first.deliveryId, state: "pending" as const };
+      store.applyDeliveryReport({ ...base, attempts: 1, error: "receiver answered 500", at: T0 + 1000 });
+      // The lane holds it behind a hung receiver and promises a report within 5 minutes; then renews the promise.
+      store.applyDeliveryReport({ ...base, attempts: 1, at: T0 + 2000, reportBy: T0 + 300_000 });
+      expect(store.reviveSilentDeliveries(T0 + 299_000)).toBe(0);
+      store.applyDeliveryReport({ ...base, attempts: 1, at: T0 + 150_000, reportBy: T0 + 450_000 });
+      expect(store.reviveSilentDeliveries(T0 + 449_000)).toBe(0);
+      expect(store.getTask("acme", id).task?.delivery).toMatchObject({
+        state: "pending",
+        attempts: 1,
+        lastError: "receiver answered 500",
+      });
+      // Past the promise (and the grace of two receiver timeouts plus 5 s) it counts as lost and is handed off again.
+      expect(store.nextWakeAt(T0 + 449_000, false)).toBe(T0 + 450_000 + 25_000);
+      expect(store.reviveSilentDeliveries(T0 + 475_000)).toBe(1);
+      expect(store.pendingHandoffs("s", 10, T0 + 475_000)).toMatchObject([{ priorAttempts: 1 }]);
+      // A final report arriving after the revival settles it: it is not handed off again.
+      store.applyDeliveryReport({ ...base, state: "delivered", attempts: 2, at: T0 + 476_000 });
+      expect(store.pendingHandoffs("s", 10, T0 + 477_000)).toEqual([]);
+    },
+  },
 ];

@@ -12,7 +12,8 @@
  * Local-only limitation (README): miniflare's Queues keep messages in memory only, while Cloudflare's keep a message once
  * `send()` resolved. A submit answered 202 that is still in the local ingest queue at the SIGKILL is therefore lost
  * locally, and a delivery message sitting in the local delivery queue is lost too. The shard recovers the latter (it
- * hands a delivery off again when no report arrived long after its next attempt was due, src/shard/outbox.ts); the
+ * hands a delivery off again when no report arrived long after its next attempt was due, src/shard/outbox.ts; one a
+ * delivery lane already took is kept in the lane's SQLite and its interrupted attempt is retried after its lease); the
  * former cannot be recovered locally, so scenario 1 waits until every accepted id has reached its shard before each
  * kill, and only measures the ingest-queue loss (a "local-ingest-queue-loss:" line) without failing on it.
  *

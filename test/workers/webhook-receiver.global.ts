@@ -5,6 +5,7 @@
  *   /hook/fail3-*   500 for the first 3 requests of each webhook-id, then 200
  *   /hook/dead-*    500 always
  *   /hook/gone-*    410 Gone
+ *   /hook/hang-*    never answers (logged with status 0) until POST /release/:name, then 204 (hung ones too)
  * Tests register an account's secrets (POST /secrets/:name) and read what arrived (GET /log/:name).
  */
 import { createServer, type IncomingMessage } from "node:http";
@@ -17,6 +18,8 @@ interface Received {
   body: string;
   verifiedBy: number[];
   status: number;
+  /** When it arrived (ms since the epoch). */
+  at: number;
 }
 
 declare module "vitest" {
@@ -38,12 +41,22 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const log = new Map<string, Received[]>();
   const secrets = new Map<string, string[]>();
   const seen = new Map<string, number>();
+  /** Answers held by /hook/hang-*, by name, until that name is released. */
+  const hung = new Map<string, (() => void)[]>();
+  const released = new Set<string>();
   const server = createServer(async (request, response) => {
     const url = new URL(request.url ?? "/", "http://localhost");
     const body = await readBody(request);
     const [, kind, name = ""] = url.pathname.split("/");
     if (kind === "secrets" && request.method === "POST") {
       secrets.set(name, JSON.parse(body) as string[]);
+      response.writeHead(204).end();
+      return;
+    }
+    if (kind === "release" && request.method === "POST") {
+      released.add(name);
+      for (const answer of hung.get(name) ?? []) answer();
+      hung.delete(name);
       response.writeHead(204).end();
       return;
     }
@@ -73,13 +86,28 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (name.startsWith("fail3")) status = count <= 3 ? 500 : 200;
     if (name.startsWith("dead")) status = 500;
     if (name.startsWith("gone")) status = 410;
+    const hangs = name.startsWith("hang") && !released.has(name);
     const entries = log.get(name) ?? [];
-    entries.push({ headers, body, verifiedBy, status });
+    entries.push({ headers, body, verifiedBy, status: hangs ? 0 : status, at: Date.now() });
     log.set(name, entries);
+    if (hangs) {
+      // Hold the answer; Sluice gives up after DELIVERY_TIMEOUT_MS, and a release answers whatever is still open.
+      hung.set(name, [
+        ...(hung.get(name) ?? []),
+        () => {
+          if (!response.destroyed && !response.writableEnded) response.writeHead(204).end();
+        },
+      ]);
+      return;
+    }
     response.writeHead(status).end();
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   project.provide("receiverUrl", `http://127.0.0.1:${port}`);
-  return () => new Promise<void>((resolve) => server.close(() => resolve()));
+  return () =>
+    new Promise<void>((resolve) => {
+      for (const answers of hung.values()) for (const answer of answers) answer();
+      server.close(() => resolve());
+    });
 }

@@ -1,162 +1,81 @@
 /**
  * @module
- * The delivery queue consumer: sends each envelope to its destination (signed webhook, queue, R2 object, or a new task
- * of another function), follows DELIVERY_SCHEDULE_SECONDS on failure, and reports every attempt to the task's shard so
- * `GET /v1/tasks/:id` shows the delivery's state. It runs apart from dispatch, so a dead receiver slows no task.
+ * The delivery queue consumer, a router: it groups a batch by delivery lane (one account's deliveries to one
+ * destination, `laneOf`) and hands each lane its envelopes in one `enqueue` RPC (split to the RPC size bound). The
+ * lane Durable Object stores them and makes the attempts; this consumer never waits on a receiver, so a hung webhook
+ * of one account cannot hold the batch that carries another account's deliveries. A delivery a full lane refuses,
+ * or whose RPC failed, goes back to the queue with a delay (back-pressure; nothing is dropped), and its shard is told
+ * when to expect it so that waiting is not taken for silence.
  */
 
-import { type PlatformConfig, readConfig } from "../../src/config";
-import { classifyReceiver, type DeliveryMessage, nextDeliveryDelay, r2DestinationKey } from "../../src/delivery";
-import { utf8 } from "../../src/encoding";
-import { mintDerivedTaskId } from "../../src/ids";
-import { CONNECTIONS_PER_INVOCATION } from "../../src/limits";
-import { signWebhook } from "../../src/signing";
-import { outboundUrlProblem } from "../../src/ssrf";
-import { isQueue, namedBinding } from "../platform/bindings";
+import { batchBySize } from "../../src/batches";
+import type { DeliveryMessage, DeliveryReport } from "../../src/delivery";
+import { laneMessageBytes, laneOf, refusedRetryDelay } from "../../src/delivery-lanes";
+import { MAX_RPC_BATCH_BYTES } from "../../src/limits";
 import { logError, logWarn } from "../platform/log";
-import { findFunction, signingSecrets, taskIdKey } from "../platform/registry-client";
-import { ingestMessage } from "../platform/tasks";
 
-/** Deliveries run at most this many at a time per batch (Cloudflare's open connections per invocation). */
-const PARALLEL_DELIVERIES = CONNECTIONS_PER_INVOCATION;
+/** Delay before a delivery whose lane could not be reached is routed again. */
+const ROUTE_RETRY_SECONDS = 5;
 
-type Attempt = { verdict: "delivered" } | { verdict: "gone" | "retry" | "stop"; error: string };
+/** Group messages by lane, keeping each message's size for the RPC bound. */
+function byLane(messages: readonly Message<DeliveryMessage>[]): Map<string, Message<DeliveryMessage>[]> {
+  const lanes = new Map<string, Message<DeliveryMessage>[]>();
+  for (const message of messages) {
+    const lane = laneOf(message.body);
+    const list = lanes.get(lane);
+    if (list) list.push(message);
+    else lanes.set(lane, [message]);
+  }
+  return lanes;
+}
 
-async function deliverWebhook(
-  env: Env,
-  config: PlatformConfig,
-  message: DeliveryMessage,
-  url: string,
-): Promise<Attempt> {
-  const problem = outboundUrlProblem(url, config.allowPrivateTargets);
-  if (problem) return { verdict: "stop", error: `webhook URL ${problem}` };
-  const body = utf8(JSON.stringify(message.envelope));
-  const headers = await signWebhook(
-    await signingSecrets(env, message.account),
-    message.deliveryId,
-    Math.floor(Date.now() / 1000),
-    body,
+/** Tell the shards of refused deliveries when they will be offered again (best effort: the shard re-sends anyway). */
+async function notifyRefused(env: Env, refused: readonly { message: DeliveryMessage; delayS: number }[]) {
+  const byShard = new Map<string, DeliveryReport[]>();
+  const now = Date.now();
+  for (const { message, delayS } of refused) {
+    const report: DeliveryReport = {
+      taskId: message.taskId,
+      deliveryId: message.deliveryId,
+      state: "pending",
+      attempts: message.priorAttempts ?? 0,
+      at: now,
+      reportBy: now + delayS * 1000,
+    };
+    byShard.set(message.shard, [...(byShard.get(message.shard) ?? []), report]);
+  }
+  await Promise.all(
+    [...byShard].map(([shard, reports]) =>
+      env.SHARD.getByName(shard)
+        .reportDeliveries(reports)
+        .catch((error: unknown) => logWarn("could not tell the shard about refused deliveries", error, { shard })),
+    ),
   );
-  try {
-    const response = await fetch(url, {
-      method: "POST",
-      body,
-      // A redirect could point anywhere, including places the SSRF rules forbid: never follow one.
-      redirect: "manual",
-      signal: AbortSignal.timeout(config.deliveryTimeoutMs),
-      headers: { "content-type": "application/json", "user-agent": "Sluice-Webhooks/1", ...headers },
-    });
-    await response.body?.cancel();
-    const verdict = classifyReceiver(response.status);
-    return verdict === "delivered" ? { verdict } : { verdict, error: `receiver answered ${response.status}` };
-  } catch (error) {
-    // As for function calls: one message for every network failure, the detail only in the log.
-    logDeliveryError(message, error);
-    return { verdict: "retry", error: "the receiver could not be reached (no HTTP response)" };
-  }
-}
-
-function logDeliveryError(message: DeliveryMessage, error: unknown): void {
-  logWarn("delivery attempt failed", error, { task: message.taskId });
-}
-
-async function deliverToFunction(
-  env: Env,
-  config: PlatformConfig,
-  message: DeliveryMessage,
-  name: string,
-): Promise<Attempt> {
-  if (message.chainDepth + 1 > config.maxChainDepth) {
-    return { verdict: "stop", error: `chain depth limit (${config.maxChainDepth}) reached; not submitted to ${name}` };
-  }
-  const fn = await findFunction(env, message.account, name);
-  if (!fn) return { verdict: "retry", error: `no function ${name}` };
-  const key = await taskIdKey(env);
-  // The same delivery always makes the same task id, so a repeated delivery cannot create a second task.
-  const finishedAt = Date.parse(message.envelope.data.timeline.finishedAt ?? message.envelope.timestamp);
-  const id = await mintDerivedTaskId(key, fn.account, fn.shard, finishedAt, `chain\n${message.deliveryId}`);
-  const ingest = await ingestMessage(env, fn, {
-    id,
-    bytes: utf8(JSON.stringify(message.envelope)),
-    contentType: "application/json",
-    acceptedAt: Date.now(),
-    chainDepth: message.chainDepth + 1,
-    origin: message.origin,
-  });
-  await env.SHARD.getByName(fn.shard).accept([ingest]);
-  return { verdict: "delivered" };
-}
-
-export async function deliver(env: Env, config: PlatformConfig, message: DeliveryMessage): Promise<Attempt> {
-  const destination = message.destination;
-  try {
-    switch (destination.type) {
-      case "webhook":
-        return await deliverWebhook(env, config, message, destination.url);
-      case "queue": {
-        const binding = namedBinding(env, destination.queue, config.resultQueues, isQueue);
-        if (!binding) return { verdict: "stop", error: `queue binding ${destination.queue} is not available` };
-        await binding.send(message.envelope);
-        return { verdict: "delivered" };
-      }
-      case "r2":
-        await env.RESULTS_BUCKET.put(
-          r2DestinationKey(destination.prefix, message.account, message.functionName, message.taskId),
-          JSON.stringify(message.envelope),
-          { httpMetadata: { contentType: "application/json" } },
-        );
-        return { verdict: "delivered" };
-      case "function":
-        return await deliverToFunction(env, config, message, destination.name);
-    }
-  } catch (error) {
-    logDeliveryError(message, error);
-    return { verdict: "retry", error: `the ${destination.type} destination failed; retrying` };
-  }
-}
-
-async function handleOne(env: Env, config: PlatformConfig, message: Message<DeliveryMessage>): Promise<void> {
-  const body = message.body;
-  const attempt = (body.priorAttempts ?? 0) + message.attempts;
-  const result = await deliver(env, config, body);
-  const shard = env.SHARD.getByName(body.shard);
-  const report = (state: "pending" | "delivered" | "failed", error?: string) =>
-    shard.reportDelivery({
-      taskId: body.taskId,
-      deliveryId: body.deliveryId,
-      state,
-      attempts: attempt,
-      at: Date.now(),
-      ...(error ? { error } : {}),
-    });
-  if (result.verdict === "delivered") {
-    await report("delivered");
-    message.ack();
-    return;
-  }
-  const delay = result.verdict === "retry" ? nextDeliveryDelay(config.deliverySchedule, attempt) : undefined;
-  if (delay === undefined) {
-    await report("failed", result.error);
-    message.ack();
-    return;
-  }
-  await report("pending", result.error);
-  message.retry({ delaySeconds: delay });
 }
 
 export async function handleDeliveryBatch(batch: MessageBatch<DeliveryMessage>, env: Env): Promise<void> {
-  const config = readConfig(env);
-  const queue = [...batch.messages];
-  const workers = Array.from({ length: Math.min(PARALLEL_DELIVERIES, queue.length) }, async () => {
-    for (let message = queue.shift(); message; message = queue.shift()) {
+  const refused: { message: DeliveryMessage; delayS: number }[] = [];
+  const calls = [...byLane(batch.messages)].flatMap(([lane, messages]) =>
+    batchBySize(messages, (m) => laneMessageBytes(m.body), MAX_RPC_BATCH_BYTES).map(async (group) => {
       try {
-        await handleOne(env, config, message);
+        const result = await env.DELIVERY_LANES.getByName(lane).enqueue(group.map((m) => m.body));
+        const accepted = new Set(result.accepted);
+        for (const message of group) {
+          if (accepted.has(message.body.deliveryId)) {
+            message.ack();
+            continue;
+          }
+          // The lane is full (a receiver that hangs or fails for hours): offer it again later, ever more slowly.
+          const delayS = refusedRetryDelay(message.attempts);
+          refused.push({ message: message.body, delayS });
+          message.retry({ delaySeconds: delayS });
+        }
       } catch (error) {
-        // The report did not reach the shard: try the whole delivery again (receivers dedup on webhook-id).
-        logError("delivery bookkeeping failed", error, { task: message.body.taskId });
-        message.retry({ delaySeconds: 5 });
+        logError("delivery lane unreachable; retrying", error, { lane });
+        for (const message of group) message.retry({ delaySeconds: ROUTE_RETRY_SECONDS });
       }
-    }
-  });
-  await Promise.all(workers);
+    }),
+  );
+  await Promise.all(calls);
+  if (refused.length > 0) await notifyRefused(env, refused);
 }
