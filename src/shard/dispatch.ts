@@ -13,7 +13,7 @@ import type { TaskError } from "../outcome";
 import type { BodyRef, FunctionRecord, InvocationJob } from "../records";
 import { pickInvoker } from "../scheduler";
 import { mustTransition } from "../task-states";
-import { accountRoom, runningPerAccount } from "./accounts";
+import { accountRoom } from "./accounts";
 import { functionsToVisit, oldestQueuedAge, refreshAttention } from "./attention";
 import { functionKey, type ShardContext } from "./context";
 import { governorOf } from "./governor";
@@ -42,8 +42,7 @@ export const MORE_DISPATCH_MS = 10;
  * an invoker behind another tenant's). Tasks older than `maxEventAgeSeconds` expire; paused functions are skipped.
  */
 export function planDispatch(ctx: ShardContext, shard: string, now: number): DispatchPlan {
-  const running = runningPerFunction(ctx);
-  const load = invokerLoad(ctx);
+  const { running, accountRunning, load } = runningCalls(ctx);
   const freeSlots = ctx.settings.invokers * ctx.settings.callsPerInvoker - load.reduce((a, b) => a + b, 0);
   const budget = Math.max(0, Math.min(DISPATCH_BUDGET, freeSlots));
 
@@ -66,7 +65,6 @@ export function planDispatch(ctx: ShardContext, shard: string, now: number): Dis
     if (ready > 0) demands.push({ account: fn.account, key, ready, room, cost: callCost(ctx.executionMs.get(key)) });
   }
 
-  const accountRunning = runningPerAccount(ctx);
   const fifo = ctx.settings.dispatchOrder === "fifo";
   const allocation = fifo
     ? allocateInArrivalOrder(ctx, rooms, budget, now)
@@ -91,16 +89,32 @@ export function planDispatch(ctx: ShardContext, shard: string, now: number): Dis
   return { byInvoker, dispatched, expired, more: allocation.more && budget === DISPATCH_BUDGET };
 }
 
-function runningPerFunction(ctx: ShardContext): Map<string, number> {
+/**
+ * Calls in flight per function, per account and per invoker, from one read of the running rows (a pass runs on every
+ * report; three GROUP BYs over up to all the slots were most of its reads).
+ */
+function runningCalls(ctx: ShardContext): {
+  running: Map<string, number>;
+  accountRunning: Map<string, number>;
+  load: number[];
+} {
   const running = new Map<string, number>();
+  const accountRunning = new Map<string, number>();
+  const load = new Array<number>(ctx.settings.invokers).fill(0);
   for (const row of ctx.sql
-    .exec<{ account: string; function: string; n: number }>(
-      `SELECT account, function, COUNT(*) AS n FROM tasks WHERE state = 'running' GROUP BY account, function`,
+    .exec<{ account: string; function: string; invoker: number | null; async: number; n: number }>(
+      `SELECT account, function, invoker, async, COUNT(*) AS n FROM tasks WHERE state = 'running'
+       GROUP BY account, function, invoker, async`,
     )
     .toArray()) {
-    running.set(functionKey(row.account, row.function), row.n);
+    const key = functionKey(row.account, row.function);
+    running.set(key, (running.get(key) ?? 0) + row.n);
+    accountRunning.set(row.account, (accountRunning.get(row.account) ?? 0) + row.n);
+    // A call waiting for its callback holds no connection of an invoker.
+    if (row.invoker !== null && !row.async && row.invoker < load.length)
+      load[row.invoker] = (load[row.invoker] ?? 0) + row.n;
   }
-  return running;
+  return { running, accountRunning, load };
 }
 
 /**
@@ -135,18 +149,6 @@ function allocateInArrivalOrder(
   return { calls, more: given === budget && budget > 0 };
 }
 
-function invokerLoad(ctx: ShardContext): number[] {
-  const load = new Array<number>(ctx.settings.invokers).fill(0);
-  for (const row of ctx.sql
-    .exec<{ invoker: number; n: number }>(
-      `SELECT invoker, COUNT(*) AS n FROM tasks WHERE state = 'running' AND invoker IS NOT NULL AND async = 0
-       GROUP BY invoker`,
-    )
-    .toArray()) {
-    if (row.invoker < load.length) load[row.invoker] = row.n;
-  }
-  return load;
-}
 export function dispatchRow(
   ctx: ShardContext,
   shard: string,
