@@ -151,16 +151,34 @@ export class ShardDurableObject extends DurableObject<Env> {
     return result;
   }
 
-  /** Invokers report how calls went (at least once; a stale or duplicate report is ignored). */
-  async report(reports: OutcomeReport[]): Promise<{ applied: number }> {
+  /**
+   * Invokers report how calls went (at least once; a stale or duplicate report is ignored). With `from` (the
+   * reporting invoker's index and its free call slots) the answer carries that invoker's next jobs, chosen by the same
+   * fair share as any pass: no hand-off RPC and no invoker alarm per call. A lost answer costs nothing but time: those
+   * tasks' leases run out and they are queued again.
+   */
+  async report(
+    reports: OutcomeReport[],
+    from?: { invoker: number; free: number },
+  ): Promise<{ applied: number; jobs: InvocationJob[] }> {
     const now = Date.now();
-    const applied = this.ctx.storage.transactionSync(
-      () => reports.filter((r) => this.#store.applyOutcome(r, now).applied).length,
-    );
+    const { applied, jobs } = this.ctx.storage.transactionSync(() => {
+      const count = reports.filter((r) => this.#store.applyOutcome(r, now).applied).length;
+      const plan = from && from.free > 0 ? this.#store.planDispatch(this.#name, now, from) : undefined;
+      return { applied: count, jobs: plan ? [...plan.byInvoker.values()].flat() : [] };
+    });
     // Many invokers report at once; one dispatch run (going round again if needed) serves them all.
     await this.#ensureAlarm();
     void this.#kick();
-    return { applied };
+    // An answer stays within the RPC bound; the rest (only with a large INLINE_LIMIT_BYTES) goes the usual way.
+    const [answer = [], ...rest] = batchBySize(jobs, jobBytes, MAX_RPC_BATCH_BYTES);
+    if (from && rest.length > 0) {
+      const invoker = this.env.INVOKER.getByName(invokerName(this.#name, from.invoker));
+      for (const batch of rest) {
+        void invoker.enqueue(batch).catch((error: unknown) => logError("invoker hand-off failed", error, {}));
+      }
+    }
+    return { applied, jobs: answer };
   }
 
   /** One delivery attempt's report (at least once; stale reports are ignored). */

@@ -49,6 +49,12 @@ export function invokerName(shard: string, index: number): string {
   return `invoker:${shard}:${index}`;
 }
 
+/** The shard and index an invoker's name stands for (`invokerName`'s inverse), or undefined. */
+export function parseInvokerName(name: string | undefined): { shard: string; index: number } | undefined {
+  const match = name === undefined ? null : /^invoker:(.+):(\d+)$/.exec(name);
+  return match ? { shard: match[1] as string, index: Number(match[2]) } : undefined;
+}
+
 /** The name of an account's limiter (submission rate and concurrency grants). */
 export function limiterName(account: string): string {
   return `limiter:${account}`;

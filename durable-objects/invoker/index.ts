@@ -12,6 +12,7 @@ import { batchBySize } from "../../src/batches";
 import { CALLS_PER_INVOKER, readConfig } from "../../src/config";
 import { callKey, type FinishedCall, JobStore } from "../../src/invoker/jobs";
 import { MAX_RPC_BATCH_BYTES } from "../../src/limits";
+import { parseInvokerName } from "../../src/placement";
 import type { InvocationJob } from "../../src/records";
 import { logError } from "../../workers/platform/log";
 import { invokeTenant } from "./call";
@@ -108,6 +109,16 @@ export class InvokerDurableObject extends DurableObject<Env> {
       });
   }
 
+  /** Which pool this invoker belongs to, from its name (`invoker:<shard>:<i>`); undefined for another naming. */
+  get #pool(): { shard: string; index: number } | undefined {
+    return parseInvokerName(this.ctx.id.name);
+  }
+
+  /** Call slots no running or stored job will take. */
+  #freeSlots(): number {
+    return Math.max(0, CALLS_PER_INVOKER - Math.max(this.#active.size, this.#jobs.unfinished()));
+  }
+
   /** Send finished outcomes to their shards (RPCs of bounded size); jobs leave storage only once the shard has them. */
   async #reportFinished(): Promise<boolean> {
     const finished = this.#jobs.finished(100);
@@ -119,8 +130,15 @@ export class InvokerDurableObject extends DurableObject<Env> {
       [...byShard].flatMap(([shard, calls]) =>
         batchBySize(calls, reportBytes, MAX_RPC_BATCH_BYTES).map(async (batch) => {
           try {
-            await this.env.SHARD.getByName(shard).report(batch.map((call) => call.report));
+            // Our own shard answers with our next jobs, up to the slots we have free (never more than 6 in all).
+            const from =
+              shard === this.#pool?.shard ? { invoker: this.#pool.index, free: this.#freeSlots() } : undefined;
+            const { jobs } = await this.env.SHARD.getByName(shard).report(
+              batch.map((call) => call.report),
+              from,
+            );
             for (const call of batch) this.#jobs.remove(call.taskId, call.invocation);
+            if (jobs.length > 0) this.ctx.storage.transactionSync(() => this.#jobs.enqueue(jobs, Date.now()));
           } catch (error) {
             failed = true;
             logError("report to shard failed; will retry", error, { shard });

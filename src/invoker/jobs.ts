@@ -122,6 +122,11 @@ export class JobStore {
     this.#sql.exec(`DELETE FROM jobs WHERE task_id = ? AND invocation = ?`, taskId, invocation);
   }
 
+  /** Jobs without an outcome yet: running here or waiting to. */
+  unfinished(): number {
+    return this.#sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM jobs WHERE report IS NULL`).one().n;
+  }
+
   count(): number {
     return this.#sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM jobs`).one().n;
   }

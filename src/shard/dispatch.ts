@@ -40,10 +40,25 @@ export const MORE_DISPATCH_MS = 10;
  * Pick the next tasks to run: accounts and functions share the pass by deficit round robin, each limited by its
  * concurrency window and its account's limit, and the whole shard by its invokers' call slots (a job never waits in
  * an invoker behind another tenant's). Tasks older than `maxEventAgeSeconds` expire; paused functions are skipped.
+ *
+ * With `to`, the pass fills only that invoker's free slots (at most `free`, and what the shard counts free there):
+ * the answer to an invoker's report carries its next jobs, so a busy function pays no hand-off RPC and no invoker
+ * alarm per call.
  */
-export function planDispatch(ctx: ShardContext, shard: string, now: number): DispatchPlan {
+export function planDispatch(
+  ctx: ShardContext,
+  shard: string,
+  now: number,
+  to?: { readonly invoker: number; readonly free: number },
+): DispatchPlan {
   const { running, accountRunning, load } = runningCalls(ctx);
-  const freeSlots = ctx.settings.invokers * ctx.settings.callsPerInvoker - load.reduce((a, b) => a + b, 0);
+  const perInvoker = ctx.settings.callsPerInvoker;
+  const freeSlots =
+    to === undefined
+      ? ctx.settings.invokers * perInvoker - load.reduce((a, b) => a + b, 0)
+      : to.invoker >= 0 && to.invoker < load.length
+        ? Math.min(to.free, perInvoker - (load[to.invoker] ?? 0))
+        : 0;
   const budget = Math.max(0, Math.min(DISPATCH_BUDGET, freeSlots));
 
   let expired = 0;
@@ -77,7 +92,7 @@ export function planDispatch(ctx: ShardContext, shard: string, now: number): Dis
     const fn = ctx.functions.get(key);
     if (!fn || count <= 0) continue;
     for (const row of takeReady(ctx, fn, count, fifo)) {
-      const { invoker, job } = dispatchRow(ctx, shard, row, fn, now, load);
+      const { invoker, job } = dispatchRow(ctx, shard, row, fn, now, load, to?.invoker);
       const list = byInvoker.get(invoker) ?? [];
       list.push(job);
       byInvoker.set(invoker, list);
@@ -156,9 +171,10 @@ export function dispatchRow(
   fn: FunctionRecord,
   now: number,
   invokerLoad: number[],
+  onInvoker?: number,
 ): { invoker: number; job: InvocationJob } {
   const to = mustTransition(row.state, "dispatch");
-  const invoker = pickInvoker(invokerLoad, ctx.settings.callsPerInvoker);
+  const invoker = onInvoker ?? pickInvoker(invokerLoad, ctx.settings.callsPerInvoker);
   invokerLoad[invoker] = (invokerLoad[invoker] ?? 0) + 1;
   const attempt = row.attempts + 1;
   const invocation = row.invocations + 1;

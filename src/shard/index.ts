@@ -145,8 +145,9 @@ export class ShardStore {
   }
 
   // Dispatch and outcomes
-  planDispatch(shard: string, now: number): DispatchPlan {
-    return planDispatch(this.#ctx, shard, now);
+  /** A dispatch pass; with `to`, one that fills only that invoker's free slots (its report's answer). */
+  planDispatch(shard: string, now: number, to?: { invoker: number; free: number }): DispatchPlan {
+    return planDispatch(this.#ctx, shard, now, to);
   }
 
   // Account limits

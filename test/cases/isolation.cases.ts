@@ -302,3 +302,31 @@ export const isolationCases: readonly StoreCase[] = [
     },
   },
 ];
+
+export const reportAnswerCases: readonly StoreCase[] = [
+  {
+    name: "report answer: a pass for one invoker fills only its free slots, never more than 6 on it",
+    run: (sql) => {
+      const t = setup(sql);
+      t.define("acme", "work", { maxConcurrency: 100 });
+      for (let i = 0; i < 40; i++) t.submit(T0, "acme", "work");
+      const first = t.store.planDispatch("s", T0 + 1).byInvoker;
+      expect([...first.values()].flat().length).toBe(SLOTS);
+      const [invoker, mine] = [...first.entries()][0] as [number, InvocationJob[]];
+      expect(mine.length).toBe(TEST_SHARD_SETTINGS.callsPerInvoker);
+      // The invoker finishes two calls and has room for 5 by its own count: the shard gives it only the 2 it freed.
+      for (const job of mine.slice(0, 2)) t.succeed(job, T0 + 2);
+      const answer = t.store.planDispatch("s", T0 + 2, { invoker, free: 5 });
+      expect([...answer.byInvoker.keys()]).toEqual([invoker]);
+      expect(answer.dispatched).toBe(2);
+      // Fewer free slots than freed: fewer jobs. An index outside the pool: none.
+      for (const job of answer.byInvoker.get(invoker) ?? []) t.succeed(job, T0 + 3);
+      expect(t.store.planDispatch("s", T0 + 3, { invoker, free: 1 }).dispatched).toBe(1);
+      expect(t.store.planDispatch("s", T0 + 3, { invoker: 999, free: 6 }).dispatched).toBe(0);
+      for (const job of [...first.values()].flat().slice(2)) t.succeed(job, T0 + 4);
+      t.drain(T0 + 5);
+      // The one job handed out last above is still running; everything else ended.
+      expect(t.store.countByState("acme", "work")).toEqual({ running: 1, succeeded: 39 });
+    },
+  },
+];

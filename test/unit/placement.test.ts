@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fnv1a, ingestPartition, invokerName, shardFor, tierOf } from "../../src/placement";
+import { fnv1a, ingestPartition, invokerName, parseInvokerName, shardFor, tierOf } from "../../src/placement";
 import { ISOLATION_MODES } from "../../src/schemas";
 
 describe("fnv1a", () => {
@@ -138,5 +138,18 @@ describe("invokerName", () => {
   it("names the index-th invoker of a shard", () => {
     expect(invokerName("shared:3", 0)).toBe("invoker:shared:3:0");
     expect(invokerName("dedicated:acme:resize", 7)).toBe("invoker:dedicated:acme:resize:7");
+  });
+
+  it("parseInvokerName inverts it, and refuses other names", () => {
+    for (const [shard, index] of [
+      ["shared:3", 0],
+      ["dedicated:acme:resize", 63],
+      ["account:a-b", 12],
+    ] as const) {
+      expect(parseInvokerName(invokerName(shard, index))).toEqual({ shard, index });
+    }
+    expect(parseInvokerName(undefined)).toBeUndefined();
+    expect(parseInvokerName("invoker-test")).toBeUndefined();
+    expect(parseInvokerName("invoker:shared:3:x")).toBeUndefined();
   });
 });

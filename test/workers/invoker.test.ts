@@ -1,7 +1,8 @@
-import { env, runInDurableObject } from "cloudflare:test";
+import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
+import { invokerName, REGISTRY_NAME } from "../../src/placement";
 import type { InvocationJob } from "../../src/records";
-import { quietPeriod } from "./helpers";
+import { createAccount, demoTarget, putFunction, quietPeriod, tenant } from "./helpers";
 
 function job(taskId: string, payload: unknown, shard: string): InvocationJob {
   const bytes = new TextEncoder().encode(JSON.stringify(payload));
@@ -61,4 +62,55 @@ describe("invoker", () => {
     await vi.waitFor(async () => expect(await jobsLeft(name)).toEqual([]), { timeout: 2000, interval: 25 });
     expect(Date.now() - started).toBeLessThan(3000);
   });
+});
+
+describe("invoker: the report's answer carries the next jobs", () => {
+  it("a busy function runs through report answers, never more than 6 calls per invoker, and an invoker evicted mid-run loses nothing", async () => {
+    const account = await createAccount("answer");
+    await putFunction(account, "busy", {
+      target: demoTarget,
+      maxConcurrency: 60,
+      timeoutMs: 2000,
+      isolation: "dedicated",
+    });
+    const record = await env.REGISTRY.getByName(REGISTRY_NAME).getFunction(account.id, "busy");
+    const shardName = record?.shard ?? "";
+    const shard = env.SHARD.getByName(shardName);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const response = await tenant(account, "/v1/functions/busy/tasks:batch", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(Array.from({ length: 100 }, (_, j) => ({ payload: { sleepMs: 40, echo: i * 100 + j } }))),
+      });
+      expect(response.status).toBe(202);
+      ids.push(...((await response.json()) as { tasks: { id: string }[] }).tasks.map((t) => t.id));
+    }
+    let evicted = false;
+    let peakPerInvoker = 0;
+    await vi.waitFor(
+      async () => {
+        const perInvoker = await runInDurableObject(shard, (_i, state) =>
+          state.storage.sql
+            .exec<{ n: number }>(
+              `SELECT COUNT(*) AS n FROM tasks WHERE state = 'running' AND async = 0 GROUP BY invoker`,
+            )
+            .toArray()
+            .map((r) => r.n),
+        );
+        peakPerInvoker = Math.max(peakPerInvoker, ...perInvoker, 0);
+        if (!evicted && perInvoker.length > 0) {
+          evicted = true;
+          await evictDurableObject(env.INVOKER.getByName(invokerName(shardName, 0)));
+        }
+        const counts = await shard.countByState(account.id, "busy");
+        expect(counts).toEqual({ succeeded: 300 });
+      },
+      { timeout: 40_000, interval: 20 },
+    );
+    expect(evicted).toBe(true);
+    expect(peakPerInvoker).toBeGreaterThan(0);
+    expect(peakPerInvoker).toBeLessThanOrEqual(6);
+    expect(new Set(ids).size).toBe(300);
+  }, 60_000);
 });
