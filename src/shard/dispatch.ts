@@ -74,9 +74,11 @@ export function planDispatch(
     const room = aimdLimit(governorOf(ctx, fn)) - (running.get(key) ?? 0);
     rooms.set(key, room);
     if (room <= 0) continue;
-    // Bounded: a pass makes ready at most what it could dispatch, and reads no more of a deep backlog.
-    promoteDue(ctx, fn, now, DISPATCH_BUDGET + 1);
-    const ready = readyCount(ctx, fn, DISPATCH_BUDGET + 1);
+    // Bounded: a pass makes ready and counts at most what the function could start now (its room), so a deep backlog
+    // costs a pass a few index reads.
+    const wanted = Math.min(room, budget);
+    promoteDue(ctx, fn, now, wanted);
+    const ready = readyCount(ctx, fn, wanted);
     if (ready > 0) demands.push({ account: fn.account, key, ready, room, cost: callCost(ctx.executionMs.get(key)) });
   }
 
@@ -118,8 +120,8 @@ function runningCalls(ctx: ShardContext): {
   const load = new Array<number>(ctx.settings.invokers).fill(0);
   for (const row of ctx.sql
     .exec<{ account: string; function: string; invoker: number | null; async: number; n: number }>(
-      `SELECT account, function, invoker, async, COUNT(*) AS n FROM tasks WHERE state = 'running'
-       GROUP BY account, function, invoker, async`,
+      `SELECT account, function, invoker, async, COUNT(*) AS n FROM tasks INDEXED BY tasks_running
+       WHERE state = 'running' GROUP BY account, function, invoker, async`,
     )
     .toArray()) {
     const key = functionKey(row.account, row.function);

@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+/**
+ * Where the platform's CPU goes during B3's flood: starts the Worker under `wrangler dev` (one shared shard), floods
+ * 3,000 × 500 ms tasks through `tasks:batch` while a quiet tenant trickles, and records a V8 CPU profile of the
+ * Worker's isolate over the inspector for `PROFILE_SECONDS` (default 12). Prints self time by function and by
+ * source file, and writes the profile to bench/results/flood.cpuprofile (open it in Chrome DevTools).
+ *
+ * Usage: node bench/profile-flood.mjs   (the `ws` client wrangler installs; Node's own WebSocket is refused by the
+ * local inspector proxy)
+ */
+
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import WebSocket from "ws";
+import { createAccount, putFunction, REPO_ROOT, sleep, startPlatform } from "./lib.mjs";
+import { batchSubmit, trickle } from "./measure.mjs";
+
+const SECONDS = Number(process.env.PROFILE_SECONDS ?? 12);
+const platform = await startPlatform({ SHARED_SHARDS: "1" });
+try {
+  const flood = await createAccount(platform.url, platform.adminToken, "prof-flood");
+  const quiet = await createAccount(platform.url, platform.adminToken, "prof-quiet");
+  const demo = { type: "service", service: "DEMO_FN" };
+  await putFunction(platform.url, flood.apiKey, "slow", { target: demo, isolation: "shared", maxConcurrency: 100 });
+  await putFunction(platform.url, quiet.apiKey, "fast", { target: demo, isolation: "shared" });
+
+  const targets = await (await fetch(`http://127.0.0.1:${platform.inspectorPort}/json`)).json();
+  const target = targets.find((t) => t.webSocketDebuggerUrl) ?? targets[0];
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    ws.on("open", resolve);
+    ws.on("error", reject);
+  });
+  let nextId = 0;
+  const waiting = new Map();
+  ws.on("message", (data) => {
+    const message = JSON.parse(String(data));
+    if (message.id !== undefined && waiting.has(message.id)) {
+      waiting.get(message.id)(message);
+      waiting.delete(message.id);
+    }
+  });
+  const send = (method, params = {}) =>
+    new Promise((resolve) => {
+      const id = ++nextId;
+      waiting.set(id, resolve);
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+  await send("Profiler.enable");
+  await send("Profiler.setSamplingInterval", { interval: 500 });
+
+  const quietRun = trickle(platform.url, quiet.apiKey, "fast", { ratePerSecond: 10, maxMs: (SECONDS + 2) * 1000 });
+  await send("Profiler.start");
+  const floodRun = batchSubmit(platform.url, "/v1/functions/slow/tasks:batch", 3000, {
+    token: flood.apiKey,
+    payload: { sleepMs: 500 },
+    parallel: 8,
+  });
+  await sleep(SECONDS * 1000);
+  const { result } = await send("Profiler.stop");
+  await Promise.all([quietRun, floodRun]);
+  ws.close();
+
+  const profile = result.profile;
+  await writeFile(join(REPO_ROOT, "bench", "results", "flood.cpuprofile"), JSON.stringify(profile));
+  const interval = (profile.endTime - profile.startTime) / 1000 / profile.samples.length; // ms per sample
+  const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
+  const selfMs = new Map();
+  for (const id of profile.samples) selfMs.set(id, (selfMs.get(id) ?? 0) + interval);
+  const byFunction = new Map();
+  const byFile = new Map();
+  let total = 0;
+  let idle = 0;
+  for (const [id, ms] of selfMs) {
+    const frame = byNode.get(id).callFrame;
+    total += ms;
+    if (frame.functionName === "(idle)") idle += ms;
+    const file = frame.url.split("/").slice(-2).join("/") || "(native)";
+    const fn = `${frame.functionName || "(anonymous)"} ${file}:${frame.lineNumber + 1}`;
+    byFunction.set(fn, (byFunction.get(fn) ?? 0) + ms);
+    byFile.set(file, (byFile.get(file) ?? 0) + ms);
+  }
+  const top = (map, n) =>
+    [...map]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, v]) => `${v.toFixed(0).padStart(7)} ms  ${((100 * v) / total).toFixed(1).padStart(5)} %  ${k}`)
+      .join("\n");
+  console.log(`profiled ${(total / 1000).toFixed(1)} s of the Worker's isolate, idle ${((100 * idle) / total).toFixed(0)} %`);
+  console.log(`\nself time by function:\n${top(byFunction, 30)}`);
+  console.log(`\nself time by file:\n${top(byFile, 15)}`);
+} finally {
+  await platform.stop();
+}
