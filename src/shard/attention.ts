@@ -10,6 +10,7 @@
 
 import type { FunctionRecord } from "../records";
 import { functionKey, type ShardContext } from "./context";
+import { pruneLanes } from "./lanes";
 
 /** How often a pass re-derives every function's attention time from storage. */
 export const SWEEP_MS = 30_000;
@@ -32,6 +33,9 @@ export function noteQueued(ctx: ShardContext, fn: FunctionRecord, dueAt: number,
     due: known?.due == null ? dueAt : Math.min(known.due, dueAt),
     expiry: known?.expiry == null ? expiresAt : Math.min(known.expiry, expiresAt),
   });
+  // It may be waiting outside its lane (lanes.ts) until then.
+  const waiting = ctx.waitingDue.get(key);
+  if (waiting !== undefined && dueAt < waiting) ctx.waitingDue.set(key, dueAt);
 }
 
 /** A function whose configuration changed (resumed, new age limit): look at it on the next pass. */
@@ -76,6 +80,9 @@ export function refreshAttention(ctx: ShardContext, fn: FunctionRecord): void {
 export function functionsToVisit(ctx: ShardContext, now: number): FunctionRecord[] {
   if (now - ctx.lastSweepAt >= SWEEP_MS) {
     ctx.lastSweepAt = now;
+    // The sweep re-derives what the shard keeps in memory: when waiting tasks come due, and which lanes are stale.
+    ctx.waitingDue.clear();
+    for (const fn of ctx.functions.values()) pruneLanes(ctx, fn);
     return [...ctx.functions.values()];
   }
   const visit: FunctionRecord[] = [];

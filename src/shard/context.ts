@@ -41,6 +41,11 @@ export interface ShardContext {
   readonly governors: Map<string, AimdState>;
   /** The deficit round robin across accounts and functions, carried from pass to pass (src/fair-share.ts). */
   readonly fairShare: FairShareState;
+  /**
+   * When each function's next waiting task (not yet in its lane) comes due, as far as the shard knows (lanes.ts);
+   * absent means unknown and is read from the index. Every way into `queued` lowers it (attention.ts, noteQueued).
+   */
+  readonly waitingDue: Map<string, number>;
   /** Each function's virtual lane clock (lanes.ts), rebuilt from storage after a start. */
   readonly clocks: Map<string, number>;
   /** Each function's recent execution time in ms (a moving average of its reports): what a call costs in the DRR. */

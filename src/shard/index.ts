@@ -87,6 +87,7 @@ export class ShardStore {
       governors: new Map(),
       fairShare: newFairShareState(),
       clocks: new Map(),
+      waitingDue: new Map(),
       executionMs: new Map(),
       accountLimits: new Map(),
       accountVersions: new Map(),

@@ -6,7 +6,7 @@
  * in tag order. With unit cost that is exactly round robin over the lanes that have ready work: one customer's
  * backlog of 5,000 holds tags far ahead, and a customer that turns up later is served in the next round. Every step
  * is an indexed read of the rows it returns, so ten thousand keys cost a pass no more than ten. The clock is the tag
- * last dispatched; a lane whose last tag is behind it is the same as a new lane and is deleted.
+ * last dispatched; a lane whose last tag is behind it is the same as a new lane and is deleted by the next sweep.
  */
 
 import type { FunctionRecord } from "../records";
@@ -25,11 +25,8 @@ export const LANES_SCHEMA: readonly string[] = [
      WHERE state = 'queued' AND lane_tag IS NULL`,
 ];
 
-/**
- * Lanes whose last tag fell behind the clock, deleted per function per pass beyond one per call taken: a lane goes
- * stale only when a call takes its last task, so this keeps up, at a cost that follows calls, never keys.
- */
-const PRUNE_SLACK = 8;
+/** Stale lanes (behind the clock) deleted per function by each sweep (attention.ts, every SWEEP_MS). */
+const PRUNE_PER_SWEEP = 5_000;
 /** A capped pass reads at most this many ready rows per call it wants, to skip keys at their cap. */
 const SCAN_PER_CALL = 4;
 
@@ -89,6 +86,9 @@ export function nextTag(ctx: ShardContext, account: string, fnName: string, lane
 
 /** Waiting tasks of `fn` whose time has come become ready (at most `limit`, in due order). Returns how many. */
 export function promoteDue(ctx: ShardContext, fn: FunctionRecord, now: number, limit: number): number {
+  const key = functionKey(fn.account, fn.name);
+  const known = ctx.waitingDue.get(key);
+  if ((known !== undefined && known > now) || limit <= 0) return 0;
   const due = ctx.sql
     .exec<{ id: string; fairness_key: string | null }>(
       // INDEXED BY: the planner would otherwise walk (account, function, state, not_before) through every ready task.
@@ -105,6 +105,16 @@ export function promoteDue(ctx: ShardContext, fn: FunctionRecord, now: number, l
     const tag = nextTag(ctx, fn.account, fn.name, laneOf(row.fairness_key));
     ctx.sql.exec(`UPDATE tasks SET lane_tag = ? WHERE id = ?`, tag, row.id);
   }
+  // Until a task joins the waiting set again (noteQueued), the next promotion is due when the earliest waiting one is.
+  const next = ctx.sql
+    .exec<{ t: number | null }>(
+      `SELECT MIN(not_before) AS t FROM tasks INDEXED BY tasks_waiting_by_due
+       WHERE account = ? AND function = ? AND state = 'queued' AND lane_tag IS NULL`,
+      fn.account,
+      fn.name,
+    )
+    .one().t;
+  ctx.waitingDue.set(key, next ?? Number.POSITIVE_INFINITY);
   return due.length;
 }
 
@@ -190,21 +200,25 @@ export function takeReady(ctx: ShardContext, fn: FunctionRecord, count: number, 
       .filter((row): row is TaskRow => row !== undefined);
   }
   const last = rows.reduce((max, row) => Math.max(max, row.lane_tag ?? 0), 0);
-  if (rows.length > 0) advanceClock(ctx, fn, last, rows.length + PRUNE_SLACK);
+  if (rows.length > 0)
+    ctx.clocks.set(functionKey(fn.account, fn.name), Math.max(clockOf(ctx, fn.account, fn.name), last));
   return rows;
 }
 
-function advanceClock(ctx: ShardContext, fn: FunctionRecord, tag: number, prune: number): void {
-  const key = functionKey(fn.account, fn.name);
-  const clock = Math.max(clockOf(ctx, fn.account, fn.name), tag);
-  ctx.clocks.set(key, clock);
+/**
+ * Delete lanes left behind the clock (the same as new lanes), a bounded number per sweep: rows stay bounded by the
+ * keys that had work in the last sweep interval, and no dispatch pass pays for it.
+ */
+export function pruneLanes(ctx: ShardContext, fn: FunctionRecord): void {
+  const clock = ctx.clocks.get(functionKey(fn.account, fn.name));
+  if (clock === undefined) return;
   ctx.sql.exec(
     `DELETE FROM lanes WHERE rowid IN (SELECT rowid FROM lanes WHERE account = ? AND function = ? AND last_tag <= ?
        LIMIT ?)`,
     fn.account,
     fn.name,
     clock,
-    prune,
+    PRUNE_PER_SWEEP,
   );
 }
 

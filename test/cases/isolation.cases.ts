@@ -8,6 +8,7 @@ import { expect } from "vitest";
 import type { FunctionRecord, IngestMessage, InvocationJob } from "../../src/records";
 import { functionSpecSchema } from "../../src/schemas";
 import { type ShardSettings, ShardStore } from "../../src/shard";
+import { SWEEP_MS } from "../../src/shard/attention";
 import type { Sql } from "../../src/sql";
 import { TEST_SHARD_SETTINGS } from "../support/shard-settings";
 import type { StoreCase } from "./shard-store.cases";
@@ -299,6 +300,25 @@ export const isolationCases: readonly StoreCase[] = [
       const [job] = t.dispatch(T0 + 1);
       t.succeed(job as InvocationJob, T0 + 2);
       expect(t.store.grantRequests(T0 + 3)).toEqual([{ account: "capped", limit: 5, want: 0 }]);
+    },
+  },
+];
+
+export const laneStorageCases: readonly StoreCase[] = [
+  {
+    name: "fairness keys: lanes of keys whose work is done are deleted by the next sweep (storage follows live keys)",
+    run: (sql) => {
+      const t = setup(sql);
+      t.define("acme", "work", { maxConcurrency: 50 });
+      for (let i = 0; i < 300; i++) t.submit(T0, "acme", "work", { fairnessKey: `customer-${i}` });
+      const lanes = () => sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM lanes`).one().n;
+      expect(lanes()).toBe(300);
+      t.drain(T0 + 1);
+      expect(t.store.countByState("acme", "work")).toEqual({ succeeded: 300 });
+      // The first pass after a start was a sweep; the next one comes SWEEP_MS later and deletes the stale lanes.
+      t.dispatch(T0 + SWEEP_MS + 10);
+      expect(lanes()).toBe(0);
+      expect(t.store.activeLanes("acme", "work")).toBe(0);
     },
   },
 ];

@@ -1,9 +1,10 @@
 /** The shard store's shared cases (test/cases/shard-store.cases.ts) in Node, over node:sqlite. */
 import { describe, it } from "vitest";
-import { isolationCases, reportAnswerCases } from "../cases/isolation.cases";
+import { isolationCases, laneStorageCases, reportAnswerCases } from "../cases/isolation.cases";
 import { shardStoreCases } from "../cases/shard-store.cases";
 import { NodeSql } from "../support/node-sql";
 
 describe("shard store over node:sqlite", () => {
-  for (const c of [...shardStoreCases, ...isolationCases, ...reportAnswerCases]) it(c.name, () => c.run(new NodeSql()));
+  for (const c of [...shardStoreCases, ...isolationCases, ...laneStorageCases, ...reportAnswerCases])
+    it(c.name, () => c.run(new NodeSql()));
 });

@@ -4,12 +4,12 @@
  */
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, it } from "vitest";
-import { isolationCases, reportAnswerCases } from "../cases/isolation.cases";
+import { isolationCases, laneStorageCases, reportAnswerCases } from "../cases/isolation.cases";
 import { shardStoreCases } from "../cases/shard-store.cases";
 import { uniqueId } from "./helpers";
 
 describe("shard store over a Durable Object's SQLite", () => {
-  for (const c of [...shardStoreCases, ...isolationCases, ...reportAnswerCases]) {
+  for (const c of [...shardStoreCases, ...isolationCases, ...laneStorageCases, ...reportAnswerCases]) {
     it(c.name, async () => {
       await runInDurableObject(env.SHARD.getByName(uniqueId("store-case")), (_instance, state) =>
         c.run(state.storage.sql),
