@@ -86,7 +86,9 @@ try {
       .slice(0, n)
       .map(([k, v]) => `${v.toFixed(0).padStart(7)} ms  ${((100 * v) / total).toFixed(1).padStart(5)} %  ${k}`)
       .join("\n");
-  console.log(`profiled ${(total / 1000).toFixed(1)} s of the Worker's isolate, idle ${((100 * idle) / total).toFixed(0)} %`);
+  console.log(
+    `profiled ${(total / 1000).toFixed(1)} s of the Worker's isolate, idle ${((100 * idle) / total).toFixed(0)} %`,
+  );
   console.log(`\nself time by function:\n${top(byFunction, 30)}`);
   console.log(`\nself time by file:\n${top(byFile, 15)}`);
 } finally {
