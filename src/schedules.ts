@@ -11,7 +11,6 @@
 
 import { Cron } from "croner";
 import { z } from "zod";
-import { FUNCTION_NAME } from "./schemas";
 
 /** At most this many schedules per function. */
 export const MAX_SCHEDULES_PER_FUNCTION = 1_000;
@@ -42,8 +41,6 @@ export function cronProblem(cron: string): string | undefined {
     return error instanceof Error ? error.message.replace(/^CronPattern: /, "") : "not a cron expression";
   }
 }
-
-export const SCHEDULE_ID = FUNCTION_NAME;
 
 export const scheduleSpecSchema = z.strictObject({
   cron: z

@@ -10,6 +10,7 @@
 import type { ShardAccountLimits } from "../records";
 import type { ShardContext } from "./context";
 import { readyCount } from "./lanes";
+import { runningCalls } from "./running";
 
 /** Tables this part owns; applied by schema.ts. */
 export const ACCOUNT_LIMITS_SCHEMA: readonly string[] = [
@@ -58,19 +59,6 @@ export function setAccountLimits(ctx: ShardContext, account: string, limits: Sha
   return before !== (limits.maxConcurrency ?? undefined);
 }
 
-/** Calls in flight per account on this shard. */
-export function runningPerAccount(ctx: ShardContext): Map<string, number> {
-  const running = new Map<string, number>();
-  for (const row of ctx.sql
-    .exec<{ account: string; n: number }>(
-      `SELECT account, COUNT(*) AS n FROM tasks WHERE state = 'running' GROUP BY account`,
-    )
-    .toArray()) {
-    running.set(row.account, row.n);
-  }
-  return running;
-}
-
 /** What one limited account's limiter is asked: this shard wants `want` calls in flight (at most `limit`). */
 export interface GrantRequest {
   readonly account: string;
@@ -84,25 +72,26 @@ export interface GrantRequest {
  */
 export function grantRequests(ctx: ShardContext, now: number): GrantRequest[] {
   if (ctx.accountLimits.size === 0) return [];
-  const running = runningPerAccount(ctx);
+  const want = new Map(runningCalls(ctx).accountRunning);
+  // One walk over the functions with queued work (attention.ts), never every function of the shard.
+  for (const key of ctx.attention.keys()) {
+    const fn = ctx.functions.get(key);
+    const limit = fn ? ctx.accountLimits.get(fn.account) : undefined;
+    if (!fn || limit === undefined || fn.paused) continue;
+    const so = want.get(fn.account) ?? 0;
+    if (so < limit) want.set(fn.account, so + readyCount(ctx, fn, limit - so));
+  }
   const requests: GrantRequest[] = [];
   for (const [account, limit] of ctx.accountLimits) {
-    let want = running.get(account) ?? 0;
-    // Only functions with queued work (attention.ts), never every function of the shard.
-    for (const key of ctx.attention.keys()) {
-      const fn = ctx.functions.get(key);
-      if (!fn || fn.account !== account || fn.paused || want >= limit) continue;
-      want += readyCount(ctx, fn, limit - want);
-    }
-    want = Math.min(limit, want);
+    const wanted = Math.min(limit, want.get(account) ?? 0);
     const grant = ctx.concurrencyGrants.get(account);
     const held = grant && grant.expiresAt > now ? grant.granted : 0;
     const expiring = grant !== undefined && grant.expiresAt - now < RENEW_BEFORE_MS;
     // More is worth asking for unless the limiter just said no; giving back waits until half of it is unused (or
     // all), so a draining backlog does not cost a call per pass.
-    const needMore = want > held && (grant === undefined || grant.unmetUntil <= now);
-    const giveBack = held > 0 && (want === 0 || want <= held / 2);
-    if (needMore || giveBack || (expiring && want > 0)) requests.push({ account, limit, want });
+    const needMore = wanted > held && (grant === undefined || grant.unmetUntil <= now);
+    const giveBack = held > 0 && (wanted === 0 || wanted <= held / 2);
+    if (needMore || giveBack || (expiring && wanted > 0)) requests.push({ account, limit, want: wanted });
   }
   return requests;
 }

@@ -20,6 +20,7 @@ import { governorOf } from "./governor";
 import { promoteDue, readyCount, takeReady } from "./lanes";
 import { scheduleDelivery } from "./outbox";
 import { purgeAt } from "./retention";
+import { runningCalls } from "./running";
 import type { TaskRow } from "./schema";
 
 export interface DispatchPlan {
@@ -104,34 +105,6 @@ export function planDispatch(
   for (const fn of visited) refreshAttention(ctx, fn);
   // Look again soon only when the pass budget was the limit: full slots or windows free up with the calls' reports.
   return { byInvoker, dispatched, expired, more: allocation.more && budget === DISPATCH_BUDGET };
-}
-
-/**
- * Calls in flight per function, per account and per invoker, from one read of the running rows (a pass runs on every
- * report; three GROUP BYs over up to all the slots were most of its reads).
- */
-function runningCalls(ctx: ShardContext): {
-  running: Map<string, number>;
-  accountRunning: Map<string, number>;
-  load: number[];
-} {
-  const running = new Map<string, number>();
-  const accountRunning = new Map<string, number>();
-  const load = new Array<number>(ctx.settings.invokers).fill(0);
-  for (const row of ctx.sql
-    .exec<{ account: string; function: string; invoker: number | null; async: number; n: number }>(
-      `SELECT account, function, invoker, async, COUNT(*) AS n FROM tasks INDEXED BY tasks_running
-       WHERE state = 'running' GROUP BY account, function, invoker, async`,
-    )
-    .toArray()) {
-    const key = functionKey(row.account, row.function);
-    running.set(key, (running.get(key) ?? 0) + row.n);
-    accountRunning.set(row.account, (accountRunning.get(row.account) ?? 0) + row.n);
-    // A call waiting for its callback holds no connection of an invoker.
-    if (row.invoker !== null && !row.async && row.invoker < load.length)
-      load[row.invoker] = (load[row.invoker] ?? 0) + row.n;
-  }
-  return { running, accountRunning, load };
 }
 
 /**

@@ -13,6 +13,7 @@
  * | dispatch.ts | dispatch planning (fair share of the slots: src/fair-share.ts), leases, expiry by age |
  * | lanes.ts | fairness-key lanes: ready tasks in round-robin order over keys |
  * | accounts.ts | account `maxConcurrency`: grants from the account's limiter |
+ * | running.ts | calls in flight per function, account and invoker |
  * | outcomes.ts | reports, callbacks, lost leases, retry and backoff |
  * | governor.ts | AIMD windows |
  * | attempt-log.ts | the bounded attempt log |
@@ -40,14 +41,7 @@ import type {
 import type { CallbackResult, Completion, OperationResult, PurgeResult } from "../results";
 import type { Sql } from "../sql";
 import type { TaskState } from "../task-states";
-import {
-  type GrantRequest,
-  grantRequests,
-  loadAccountLimits,
-  recordGrant,
-  runningPerAccount,
-  setAccountLimits,
-} from "./accounts";
+import { type GrantRequest, grantRequests, loadAccountLimits, recordGrant, setAccountLimits } from "./accounts";
 import { functionKey, type ShardContext, type ShardSettings } from "./context";
 import { type DispatchPlan, planDispatch } from "./dispatch";
 import { deleteFunction, upsertFunction } from "./functions";
@@ -59,6 +53,7 @@ import { bulk, continueBulk, operate, purge, redeliver } from "./operations";
 import { applyDeliveryReport, deliveryTiming, markHandedOff, pendingHandoffs, reviveSilentDeliveries } from "./outbox";
 import { applyOutcome, checkCallback, complete, heartbeat, recoverExpiredLeases } from "./outcomes";
 import { forgetGarbage, pendingGarbage, purgeExpired } from "./retention";
+import { runningCalls } from "./running";
 import { applyShardSchema } from "./schema";
 import { nextWakeAt } from "./wake";
 
@@ -170,7 +165,7 @@ export class ShardStore {
   }
   /** The account's calls in flight on this shard. */
   accountInFlight(account: string): number {
-    return runningPerAccount(this.#ctx).get(account) ?? 0;
+    return runningCalls(this.#ctx).accountRunning.get(account) ?? 0;
   }
   applyOutcome(report: OutcomeReport, now: number, random: () => number = Math.random): { applied: boolean } {
     return applyOutcome(this.#ctx, report, now, random);

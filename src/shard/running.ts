@@ -1,0 +1,37 @@
+/**
+ * @module
+ * Calls in flight on this shard, the one place that counts them: per function, per account and per invoker, from the
+ * covering partial index of running rows (`tasks_running`), so a count never touches the table.
+ */
+
+import { functionKey, type ShardContext } from "./context";
+
+export interface RunningCalls {
+  readonly running: Map<string, number>;
+  readonly accountRunning: Map<string, number>;
+  readonly load: number[];
+}
+
+/**
+ * Calls in flight per function, per account and per invoker, from one read of the running rows (a pass runs on every
+ * report; three GROUP BYs over up to all the slots were most of its reads).
+ */
+export function runningCalls(ctx: ShardContext): RunningCalls {
+  const running = new Map<string, number>();
+  const accountRunning = new Map<string, number>();
+  const load = new Array<number>(ctx.settings.invokers).fill(0);
+  for (const row of ctx.sql
+    .exec<{ account: string; function: string; invoker: number | null; async: number; n: number }>(
+      `SELECT account, function, invoker, async, COUNT(*) AS n FROM tasks INDEXED BY tasks_running
+       WHERE state = 'running' GROUP BY account, function, invoker, async`,
+    )
+    .toArray()) {
+    const key = functionKey(row.account, row.function);
+    running.set(key, (running.get(key) ?? 0) + row.n);
+    accountRunning.set(row.account, (accountRunning.get(row.account) ?? 0) + row.n);
+    // A call waiting for its callback holds no connection of an invoker.
+    if (row.invoker !== null && !row.async && row.invoker < load.length)
+      load[row.invoker] = (load[row.invoker] ?? 0) + row.n;
+  }
+  return { running, accountRunning, load };
+}
