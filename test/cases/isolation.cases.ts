@@ -6,10 +6,10 @@
  */
 import { expect } from "vitest";
 import type { FunctionRecord, IngestMessage, InvocationJob } from "../../src/records";
-import { functionSpecSchema } from "../../src/schemas";
 import { type ShardSettings, ShardStore } from "../../src/shard";
 import { SWEEP_MS } from "../../src/shard/attention";
 import type { Sql } from "../../src/sql";
+import { testFunction, testTask } from "../support/records";
 import { TEST_SHARD_SETTINGS } from "../support/shard-settings";
 import type { StoreCase } from "./shard-store.cases";
 
@@ -19,15 +19,7 @@ function setup(sql: Sql, settings: Partial<ShardSettings> = {}) {
   const store = new ShardStore(sql, { ...TEST_SHARD_SETTINGS, ...settings });
   const functions = new Map<string, FunctionRecord>();
   const define = (account: string, name: string, spec: Record<string, unknown> = {}) => {
-    const fn: FunctionRecord = {
-      account,
-      name,
-      spec: functionSpecSchema.parse({ target: { type: "service", service: "DEMO_FN" }, ...spec }),
-      shard: "s",
-      version: 1,
-      createdAt: T0 - 1000,
-      updatedAt: T0 - 1000,
-    };
+    const fn = testFunction(account, name, "s", spec, T0 - 1000);
     store.upsertFunction(fn);
     functions.set(`${account}/${name}`, fn);
   };
@@ -42,25 +34,7 @@ function setup(sql: Sql, settings: Partial<ShardSettings> = {}) {
     const fn = functions.get(`${account}/${name}`);
     if (!fn) throw new Error(`define ${account}/${name} first`);
     const id = `${account}-${name}-${++n}`;
-    store.accept(
-      [
-        {
-          v: 1,
-          fn,
-          ...message,
-          task: {
-            id,
-            account,
-            functionName: name,
-            shard: "s",
-            acceptedAt: at,
-            payload: { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") },
-            ...extra,
-          },
-        },
-      ],
-      at,
-    );
+    store.accept([testTask(fn, id, at, extra, message)], at);
     return id;
   };
   const dispatch = (at: number): InvocationJob[] => [...store.planDispatch("s", at).byInvoker.values()].flat();

@@ -9,48 +9,23 @@ import { expect } from "vitest";
 import { THROTTLE_MAX_DELAY_MS, throttleDelayMs } from "../../src/backoff";
 import type { InvocationOutcome } from "../../src/outcome";
 import type { FunctionRecord, IngestMessage, InvocationJob } from "../../src/records";
-import { functionSpecSchema } from "../../src/schemas";
 import { ShardStore } from "../../src/shard";
 import { ATTEMPT_LOG_LIMIT } from "../../src/shard/attempt-log";
 import { TOMBSTONE_TTL_MS } from "../../src/shard/retention";
 import type { Sql } from "../../src/sql";
+import { testFunction, testTask } from "../support/records";
 import { TEST_SHARD_SETTINGS } from "../support/shard-settings";
 
 const T0 = Date.parse("2026-06-01T00:00:00Z");
 
 function setup(sql: Sql, spec: Record<string, unknown> = {}) {
   const store = new ShardStore(sql, TEST_SHARD_SETTINGS);
-  const fn: FunctionRecord = {
-    account: "acme",
-    name: "work",
-    spec: functionSpecSchema.parse({ target: { type: "service", service: "DEMO_FN" }, ...spec }),
-    shard: "s",
-    version: 1,
-    createdAt: T0 - 1000,
-    updatedAt: T0 - 1000,
-  };
+  const fn = testFunction("acme", "work", "s", spec, T0 - 1000);
   store.upsertFunction(fn);
   let n = 0;
   const submit = (at: number, extra: Partial<IngestMessage["task"]> = {}, snapshot = fn): string => {
     const id = `t-${++n}`;
-    store.accept(
-      [
-        {
-          v: 1,
-          fn: snapshot,
-          task: {
-            id,
-            account: "acme",
-            functionName: "work",
-            shard: "s",
-            acceptedAt: at,
-            payload: { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") },
-            ...extra,
-          },
-        },
-      ],
-      at,
-    );
+    store.accept([testTask(snapshot, id, at, extra)], at);
     return id;
   };
   const dispatch = (at: number): InvocationJob[] => [...store.planDispatch("s", at).byInvoker.values()].flat();
@@ -61,7 +36,21 @@ function setup(sql: Sql, spec: Record<string, unknown> = {}) {
       () => 0.5,
     );
   const task = (id: string) => store.getTask("acme", id).task;
-  return { sql, store, fn, submit, dispatch, report, task };
+  /** Run the task `id` (just submitted) to success and hand its delivery off; returns the delivery message. */
+  const handedOffDelivery = (id: string) => {
+    const job = dispatch(T0).find((j) => j.taskId === id);
+    if (!job) throw new Error("nothing dispatched");
+    report(job, T0, {
+      kind: "succeeded",
+      status: 200,
+      body: { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") },
+    });
+    const [first] = store.pendingHandoffs("s", 10, T0);
+    if (!first) throw new Error("no hand-off");
+    store.markHandedOff([first.deliveryId], T0);
+    return first;
+  };
+  return { sql, store, fn, submit, dispatch, report, task, handedOffDelivery };
 }
 
 export interface StoreCase {
@@ -355,21 +344,11 @@ export const shardStoreCases: readonly StoreCase[] = [
   {
     name: "delivery outbox recovery: hands a delivery off again when no report came long after its next attempt was due, continuing its count",
     run: (sql) => {
-      const { submit, dispatch, report, store } = setup(sql, {
+      const { submit, handedOffDelivery, store } = setup(sql, {
         destinations: { onSuccess: { type: "webhook", url: "https://hooks.example.com/x" } },
       });
-      submit(T0);
-      const [job] = dispatch(T0);
-      if (!job) throw new Error("nothing dispatched");
-      report(job, T0, {
-        kind: "succeeded",
-        status: 200,
-        body: { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") },
-      });
-      const [first] = store.pendingHandoffs("s", 10, T0);
-      if (!first) throw new Error("no hand-off");
+      const first = handedOffDelivery(submit(T0));
       expect(first.priorAttempts).toBeUndefined();
-      store.markHandedOff([first.deliveryId], T0);
       expect(store.pendingHandoffs("s", 10, T0)).toHaveLength(0);
       // Defaults: attempt 1 is due at once, with a 10 s receiver timeout: silent for 25 s means lost.
       expect(store.nextWakeAt(T0, false)).toBe(T0 + 25_000);
@@ -402,20 +381,11 @@ export const shardStoreCases: readonly StoreCase[] = [
   {
     name: "delivery outbox recovery: a delivery its lane holds (a promise to report by a time) is not silent before then, and keeps its last error",
     run: (sql) => {
-      const { submit, dispatch, report, store } = setup(sql, {
+      const { submit, handedOffDelivery, store } = setup(sql, {
         destinations: { onSuccess: { type: "webhook", url: "https://hooks.example.com/x" } },
       });
       const id = submit(T0);
-      const [job] = dispatch(T0);
-      if (!job) throw new Error("nothing dispatched");
-      report(job, T0, {
-        kind: "succeeded",
-        status: 200,
-        body: { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") },
-      });
-      const [first] = store.pendingHandoffs("s", 10, T0);
-      if (!first) throw new Error("no hand-off");
-      store.markHandedOff([first.deliveryId], T0);
+      const first = handedOffDelivery(id);
       const base = { taskId: first.taskId, deliveryId: first.deliveryId, state: "pending" as const };
       store.applyDeliveryReport({ ...base, attempts: 1, error: "receiver answered 500", at: T0 + 1000 });
       // The lane holds it behind a hung receiver and promises a report within 5 minutes; then renews the promise.

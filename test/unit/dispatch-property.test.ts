@@ -7,9 +7,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { FunctionRecord, InvocationJob } from "../../src/records";
-import { functionSpecSchema } from "../../src/schemas";
 import { ShardStore } from "../../src/shard";
 import { NodeSql } from "../support/node-sql";
+import { testFunction, testTask } from "../support/records";
 import { TEST_SHARD_SETTINGS } from "../support/shard-settings";
 
 const T0 = Date.parse("2026-06-01T00:00:00Z");
@@ -56,40 +56,29 @@ describe("dispatch under random workloads", () => {
           const account = `acct${ai}`;
           if (a.limit !== undefined) limits.set(account, a.limit);
           a.functions.forEach((f, fi) => {
-            const fn: FunctionRecord = {
+            const fn = testFunction(
               account,
-              name: `f${fi}`,
-              spec: functionSpecSchema.parse({
-                target: { type: "service", service: "DEMO_FN" },
+              `f${fi}`,
+              "s",
+              {
                 maxConcurrency: f.window,
                 retry: { maxAttempts: 2, initialBackoffMs: 0, maxBackoffMs: 0 },
                 ...(f.perKey ? { fairness: { maxConcurrencyPerKey: f.perKey } } : {}),
-              }),
-              shard: "s",
-              version: 1,
-              createdAt: T0 - 1,
-              updatedAt: T0 - 1,
-            };
+              },
+              T0 - 1,
+            );
             fns.set(`${account}/${fn.name}`, fn);
             f.tasks.forEach((t, ti) => {
               submitted++;
+              const extra = {
+                ...(t.key ? { fairnessKey: t.key } : {}),
+                ...(t.delayS ? { delaySeconds: t.delayS } : {}),
+              };
               store.accept(
                 [
-                  {
-                    v: 1,
-                    fn,
+                  testTask(fn, `${account}-${fn.name}-${ti}`, T0, extra, {
                     accountLimits: { maxConcurrency: a.limit ?? null, version: 1 },
-                    task: {
-                      id: `${account}-${fn.name}-${ti}`,
-                      account,
-                      functionName: fn.name,
-                      shard: "s",
-                      acceptedAt: T0,
-                      payload: { contentType: "application/json", size: 2 },
-                      ...(t.key ? { fairnessKey: t.key } : {}),
-                      ...(t.delayS ? { delaySeconds: t.delayS } : {}),
-                    },
-                  },
+                  }),
                 ],
                 T0,
               );

@@ -1,9 +1,9 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { expect, it } from "vitest";
-import type { FunctionRecord, IngestMessage } from "../../src/records";
-import { functionSpecSchema } from "../../src/schemas";
+import type { FunctionRecord } from "../../src/records";
 import { ShardStore } from "../../src/shard";
 import type { Sql, SqlCursor, SqlValue } from "../../src/sql";
+import { testFunction, testTask } from "../support/records";
 import { TEST_SHARD_SETTINGS } from "../support/shard-settings";
 
 /** Wraps the Durable Object's SQLite to add up the rows each statement read. */
@@ -35,30 +35,10 @@ it("lists one page out of 20,000 tasks by reading about one page of rows, not th
       aimdDecreaseFactor: 0.5,
       aimdCooldownMs: 1000,
     });
-    const fn: FunctionRecord = {
-      account: "acme",
-      name: "big",
-      spec: functionSpecSchema.parse({ target: { type: "service", service: "DEMO_FN" } }),
-      shard: "listing-cost",
-      version: 1,
-      createdAt: 0,
-      updatedAt: 0,
-      paused: true,
-    };
+    const fn: FunctionRecord = { ...testFunction("acme", "big", "listing-cost"), paused: true };
     const now = Date.now();
     for (let chunk = 0; chunk < 20; chunk++) {
-      const messages: IngestMessage[] = Array.from({ length: 1000 }, (_, i) => ({
-        v: 1,
-        fn,
-        task: {
-          id: `t-${chunk}-${i}`,
-          account: "acme",
-          functionName: "big",
-          shard: "listing-cost",
-          acceptedAt: now,
-          payload: { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") },
-        },
-      }));
+      const messages = Array.from({ length: 1000 }, (_, i) => testTask(fn, `t-${chunk}-${i}`, now));
       state.storage.transactionSync(() => store.accept(messages, now));
     }
     counter.reset();
@@ -84,28 +64,9 @@ it("a shard crowded with 2,000 idle functions of another account costs a quiet t
     const counter = countingSql(state.storage.sql as unknown as Sql);
     const store = new ShardStore(counter.sql, TEST_SHARD_SETTINGS);
     const now = Date.now();
-    const record = (account: string, name: string): FunctionRecord => ({
-      account,
-      name,
-      spec: functionSpecSchema.parse({ target: { type: "service", service: "DEMO_FN" } }),
-      shard: "crowded-cost",
-      version: 1,
-      createdAt: 0,
-      updatedAt: 0,
-    });
-    const task = (fn: FunctionRecord, id: string, delaySeconds: number): IngestMessage => ({
-      v: 1,
-      fn,
-      task: {
-        id,
-        account: fn.account,
-        functionName: fn.name,
-        shard: "crowded-cost",
-        acceptedAt: now,
-        ...(delaySeconds ? { delaySeconds } : {}),
-        payload: { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") },
-      },
-    });
+    const record = (account: string, name: string) => testFunction(account, name, "crowded-cost");
+    const task = (fn: FunctionRecord, id: string, delaySeconds: number) =>
+      testTask(fn, id, now, delaySeconds ? { delaySeconds } : {});
     // 2,000 functions of a crowd account, each holding one task delayed by an hour.
     const crowd = Array.from({ length: 2000 }, (_, i) => record("crowd", `idle-${i}`));
     state.storage.transactionSync(() =>
@@ -138,30 +99,12 @@ it("ten thousand fairness keys on one function cost a dispatch pass no more rows
       const counter = countingSql(state.storage.sql as unknown as Sql);
       const store = new ShardStore(counter.sql, TEST_SHARD_SETTINGS);
       const now = Date.now();
-      const fn: FunctionRecord = {
-        account: "acme",
-        name: "keyed",
-        spec: functionSpecSchema.parse({ target: { type: "service", service: "DEMO_FN" }, maxConcurrency: 10 }),
-        shard: `keys-cost-${keys}`,
-        version: 1,
-        createdAt: 0,
-        updatedAt: 0,
-      };
+      const fn = testFunction("acme", "keyed", `keys-cost-${keys}`, { maxConcurrency: 10 });
       // 10,000 ready tasks either way, spread over `keys` lanes.
       for (let chunk = 0; chunk < 10; chunk++) {
-        const messages: IngestMessage[] = Array.from({ length: 1000 }, (_, i) => ({
-          v: 1,
-          fn,
-          task: {
-            id: `k-${chunk}-${i}`,
-            account: "acme",
-            functionName: "keyed",
-            shard: fn.shard,
-            acceptedAt: now,
-            fairnessKey: `customer-${(chunk * 1000 + i) % keys}`,
-            payload: { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") },
-          },
-        }));
+        const messages = Array.from({ length: 1000 }, (_, i) =>
+          testTask(fn, `k-${chunk}-${i}`, now, { fairnessKey: `customer-${(chunk * 1000 + i) % keys}` }),
+        );
         state.storage.transactionSync(() => store.accept(messages, now));
       }
       store.planDispatch(fn.shard, now); // the first pass after a start visits every function
