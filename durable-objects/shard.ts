@@ -51,6 +51,8 @@ export class ShardDurableObject extends DurableObject<Env> {
       callsPerInvoker: CALLS_PER_INVOKER,
       aimdDecreaseFactor: config.aimdDecreaseFactor,
       aimdCooldownMs: config.aimdCooldownMs,
+      aimdInitialWindow: config.aimdInitialWindow,
+      aimdIdleRestartMs: config.aimdIdleRestartMs,
       dispatchOrder: config.dispatchOrder,
       delivery: { schedule: config.deliverySchedule, timeoutMs: config.deliveryTimeoutMs },
     });

@@ -6,7 +6,6 @@
  * Each dispatched task gets a lease, an invocation number, a callback token and an invoker.
  */
 
-import { aimdLimit } from "../aimd";
 import { mintCallbackToken } from "../callback-token";
 import { allocateFairly, callCost, type Demand } from "../fair-share";
 import type { TaskError } from "../outcome";
@@ -16,7 +15,7 @@ import { mustTransition } from "../task-states";
 import { accountRoom } from "./accounts";
 import { functionsToVisit, oldestQueuedAge, refreshAttention } from "./attention";
 import { functionKey, type ShardContext } from "./context";
-import { governorOf } from "./governor";
+import { governorRoom, noteDispatched } from "./governor";
 import { promoteDue, readyCount, takeReady } from "./lanes";
 import { scheduleDelivery } from "./outbox";
 import { purgeAt } from "./retention";
@@ -72,7 +71,7 @@ export function planDispatch(
     const key = functionKey(fn.account, fn.name);
     expired += expireStale(ctx, fn, now);
     if (fn.paused) continue;
-    const room = aimdLimit(governorOf(ctx, fn)) - (running.get(key) ?? 0);
+    const room = governorRoom(ctx, fn, running.get(key) ?? 0, now);
     rooms.set(key, room);
     if (room <= 0) continue;
     // Bounded: a pass makes ready and counts at most what the function could start now (its room), so a deep backlog
@@ -102,7 +101,11 @@ export function planDispatch(
       dispatched++;
     }
   }
-  for (const fn of visited) refreshAttention(ctx, fn);
+  for (const fn of visited) {
+    refreshAttention(ctx, fn);
+    const key = functionKey(fn.account, fn.name);
+    if (rooms.has(key)) noteDispatched(ctx, fn, (running.get(key) ?? 0) + (allocation.calls.get(key) ?? 0), now);
+  }
   // Look again soon only when the pass budget was the limit: full slots or windows free up with the calls' reports.
   return { byInvoker, dispatched, expired, more: allocation.more && budget === DISPATCH_BUDGET };
 }

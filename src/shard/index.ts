@@ -80,6 +80,7 @@ export class ShardStore {
       settings,
       functions,
       governors: new Map(),
+      pauses: new Map(),
       fairShare: newFairShareState(),
       clocks: new Map(),
       waitingDue: new Map(),

@@ -33,6 +33,10 @@ export const SHARD_MIGRATIONS: readonly { readonly statement: string; readonly b
   { statement: `ALTER TABLE tasks ADD COLUMN lane_tag INTEGER` },
   // When a handed-off delivery counts as lost (NULL on older rows: timed by the schedule from updated_at).
   { statement: `ALTER TABLE deliveries ADD COLUMN silent_at INTEGER` },
+  // Slow start and Retry-After pauses (governor.ts); a NULL ssthresh reads as past slow start.
+  { statement: `ALTER TABLE governors ADD COLUMN ssthresh REAL` },
+  { statement: `ALTER TABLE governors ADD COLUMN paused_until INTEGER NOT NULL DEFAULT 0` },
+  { statement: `ALTER TABLE governors ADD COLUMN last_active_at INTEGER NOT NULL DEFAULT 0` },
 ];
 
 /** Create what is missing, then bring an older shard's columns up to date. */

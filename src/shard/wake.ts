@@ -6,6 +6,7 @@
 import { nextAttention } from "./attention";
 import type { ShardContext } from "./context";
 import { MORE_DISPATCH_MS } from "./dispatch";
+import { nextUnpause } from "./governor";
 import { BULK_CONTINUE_MS } from "./operations";
 import { deliveryTiming, HANDOFF_RETRY_MS, nextSilenceCheck } from "./outbox";
 import { nextRetentionWake } from "./retention";
@@ -30,6 +31,8 @@ export function nextWakeAt(ctx: ShardContext, now: number, moreReady: boolean): 
   // Due tasks and age limits of every function, from the in-memory attention times (attention.ts); a delay or backoff
   // ending is also read from one index, so a due time that was not noted still wakes the shard.
   times.push(nextAttention(ctx, now));
+  // A function held by Retry-After has no call whose report would wake the shard when the pause ends.
+  times.push(nextUnpause(ctx, now));
   times.push(
     ctx.sql
       .exec<{ t: number | null }>(
