@@ -164,14 +164,22 @@ export class ShardDurableObject extends DurableObject<Env> {
     from?: { invoker: number; free: number },
   ): Promise<{ applied: number; jobs: InvocationJob[] }> {
     const now = Date.now();
-    const { applied, jobs } = this.ctx.storage.transactionSync(() => {
+    const { applied, jobs, passNeeded } = this.ctx.storage.transactionSync(() => {
       const count = reports.filter((r) => this.#store.applyOutcome(r, now).applied).length;
       const plan = from && from.free > 0 ? this.#store.planDispatch(this.#name, now, from) : undefined;
-      return { applied: count, jobs: plan ? [...plan.byInvoker.values()].flat() : [] };
+      return {
+        applied: count,
+        jobs: plan ? [...plan.byInvoker.values()].flat() : [],
+        // The answer's own pass saw every function with due work: unless it ran out of this invoker's slots (or an
+        // account's grant may need refreshing), a pass for the whole pool would find nothing more to start.
+        passNeeded: plan === undefined || plan.exhausted || this.#store.hasAccountLimits(),
+      };
     });
-    // Many invokers report at once; one dispatch run (going round again if needed) serves them all.
     await this.#ensureAlarm();
-    void this.#kick();
+    // Many invokers report at once; one dispatch run (going round again if needed) serves them all.
+    if (passNeeded) void this.#kick();
+    else if (reports.some((r) => r.outcome.kind !== "succeeded")) void this.#afterReport();
+    else void this.#handOffDeliveries().catch((error: unknown) => logError("delivery hand-off failed", error, {}));
     // An answer stays within the RPC bound; the rest (only with a large INLINE_LIMIT_BYTES) goes the usual way.
     const [answer = [], ...rest] = batchBySize(jobs, jobBytes, MAX_RPC_BATCH_BYTES);
     if (from && rest.length > 0) {
@@ -326,6 +334,17 @@ export class ShardDurableObject extends DurableObject<Env> {
         }
       }),
     );
+  }
+
+  /** What a dispatch run does after its passes, for a report whose answer already started all there was to start. */
+  async #afterReport(): Promise<void> {
+    try {
+      await this.#handOffDeliveries();
+      // A retry's backoff or a throttle's pause may end before the alarm now set.
+      await this.#scheduleAlarm(false);
+    } catch (error) {
+      logError("after-report bookkeeping failed; the alarm retries", error, { shard: this.#name });
+    }
   }
 
   /** Outbox: send deliveries recorded by transitions to the delivery queue; the alarm retries any that fail. */

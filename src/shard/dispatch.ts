@@ -29,6 +29,11 @@ export interface DispatchPlan {
   readonly expired: number;
   /** True when the pass stopped at its budget and more tasks are ready now. */
   readonly more: boolean;
+  /**
+   * True when the pass ran out of slots (its budget, or for a targeted pass the invoker's free slots) while some
+   * function still had ready work and room: a pass for the other invokers would find work.
+   */
+  readonly exhausted: boolean;
 }
 
 /** Largest number of tasks one dispatch pass moves (bounds the transaction and the CPU of one call). */
@@ -107,7 +112,13 @@ export function planDispatch(
     if (rooms.has(key)) noteDispatched(ctx, fn, (running.get(key) ?? 0) + (allocation.calls.get(key) ?? 0), now);
   }
   // Look again soon only when the pass budget was the limit: full slots or windows free up with the calls' reports.
-  return { byInvoker, dispatched, expired, more: allocation.more && budget === DISPATCH_BUDGET };
+  return {
+    byInvoker,
+    dispatched,
+    expired,
+    more: allocation.more && budget === DISPATCH_BUDGET,
+    exhausted: allocation.more || budget === 0,
+  };
 }
 
 /**

@@ -143,6 +143,11 @@ export class ShardStore {
 
   // Dispatch and outcomes
   /** A dispatch pass; with `to`, one that fills only that invoker's free slots (its report's answer). */
+  /** Whether any account on this shard has `limits.maxConcurrency` (its grants are refreshed by full passes). */
+  hasAccountLimits(): boolean {
+    return this.#ctx.accountLimits.size > 0;
+  }
+
   planDispatch(shard: string, now: number, to?: { invoker: number; free: number }): DispatchPlan {
     return planDispatch(this.#ctx, shard, now, to);
   }
