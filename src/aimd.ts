@@ -89,9 +89,18 @@ export function aimdOnDispatch(state: AimdState, inFlight: number): AimdState {
  * A call succeeded: the window grows, unless the function is application-limited (the last dispatch left fewer than
  * half its window in flight: there was not enough work to fill it, so success says nothing about a larger window).
  */
-export function aimdOnSuccess(state: AimdState, params: AimdParams, now: number, rttMs?: number): AimdState {
+export function aimdOnSuccess(
+  state: AimdState,
+  params: AimdParams,
+  now: number,
+  rttMs?: number,
+  callStartedAt?: number,
+): AimdState {
   const active = { ...state, lastActiveAt: now, rttMs: smooth(state.rttMs, rttMs) };
   if (state.used !== undefined && state.used * 2 < aimdLimit(state)) return active;
+  // A call sent before the last cut was sent under the old window: its success does not widen the new one (TCP's
+  // recovery), or the window would grow back while the backend is still full.
+  if (callStartedAt !== undefined && callStartedAt < state.lastDecreaseAt) return active;
   const step = inSlowStart(state) ? 1 : 1 / Math.max(1, state.window);
   return { ...active, window: Math.min(params.max, state.window + step) };
 }

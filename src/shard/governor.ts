@@ -120,7 +120,7 @@ export function feedGovernor(
   let after = before;
   if (outcome.kind === "succeeded" || outcome.kind === "async") {
     // The round trip as the shard sees it: dispatch to report.
-    after = aimdOnSuccess(before, params, now, now - (dispatchedAt ?? callStartedAt));
+    after = aimdOnSuccess(before, params, now, now - (dispatchedAt ?? callStartedAt), callStartedAt);
   } else if (outcome.kind === "throttled" || (outcome.kind === "transient" && outcome.error.kind === "timeout")) {
     after = aimdOnCongestion(before, params, now, callStartedAt);
     if (outcome.kind === "throttled" && outcome.retryAfterMs !== undefined && outcome.retryAfterMs > 0) {

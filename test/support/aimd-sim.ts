@@ -84,7 +84,7 @@ export function simulate({
       } else {
         ours--;
         state = e.success
-          ? aimdOnSuccess(state, params, t, t - e.startedAt)
+          ? aimdOnSuccess(state, params, t, t - e.startedAt, e.startedAt)
           : aimdOnCongestion(state, params, t, e.startedAt);
       }
     }
