@@ -20,6 +20,8 @@ import type {
   IngestMessage,
   InvocationJob,
   OutcomeReport,
+  ScheduleTransfer,
+  ScheduleView,
   ShardAccountLimits,
   StoredTaskView,
   SubmitResult,
@@ -27,9 +29,11 @@ import type {
   TaskPage,
 } from "../src/records";
 import type { CallbackResult, Completion, OperationResult, Refusal } from "../src/results";
-import { GRANT_TTL_MS, ShardStore } from "../src/shard";
+import type { ScheduleSpec } from "../src/schedules";
+import { GRANT_TTL_MS, type PutScheduleResult, ShardStore } from "../src/shard";
 import type { TaskState } from "../src/task-states";
 import { logError } from "../workers/platform/log";
+import { fireDueSchedules, moveSchedules } from "./shard-schedules";
 
 /** How many dispatch passes one call may run before leaving the rest to the alarm (bounds CPU per invocation). */
 const PASSES_PER_CALL = 5;
@@ -76,7 +80,40 @@ export class ShardDurableObject extends DurableObject<Env> {
 
   async upsertFunction(record: FunctionRecord): Promise<void> {
     this.ctx.storage.transactionSync(() => this.#store.upsertFunction(record));
+    // The function may have moved to another shard: its schedules here stop firing and follow it.
+    await moveSchedules(this.#store, this.ctx.storage, this.env, this.#name);
     await this.#kick();
+  }
+
+  /** Create or replace a schedule of `fn` (API.md "Schedules"); `origin` is the gateway's, for result URLs. */
+  async putSchedule(fn: FunctionRecord, id: string, spec: ScheduleSpec, origin: string): Promise<PutScheduleResult> {
+    const result = this.ctx.storage.transactionSync(() =>
+      this.#store.putSchedule(this.#name, fn, id, spec, origin, Date.now()),
+    );
+    if (result.ok) await this.#scheduleAlarm(false);
+    return result;
+  }
+
+  getSchedule(account: string, fnName: string, id: string): ScheduleView | undefined {
+    return this.#store.getSchedule(account, fnName, id);
+  }
+
+  listSchedules(account: string, fnName: string): ScheduleView[] {
+    return this.#store.listSchedules(account, fnName);
+  }
+
+  deleteSchedule(account: string, fnName: string, id: string): boolean {
+    return this.ctx.storage.transactionSync(() => this.#store.deleteSchedule(account, fnName, id));
+  }
+
+  /** Another shard hands over the schedules of a function that now lives here (shard-schedules.ts). */
+  async adoptSchedules(
+    fn: FunctionRecord,
+    rows: ScheduleTransfer[],
+  ): Promise<{ ok: true; adopted: number } | { ok: false; movedTo?: string }> {
+    const result = this.ctx.storage.transactionSync(() => this.#store.adoptSchedules(this.#name, fn, rows));
+    if (result.ok) await this.#scheduleAlarm(false);
+    return result;
   }
 
   async deleteFunction(account: string, name: string): Promise<{ cancelled: number }> {
@@ -220,6 +257,9 @@ export class ShardDurableObject extends DurableObject<Env> {
     });
     await this.#abort(aborts);
     await this.#collectGarbage();
+    // Due ticks become tasks before the dispatch run below, which may start them at once.
+    await fireDueSchedules(this.#store, this.ctx.storage, this.env, this.#name);
+    await moveSchedules(this.#store, this.ctx.storage, this.env, this.#name);
     await this.#kick();
   }
 

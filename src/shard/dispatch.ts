@@ -9,7 +9,7 @@
 import { mintCallbackToken } from "../callback-token";
 import { allocateFairly, callCost, type Demand } from "../fair-share";
 import type { TaskError } from "../outcome";
-import type { BodyRef, FunctionRecord, InvocationJob } from "../records";
+import type { BodyRef, FunctionRecord, InvocationJob, TaskSchedule } from "../records";
 import { pickInvoker } from "../scheduler";
 import { mustTransition } from "../task-states";
 import { accountRoom } from "./accounts";
@@ -204,6 +204,7 @@ export function dispatchRow(
       deadline,
       callbackToken,
       payload,
+      ...(row.schedule !== null ? { scheduleId: (JSON.parse(row.schedule) as TaskSchedule).id } : {}),
     },
   };
 }
