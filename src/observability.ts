@@ -6,10 +6,11 @@
  * - Latency: one sketch per function and minute (src/latency-sketch.ts), kept 60 minutes. Percentiles and throughput
  *   are read over the *latency window*: the current minute and the 4 before it, so between 4 and 5 minutes of the
  *   most recent calls, merged across shards and minutes without sorting any task.
- * - History: a point per 10 s for the last hour (360 points), each the last sample taken in those 10 s (the window,
- *   calls in flight, tasks queued) and the throttled outcomes counted in them. A 10 s slot without any activity
- *   carries the sample before it forward (nothing changed that the shard saw); before the first sample of the hour,
- *   the function was idle as far as the shard knows (zeros). The current slot shows the values at read time.
+ * - History: a point per 10 s for the last hour (360 points): the most calls in flight and tasks queued sampled in
+ *   those 10 s, the window at their last sample, and the throttled outcomes counted in them. A 10 s slot without any
+ *   activity carries the last sample before it forward (nothing changed that the shard saw); before the first sample
+ *   of the hour, the function was idle as far as the shard knows (zeros). The current slot includes the values at
+ *   read time.
  */
 
 import {
@@ -66,10 +67,15 @@ export function historyStart(now: number): number {
 export interface HistoryPoint {
   /** Start of the 10 s slot, ms since the epoch. */
   t: number;
+  /** The window at the slot's last sample. */
   concurrencyLimit: number;
+  /** The most calls in flight and tasks queued sampled in the slot. */
   inFlight: number;
   queued: number;
+  /** Throttled outcomes in the slot. */
   throttled: number;
+  /** Calls in flight and queued at the slot's last sample (carried over quiet slots); absent: same as the peaks. */
+  last?: { inFlight: number; queued: number };
 }
 
 /** The values of a function now (for the current slot), read when stats are asked for. */
@@ -92,21 +98,31 @@ export function fillHistory(
   const start = historyStart(now);
   const bySlot = new Map<number, HistoryPoint>();
   for (const row of rows) if (row.t >= start) bySlot.set(slotOf(row.t), row);
-  let last: LiveValues = before ?? { concurrencyLimit: 0, inFlight: 0, queued: 0 };
+  let last: LiveValues = before ? lastValues(before) : { concurrencyLimit: 0, inFlight: 0, queued: 0 };
   const points: HistoryPoint[] = [];
   for (let i = 0; i < HISTORY_POINTS; i++) {
     const t = start + i * HISTORY_STEP_MS;
     const row = bySlot.get(t);
-    const point = row ? { ...row, t } : { t, ...pick(last), throttled: 0 };
-    if (i === HISTORY_POINTS - 1 && live) Object.assign(point, pick(live));
+    const point: HistoryPoint = row ? { ...row, t } : { t, ...last, throttled: 0 };
+    if (i === HISTORY_POINTS - 1 && live) {
+      // Now: the live values, or the slot's peaks if higher.
+      point.concurrencyLimit = live.concurrencyLimit;
+      point.inFlight = Math.max(row?.inFlight ?? 0, live.inFlight);
+      point.queued = Math.max(row?.queued ?? 0, live.queued);
+    }
     points.push(point);
-    last = point;
+    last = row ? lastValues(row) : last;
   }
   return points;
 }
 
-function pick(v: LiveValues): LiveValues {
-  return { concurrencyLimit: v.concurrencyLimit, inFlight: v.inFlight, queued: v.queued };
+/** What a slot leaves for the quiet slots after it. */
+function lastValues(p: HistoryPoint): LiveValues {
+  return {
+    concurrencyLimit: p.concurrencyLimit,
+    inFlight: p.last?.inFlight ?? p.inFlight,
+    queued: p.last?.queued ?? p.queued,
+  };
 }
 
 /** Pointwise sums of histories on the same slots (functions of an account, shards of a function). */

@@ -47,6 +47,7 @@ export const OBSERVATIONS_SCHEMA: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS history_slots (
      account TEXT NOT NULL, function TEXT NOT NULL, t INTEGER NOT NULL, concurrency_limit REAL NOT NULL,
      in_flight INTEGER NOT NULL, queued INTEGER NOT NULL, throttled INTEGER NOT NULL,
+     last_in_flight INTEGER NOT NULL, last_queued INTEGER NOT NULL,
      PRIMARY KEY (account, function, t))`,
   `CREATE INDEX IF NOT EXISTS history_by_time ON history_slots (t)`,
   // data: Totals (below), since the shard started counting this function.
@@ -231,7 +232,9 @@ function anyQueued(sql: Sql, account: string, fnName: string): boolean {
 /**
  * Something happened to a function (an outcome, a dispatch): count a throttled outcome in the current 10 s slot, and
  * sample the window, calls in flight and queued tasks into it when the slot is new, a second has passed since the
- * last sample, or the function just went idle or busy (so the last point of a burst is never stale).
+ * last sample, or the function just went idle or busy (so the end of a burst is never missed). A slot keeps the
+ * highest calls in flight and queued it sampled (a burst shorter than 10 s still shows), the window and the counts of
+ * its last sample (carried over quiet slots that follow).
  */
 export function noteActivity(ctx: ShardContext, fn: FunctionRecord, now: number, throttled = 0): void {
   const key = functionKey(fn.account, fn.name);
@@ -264,10 +267,13 @@ export function noteActivity(ctx: ShardContext, fn: FunctionRecord, now: number,
   }
   const queued = idle ? 0 : queuedOf(ctx.sql, fn.account, fn.name);
   ctx.sql.exec(
-    `INSERT INTO history_slots (account, function, t, concurrency_limit, in_flight, queued, throttled)
-     VALUES (?, ?, ?, ?, ?, ?, ?)
+    `INSERT INTO history_slots (account, function, t, concurrency_limit, in_flight, queued, throttled, last_in_flight,
+       last_queued)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (account, function, t) DO UPDATE SET concurrency_limit = excluded.concurrency_limit,
-       in_flight = excluded.in_flight, queued = excluded.queued, throttled = throttled + excluded.throttled`,
+       in_flight = MAX(in_flight, excluded.in_flight), queued = MAX(queued, excluded.queued),
+       throttled = throttled + excluded.throttled, last_in_flight = excluded.last_in_flight,
+       last_queued = excluded.last_queued`,
     fn.account,
     fn.name,
     slot,
@@ -275,6 +281,8 @@ export function noteActivity(ctx: ShardContext, fn: FunctionRecord, now: number,
     inFlight,
     queued,
     throttled,
+    inFlight,
+    queued,
   );
   if (!last || slotOf(last.at) !== slot) {
     ctx.sql.exec(
@@ -353,7 +361,10 @@ export function readStats(
     const live = { concurrencyLimit: window ?? 0, inFlight: fnCounts.running ?? 0, queued: fnCounts.queued ?? 0 };
     // Only the current shard knows the window: elsewhere it reads as 0, so a moved function is not counted twice.
     const history = fillHistory(rows, before, now, live);
-    if (!current) for (const p of history) p.concurrencyLimit = 0;
+    for (const p of history) {
+      delete p.last;
+      if (!current) p.concurrencyLimit = 0;
+    }
     histories.push(history);
   }
   return {
@@ -383,8 +394,16 @@ function readHistoryRows(
   order: "ASC" | "DESC" = "ASC",
 ): HistoryPoint[] {
   return sql
-    .exec<{ t: number; concurrency_limit: number; in_flight: number; queued: number; throttled: number }>(
-      `SELECT t, concurrency_limit, in_flight, queued, throttled FROM history_slots
+    .exec<{
+      t: number;
+      concurrency_limit: number;
+      in_flight: number;
+      queued: number;
+      throttled: number;
+      last_in_flight: number;
+      last_queued: number;
+    }>(
+      `SELECT t, concurrency_limit, in_flight, queued, throttled, last_in_flight, last_queued FROM history_slots
        WHERE account = ? AND function = ? AND ${condition} ORDER BY t ${order} LIMIT ?`,
       account,
       fnName,
@@ -398,6 +417,7 @@ function readHistoryRows(
       inFlight: r.in_flight,
       queued: r.queued,
       throttled: r.throttled,
+      last: { inFlight: r.last_in_flight, queued: r.last_queued },
     }));
 }
 

@@ -80,8 +80,8 @@ export const observationCases: readonly StoreCase[] = [
       for (let i = 0; i < 6; i++) submit(T0);
       const jobs = dispatch(T0 + 10);
       expect(jobs).toHaveLength(4);
-      // Two throttles in the first slot; the window shrinks. Samples are taken at most once a second: the second
-      // throttle, 1.1 s after the first, is sampled (2 calls left in flight).
+      // Two throttles in the first slot; the window shrinks. The slot shows the most calls in flight it sampled (4, at
+      // dispatch); the quiet slot after it carries its last sample (2 left in flight after the second throttle).
       report(jobs[0] as InvocationJob, T0 + 1500, 5, { kind: "throttled", status: 429 });
       report(jobs[1] as InvocationJob, T0 + 2600, 5, { kind: "throttled", status: 429 });
       // Twenty seconds later the rest succeed.
@@ -92,12 +92,14 @@ export const observationCases: readonly StoreCase[] = [
       const at = (t: number) => s.history.find((p) => p.t === new Date(t).toISOString());
       const first = at(T0);
       expect(first?.throttled).toBe(2);
-      expect(first?.inFlight).toBe(2);
+      expect(first?.inFlight).toBe(4);
       expect(first?.concurrencyLimit).toBeLessThan(4);
       // The quiet slot in between carries the sample forward, without throttles.
       expect(at(T0 + 10_000)).toMatchObject({ inFlight: 2, throttled: 0 });
       const third = at(T0 + 20_000);
-      expect(third?.inFlight).toBe(0);
+      // The slot now: its peak (one call left at the first report in it), while the live count is 0.
+      expect(third?.inFlight).toBe(1);
+      expect(s.inFlight).toBe(0);
       expect(third?.throttled).toBe(0);
       // Before T0 nothing happened.
       expect(at(T0 - 10_000)).toMatchObject({ inFlight: 0, queued: 0, throttled: 0 });
