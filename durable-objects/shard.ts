@@ -11,6 +11,7 @@ import { batchBySize } from "../src/batches";
 import { CALLS_PER_INVOKER, readConfig } from "../src/config";
 import type { DeliveryReport } from "../src/delivery";
 import { MAX_RPC_BATCH_BYTES } from "../src/limits";
+import { type FunctionMetrics, MAX_OBSERVED_FUNCTIONS, type ShardStats } from "../src/observability";
 import { invokerName, limiterName } from "../src/placement";
 import type {
   AbortOrder,
@@ -30,7 +31,7 @@ import type {
 } from "../src/records";
 import type { CallbackResult, Completion, OperationResult, Refusal } from "../src/results";
 import type { ScheduleSpec } from "../src/schedules";
-import { GRANT_TTL_MS, type PutScheduleResult, ShardStore } from "../src/shard";
+import { GRANT_TTL_MS, type ObservedFunction, type PutScheduleResult, ShardStore } from "../src/shard";
 import type { TaskState } from "../src/task-states";
 import { logError } from "../workers/platform/log";
 import { fireDueSchedules, moveSchedules } from "./shard-schedules";
@@ -137,6 +138,16 @@ export class ShardDurableObject extends DurableObject<Env> {
 
   concurrencyLimit(account: string, fnName: string): number | undefined {
     return this.#store.concurrencyLimit(account, fnName);
+  }
+
+  /** Stats of these functions of the account here, summed; `now` is the gateway's, so every shard uses one grid. */
+  observeStats(account: string, functions: ObservedFunction[], now: number): ShardStats {
+    return this.#store.stats(account, functions.slice(0, MAX_OBSERVED_FUNCTIONS), now);
+  }
+
+  /** Prometheus figures of these functions of the account here. */
+  observeMetrics(account: string, functions: ObservedFunction[]): FunctionMetrics[] {
+    return this.#store.metrics(account, functions.slice(0, MAX_OBSERVED_FUNCTIONS));
   }
 
   fairnessLanes(account: string, fnName: string): number {

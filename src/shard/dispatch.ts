@@ -17,6 +17,7 @@ import { functionsToVisit, oldestQueuedAge, refreshAttention } from "./attention
 import { functionKey, type ShardContext } from "./context";
 import { governorRoom, noteDispatched } from "./governor";
 import { promoteDue, readyCount, takeReady } from "./lanes";
+import { noteActivity, recordEnding } from "./observations";
 import { scheduleDelivery } from "./outbox";
 import { purgeAt } from "./retention";
 import { runningCalls } from "./running";
@@ -98,13 +99,16 @@ export function planDispatch(
   for (const [key, count] of allocation.calls) {
     const fn = ctx.functions.get(key);
     if (!fn || count <= 0) continue;
+    let calls = 0;
     for (const row of takeReady(ctx, fn, count, fifo)) {
       const { invoker, job } = dispatchRow(ctx, shard, row, fn, now, load, to?.invoker);
       const list = byInvoker.get(invoker) ?? [];
       list.push(job);
       byInvoker.set(invoker, list);
-      dispatched++;
+      calls++;
     }
+    dispatched += calls;
+    if (calls > 0) noteActivity(ctx, fn, now);
   }
   for (const fn of visited) {
     refreshAttention(ctx, fn);
@@ -237,5 +241,6 @@ export function expireStale(ctx: ShardContext, fn: FunctionRecord, now: number):
     )
     .toArray();
   if (fn.spec.destinations.onFailure) for (const { id } of expired) scheduleDelivery(ctx, id, "expired", now);
+  recordEnding(ctx.sql, fn.account, fn.name, "expired", expired.length);
   return expired.length;
 }

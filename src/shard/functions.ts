@@ -15,6 +15,7 @@ import {
   type ShardContext,
 } from "./context";
 import { dropLanes } from "./lanes";
+import { forgetObservations } from "./observations";
 import { closeCurrentAttempt } from "./outcomes";
 import { purgeAt } from "./retention";
 import type { TaskRow } from "./schema";
@@ -63,6 +64,7 @@ export function deleteFunction(
   ctx.sql.exec(`UPDATE functions SET deleted = 1 WHERE account = ? AND name = ?`, account, name);
   ctx.functions.delete(functionKey(account, name));
   dropLanes(ctx, account, name);
+  forgetObservations(ctx.sql, account, name);
   const running = ctx.sql
     .exec<TaskRow>(
       `SELECT ${ROW_WITHOUT_BODIES} FROM tasks WHERE account = ? AND function = ? AND state = 'running'`,

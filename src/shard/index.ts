@@ -17,6 +17,7 @@
  * | outcomes.ts | reports, callbacks, lost leases, retry and backoff |
  * | governor.ts | AIMD windows |
  * | attempt-log.ts | the bounded attempt log |
+ * | observations.ts | latency sketches, history and totals for stats and metrics |
  * | outbox.ts | the delivery outbox and its recovery |
  * | retention.ts | purging ended tasks, R2 garbage |
  * | attention.ts | which functions a dispatch pass visits |
@@ -27,6 +28,7 @@
 
 import type { DeliveryMessage, DeliveryReport } from "../delivery";
 import { newFairShareState } from "../fair-share";
+import type { FunctionMetrics, ShardStats } from "../observability";
 import type {
   AbortOrder,
   BulkFilter,
@@ -54,6 +56,7 @@ import { concurrencyLimit } from "./governor";
 import { accept, expireIdempotencyKeys } from "./intake";
 import { activeLanes } from "./lanes";
 import { countByState, getTask, listTasks } from "./listing";
+import { type ObservedFunction, pruneObservations, readMetrics, readStats } from "./observations";
 import { bulk, continueBulk, operate, purge, redeliver } from "./operations";
 import { applyDeliveryReport, deliveryTiming, markHandedOff, pendingHandoffs, reviveSilentDeliveries } from "./outbox";
 import { applyOutcome, checkCallback, complete, heartbeat, recoverExpiredLeases } from "./outcomes";
@@ -79,6 +82,7 @@ export { GRANT_TTL_MS, type GrantRequest } from "./accounts";
 export type { ShardSettings } from "./context";
 export { functionKey } from "./context";
 export { DISPATCH_BUDGET, type DispatchPlan, MORE_DISPATCH_MS } from "./dispatch";
+export type { ObservedFunction } from "./observations";
 export { BULK_CHUNK, BULK_CHUNKS_PER_CALL, BULK_CONTINUE_MS } from "./operations";
 export { HANDOFF_RETRY_MS } from "./outbox";
 export type { PutScheduleResult, TickPlan } from "./schedules";
@@ -143,6 +147,14 @@ export class ShardStore {
   }
   concurrencyLimit(account: string, fnName: string): number | undefined {
     return concurrencyLimit(this.#ctx, account, fnName);
+  }
+  /** Stats of these functions of the account on this shard, summed (latency window and history end at `now`). */
+  stats(account: string, functions: readonly ObservedFunction[], now: number): ShardStats {
+    return readStats(this.#ctx, account, functions, now);
+  }
+  /** Prometheus figures of these functions of the account on this shard. */
+  metrics(account: string, functions: readonly ObservedFunction[]): FunctionMetrics[] {
+    return readMetrics(this.#ctx, account, functions);
   }
 
   // User operations
@@ -226,6 +238,7 @@ export class ShardStore {
 
   // Retention
   purgeExpired(now: number): number {
+    pruneObservations(this.#ctx.sql, now);
     return purgeExpired(this.#ctx.sql, now);
   }
   pendingGarbage(): string[] {

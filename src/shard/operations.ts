@@ -11,6 +11,7 @@ import { noteQueued } from "./attention";
 import { CANCELLED_WHILE_RUNNING, functionOf, readRow, readRowWithBodies, type ShardContext } from "./context";
 import { cancelBeforeArrival, isPurged } from "./intake";
 import { fullView } from "./listing";
+import { recordEnding } from "./observations";
 import { readDelivery } from "./outbox";
 import { closeCurrentAttempt } from "./outcomes";
 import { IN_FLIGHT_WINDOW_MS, purgeAt, removeTask } from "./retention";
@@ -193,6 +194,7 @@ export function operateRow(
         purgeAt(now, functionOf(ctx, row)?.spec.retentionSeconds),
         row.id,
       );
+      recordEnding(ctx.sql, row.account, row.function, step.to);
       return abort ? { ok: true, abort } : { ok: true };
     }
     case "pause":

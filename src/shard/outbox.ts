@@ -23,6 +23,7 @@ import type { Sql } from "../sql";
 import { bytesOf } from "../sql";
 import type { TaskState } from "../task-states";
 import { functionOf, readRow, readRowWithBodies, type ShardContext } from "./context";
+import { recordDelivery } from "./observations";
 import type { DeliveryRow } from "./schema";
 import { taskView } from "./view";
 
@@ -147,6 +148,10 @@ export function applyDeliveryReport(ctx: ShardContext, report: DeliveryReport): 
   );
   if (report.state === "delivered") {
     ctx.sql.exec(`UPDATE tasks SET delivered_at = ?, updated_at = ? WHERE id = ?`, report.at, report.at, report.taskId);
+  }
+  if (report.state !== "pending" && delivery.state !== report.state) {
+    const task = readRow(ctx, report.taskId);
+    if (task) recordDelivery(ctx.sql, task.account, task.function, delivery.destination, report.state);
   }
   return { applied: true };
 }

@@ -17,6 +17,7 @@ import { noteQueued } from "./attention";
 import { FUNCTION_DELETED_ERROR, functionKey, functionOf, readRow, type ShardContext } from "./context";
 import { DISPATCH_BUDGET } from "./dispatch";
 import { feedGovernor } from "./governor";
+import { noteActivity, recordFinish } from "./observations";
 import { scheduleDelivery } from "./outbox";
 import { discardBlobs, purgeAt } from "./retention";
 import type { TaskRow } from "./schema";
@@ -44,7 +45,7 @@ export function applyOutcome(
   }
   switch (outcome.kind) {
     case "succeeded":
-      finish(ctx, row, "succeed", now, undefined, outcome.body);
+      finish(ctx, row, "succeed", now, undefined, outcome.body, report.durationMs);
       break;
     case "async":
       // The function took the task and will call back; the lease is its heartbeat deadline.
@@ -64,12 +65,13 @@ export function applyOutcome(
       break;
     }
     case "transient":
-      retryOrFail(ctx, row, fn, now, outcome.error, random);
+      retryOrFail(ctx, row, fn, now, outcome.error, random, report.durationMs);
       break;
     case "permanent":
-      finish(ctx, row, "fail", now, outcome.error);
+      finish(ctx, row, "fail", now, outcome.error, undefined, report.durationMs);
       break;
   }
+  if (fn) noteActivity(ctx, fn, now, outcome.kind === "throttled" ? 1 : 0);
   return { applied: true };
 }
 
@@ -110,6 +112,8 @@ export function complete(
   if (outcome.ok) finish(ctx, row, "succeed", now, undefined, outcome.result);
   else if (outcome.retryable) retryOrFail(ctx, row, functionOf(ctx, row), now, outcome.error, Math.random);
   else finish(ctx, row, "fail", now, outcome.error);
+  const fn = functionOf(ctx, row);
+  if (fn) noteActivity(ctx, fn, now);
   return { ok: true, state: readRow(ctx, id)?.state ?? row.state };
 }
 
@@ -149,9 +153,10 @@ export function retryOrFail(
   now: number,
   error: TaskError,
   random: () => number,
+  callMs?: number,
 ): void {
   if (fn && row.attempts >= fn.spec.retry.maxAttempts) {
-    finish(ctx, row, "fail", now, error);
+    finish(ctx, row, "fail", now, error, undefined, callMs);
     return;
   }
   requeue(ctx, row, fn, now, fn ? retryDelayMs(row.attempts, fn.spec.retry, random) : 0, row.attempts, error);
@@ -216,8 +221,11 @@ export function finish(
   now: number,
   error?: TaskError,
   result?: BodyRef,
+  /** The finishing call's duration (an invoker's report); else the time since its dispatch. */
+  callMs?: number,
 ): void {
   const to = mustTransition(row.state, event);
+  recordFinish(ctx, row, to, now, callMs);
   ctx.sql.exec(
     `UPDATE tasks SET state = ?, finished_at = ?, updated_at = ?, lease_until = NULL, invoker = NULL,
        callback_token = NULL, error = ?, result = ?, result_r2 = ?, result_type = ?, result_size = ?, purge_at = ?

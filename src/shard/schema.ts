@@ -12,6 +12,7 @@ import { FUNCTIONS_SCHEMA } from "./functions";
 import { GOVERNORS_SCHEMA } from "./governor";
 import { IDEMPOTENCY_SCHEMA } from "./intake";
 import { LANES_SCHEMA } from "./lanes";
+import { OBSERVATIONS_SCHEMA } from "./observations";
 import { BULK_OPS_SCHEMA } from "./operations";
 import { DELIVERIES_SCHEMA } from "./outbox";
 import { RETENTION_SCHEMA } from "./retention";
@@ -107,6 +108,7 @@ export const SHARD_SCHEMA: readonly string[] = [
   ...LANES_SCHEMA,
   ...ACCOUNT_LIMITS_SCHEMA,
   ...SCHEDULES_SCHEMA,
+  ...OBSERVATIONS_SCHEMA,
 ];
 
 export type TaskRow = {

@@ -70,6 +70,9 @@ export type Shape =
   | { s: "task-op"; t: TaskRef; op: TaskOp }
   | { s: "callback"; t: TaskRef; op: "complete" | "heartbeat" }
   | { s: "rotate" }
+  | { s: "fn-stats"; f: FnRef }
+  | { s: "account-stats" }
+  | { s: "metrics" }
   | { s: "unknown"; prefix: string; segs: Text[] };
 
 export type ShapeName = Shape["s"];
@@ -92,6 +95,9 @@ export const NATURAL_METHODS: Record<ShapeName, readonly string[]> = {
   "task-op": ["POST"],
   callback: ["POST"],
   rotate: ["POST"],
+  "fn-stats": ["GET"],
+  "account-stats": ["GET"],
+  metrics: ["GET"],
   unknown: ["GET", "POST", "PUT", "DELETE"],
 };
 /** Methods workerd's fetch accepts (CONNECT and the like throw before anything is sent). */
@@ -495,6 +501,9 @@ export const shapeArbs = {
     .record({ t: taskRefArb, op: fc.constantFrom("complete" as const, "heartbeat" as const) })
     .map((r): Shape => ({ s: "callback", ...r })),
   rotate: fc.constant<Shape>({ s: "rotate" }),
+  "fn-stats": fnRefArb(false).map((f): Shape => ({ s: "fn-stats", f })),
+  "account-stats": fc.constant<Shape>({ s: "account-stats" }),
+  metrics: fc.constant<Shape>({ s: "metrics" }),
 } satisfies Record<string, fc.Arbitrary<Shape>>;
 
 // ---------------------------------------------------------------------------------------------------------------------

@@ -502,6 +502,12 @@ function pathOf(shape: Shape): string {
       return `/v1/tasks/${taskSegment(shape.t)}/${shape.op}`;
     case "rotate":
       return "/v1/account/webhook-secret:rotate";
+    case "fn-stats":
+      return `/v1/functions/${fnSegment(shape)}/stats`;
+    case "account-stats":
+      return "/v1/account/stats";
+    case "metrics":
+      return "/v1/metrics";
     case "unknown":
       return shape.prefix + shape.segs.map(textOf).join("/");
   }
@@ -549,6 +555,9 @@ const ROUTES: [RegExp, ShapeName][] = [
   [/^\/v1\/functions\/([^/]+)\/tasks:batch$/, "batch"],
   [/^\/v1\/functions\/([^/]+)\/tasks:(cancel|pause|resume)$/, "bulk"],
   [/^\/v1\/account\/webhook-secret:rotate$/, "rotate"],
+  [/^\/v1\/functions\/([^/]+)\/stats$/, "fn-stats"],
+  [/^\/v1\/account\/stats$/, "account-stats"],
+  [/^\/v1\/metrics$/, "metrics"],
   [/^\/v1\/tasks\/([^/]+)$/, "task"],
   [/^\/v1\/tasks\/([^/]+)\/result$/, "result"],
   [/^\/v1\/tasks\/([^/]+)\/(cancel|pause|resume|retry|redeliver)$/, "task-op"],
@@ -1225,6 +1234,14 @@ function expectation(
     }
     case "rotate":
       return finish(set(200), "rotate webhook secret");
+    case "fn-stats": {
+      const f = fnState(route.params[0]);
+      if (f === "ambiguous") return finish(null, "function name spelled ambiguously");
+      return finish(f === "exists" ? set(200) : set(404), `stats of a function that is ${f}`);
+    }
+    case "account-stats":
+    case "metrics":
+      return finish(set(200), `${route.s} of the caller's account`);
     case "unknown":
       return finish(ALL_4XX, "unknown");
   }
@@ -1824,6 +1841,11 @@ const PROPERTIES: { name: string; arbitrary: fc.Arbitrary<FuzzRequest[]>; runs: 
     name: "webhook-secret rotation and the tenant's own account",
     arbitrary: seq([r(a.rotate), r(a.functions), r(a.root)]),
     runs: 17,
+  },
+  {
+    name: "observability: function stats, account stats, metrics",
+    arbitrary: seq([r(a["fn-stats"]), r(a["account-stats"]), r(a.metrics)]),
+    runs: 12,
   },
   {
     // Real routes, real fixtures and good credentials, with a segment appended or glued on ("/pause/x", "/pausex"):

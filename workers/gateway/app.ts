@@ -11,9 +11,10 @@ import { adminRoutes } from "./admin";
 import { callbackRoutes } from "./callbacks";
 import { functionTaskRoutes } from "./function-tasks";
 import { functionRoutes } from "./functions";
+import { metricsRoutes } from "./metrics";
 import { type GatewayEnv, limitContentType, onError, problemResponse, requireTenant } from "./middleware";
 import { scheduleRoutes } from "./schedules";
-import { statsRoutes } from "./stats";
+import { accountStatsRoutes, statsRoutes } from "./stats";
 import { submitRoutes } from "./submit";
 import { taskRoutes } from "./tasks";
 
@@ -26,7 +27,9 @@ const tenantRoutes = new Hono<GatewayEnv>()
   .route("/functions", scheduleRoutes)
   .route("/functions", functionRoutes)
   .route("/tasks", taskRoutes)
-  .route("/account", accountRoutes);
+  .route("/account", accountRoutes)
+  .route("/account", accountStatsRoutes)
+  .route("/metrics", metricsRoutes);
 
 export const app = new Hono<GatewayEnv>()
   .use(limitContentType())

@@ -25,3 +25,39 @@ export async function shardsOfAccount(env: Env, account: string): Promise<string
   } while (after);
   return [...shards];
 }
+
+/**
+ * The account's functions (at most `cap`, the first by name) grouped by every shard holding their tasks, each marked
+ * with whether that shard is the function's current one: what account stats and metrics ask each shard about.
+ */
+export async function observedByShard(
+  env: Env,
+  account: string,
+  cap: number,
+): Promise<{
+  functions: FunctionRecord[];
+  byShard: Map<string, { name: string; current: boolean }[]>;
+  truncated: boolean;
+}> {
+  const functions: FunctionRecord[] = [];
+  let after: string | undefined;
+  let truncated = false;
+  do {
+    const page = await registry(env).listFunctions(account, Math.min(100, cap - functions.length), after);
+    functions.push(...page.functions);
+    after = page.next;
+    if (after && functions.length >= cap) {
+      truncated = true;
+      break;
+    }
+  } while (after);
+  const byShard = new Map<string, { name: string; current: boolean }[]>();
+  for (const fn of functions) {
+    for (const name of shardsOf(fn)) {
+      const list = byShard.get(name) ?? [];
+      list.push({ name: fn.name, current: name === fn.shard });
+      byShard.set(name, list);
+    }
+  }
+  return { functions, byShard, truncated };
+}

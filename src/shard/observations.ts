@@ -1,0 +1,443 @@
+/**
+ * @module
+ * What the shard records for stats and metrics, and reads back (the time buckets are src/observability.ts, the
+ * sketch src/latency-sketch.ts). Bounded per function: 60 minute rows of latency sketches, 360 history slots, one row
+ * of totals since counting started. Recording costs a finished task two small read-modify-writes (its minute row and
+ * its totals row); history costs an outcome or a dispatch two index probes, and a row write at most once a second
+ * per function (or when the function goes idle or busy), never a timer per function.
+ */
+
+import {
+  emptySketch,
+  type LatencySketch,
+  mergeInto,
+  parseSketch,
+  recordValue,
+  type SerializedSketch,
+  serializeSketch,
+} from "../latency-sketch";
+import {
+  type FunctionMetrics,
+  fillHistory,
+  type HistoryPoint,
+  historyStart,
+  latencyWindowStart,
+  minuteOf,
+  type ShardStats,
+  STAGES,
+  type Stage,
+  sketchCutoff,
+  slotOf,
+  sumHistories,
+} from "../observability";
+import type { FunctionRecord } from "../records";
+import type { Sql } from "../sql";
+import { functionKey, type ShardContext } from "./context";
+import { concurrencyLimit } from "./governor";
+import { countByState } from "./listing";
+import type { TaskRow } from "./schema";
+
+/** Tables this part owns; applied by schema.ts. */
+export const OBSERVATIONS_SCHEMA: readonly string[] = [
+  // data: {"f": finished, "q"|"x"|"e": the queue-wait, execution and end-to-end sketches of that minute}
+  `CREATE TABLE IF NOT EXISTS latency_minutes (
+     account TEXT NOT NULL, function TEXT NOT NULL, minute INTEGER NOT NULL, data TEXT NOT NULL,
+     PRIMARY KEY (account, function, minute))`,
+  `CREATE INDEX IF NOT EXISTS latency_by_minute ON latency_minutes (minute)`,
+  `CREATE TABLE IF NOT EXISTS history_slots (
+     account TEXT NOT NULL, function TEXT NOT NULL, t INTEGER NOT NULL, concurrency_limit REAL NOT NULL,
+     in_flight INTEGER NOT NULL, queued INTEGER NOT NULL, throttled INTEGER NOT NULL,
+     last_in_flight INTEGER NOT NULL, last_queued INTEGER NOT NULL,
+     PRIMARY KEY (account, function, t))`,
+  `CREATE INDEX IF NOT EXISTS history_by_time ON history_slots (t)`,
+  // data: Totals (below), since the shard started counting this function.
+  `CREATE TABLE IF NOT EXISTS function_totals (
+     account TEXT NOT NULL, function TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (account, function))`,
+];
+
+/** A history sample is taken at most this often per function (besides when it goes idle or busy). */
+export const SAMPLE_EVERY_MS = 1_000;
+/** Old minute and history rows one alarm deletes (functions that went quiet keep theirs until then). */
+export const PRUNE_CHUNK = 1_000;
+
+const STAGE_FIELDS: Record<Stage, "q" | "x" | "e"> = { queueWait: "q", execution: "x", endToEnd: "e" };
+
+interface Totals {
+  endings: Record<string, number>;
+  throttled: number;
+  stages: Record<Stage, SerializedSketch>;
+  deliveries: Record<string, number>;
+}
+
+function emptyTotals(): Totals {
+  const stages = Object.fromEntries(STAGES.map((s) => [s, serializeSketch(emptySketch())])) as Totals["stages"];
+  return { endings: {}, throttled: 0, stages, deliveries: {} };
+}
+
+function readTotals(sql: Sql, account: string, fnName: string): Totals {
+  const row = sql
+    .exec<{ data: string }>(`SELECT data FROM function_totals WHERE account = ? AND function = ?`, account, fnName)
+    .toArray()[0];
+  if (!row) return emptyTotals();
+  const parsed = JSON.parse(row.data) as Partial<Totals>;
+  const totals = emptyTotals();
+  return {
+    endings: parsed.endings ?? totals.endings,
+    throttled: parsed.throttled ?? 0,
+    stages: { ...totals.stages, ...parsed.stages },
+    deliveries: parsed.deliveries ?? totals.deliveries,
+  };
+}
+
+function updateTotals(sql: Sql, account: string, fnName: string, change: (totals: Totals) => void): void {
+  if (fnName === "") return;
+  const totals = readTotals(sql, account, fnName);
+  change(totals);
+  sql.exec(
+    `INSERT INTO function_totals (account, function, data) VALUES (?, ?, ?)
+     ON CONFLICT (account, function) DO UPDATE SET data = excluded.data`,
+    account,
+    fnName,
+    JSON.stringify(totals),
+  );
+}
+
+/** `n` tasks of a function ended in `state` without a call finishing them (cancelled, expired). */
+export function recordEnding(sql: Sql, account: string, fnName: string, state: string, n = 1): void {
+  if (n <= 0) return;
+  updateTotals(sql, account, fnName, (t) => {
+    t.endings[state] = (t.endings[state] ?? 0) + n;
+  });
+}
+
+/**
+ * A task's run ended with a call (succeeded or failed): its stage timings go into this minute's sketches and the
+ * totals. Queue wait runs from when the task was queued, or due (a delay), to its first dispatch; end to end from
+ * accepted to now. Both are the task's first run only: a retried task (run > 1) keeps its first run's timeline, so it
+ * adds its execution alone.
+ */
+export function recordFinish(
+  ctx: ShardContext,
+  row: TaskRow,
+  state: string,
+  now: number,
+  callMs: number | undefined,
+): void {
+  const timings: Partial<Record<Stage, number>> = {};
+  if (row.run === 1 && row.first_dispatched_at !== null && row.queued_at !== null) {
+    timings.queueWait = row.first_dispatched_at - Math.max(row.queued_at, row.age_from);
+  }
+  if (row.run === 1 && row.accepted_at !== null) timings.endToEnd = now - row.accepted_at;
+  const execution = callMs ?? (row.last_dispatched_at !== null ? now - row.last_dispatched_at : undefined);
+  if (execution !== undefined) timings.execution = execution;
+
+  const minute = minuteOf(now);
+  const stored = ctx.sql
+    .exec<{ data: string }>(
+      `SELECT data FROM latency_minutes WHERE account = ? AND function = ? AND minute = ?`,
+      row.account,
+      row.function,
+      minute,
+    )
+    .toArray()[0];
+  const data = stored ? (JSON.parse(stored.data) as Record<string, unknown>) : {};
+  const out: Record<string, unknown> = { f: (typeof data.f === "number" ? data.f : 0) + 1 };
+  for (const stage of STAGES) {
+    const field = STAGE_FIELDS[stage];
+    const sketch = parseSketch(data[field]);
+    const value = timings[stage];
+    if (value !== undefined) recordValue(sketch, value);
+    out[field] = serializeSketch(sketch);
+  }
+  ctx.sql.exec(
+    `INSERT INTO latency_minutes (account, function, minute, data) VALUES (?, ?, ?, ?)
+     ON CONFLICT (account, function, minute) DO UPDATE SET data = excluded.data`,
+    row.account,
+    row.function,
+    minute,
+    JSON.stringify(out),
+  );
+  // A new minute row: this function's rows past the hour go (the alarm's prune covers functions that went quiet).
+  if (!stored) {
+    ctx.sql.exec(
+      `DELETE FROM latency_minutes WHERE account = ? AND function = ? AND minute < ?`,
+      row.account,
+      row.function,
+      sketchCutoff(now),
+    );
+  }
+  updateTotals(ctx.sql, row.account, row.function, (t) => {
+    t.endings[state] = (t.endings[state] ?? 0) + 1;
+    for (const stage of STAGES) {
+      const value = timings[stage];
+      if (value === undefined) continue;
+      const sketch = parseSketch(t.stages[stage]);
+      recordValue(sketch, value);
+      // Totals keep only the Prometheus buckets, sum and count: percentiles come from the minute rows.
+      sketch.bins.clear();
+      t.stages[stage] = serializeSketch(sketch);
+    }
+  });
+}
+
+/** A delivery ended (`delivered` or `failed`): counted per destination type. */
+export function recordDelivery(sql: Sql, account: string, fnName: string, destination: string, outcome: string): void {
+  let type = "unknown";
+  try {
+    type = String((JSON.parse(destination) as { type?: unknown }).type ?? "unknown");
+  } catch {
+    // A damaged row still counts, as "unknown".
+  }
+  updateTotals(sql, account, fnName, (t) => {
+    const key = `${type}|${outcome}`;
+    t.deliveries[key] = (t.deliveries[key] ?? 0) + 1;
+  });
+}
+
+interface Sample {
+  at: number;
+  idle: boolean;
+}
+/** The last history sample per function, per store (memory only: after an eviction the next event samples). */
+const lastSamples = new WeakMap<ShardContext, Map<string, Sample>>();
+
+function inFlightOf(sql: Sql, account: string, fnName: string): number {
+  return sql
+    .exec<{ n: number }>(
+      `SELECT COUNT(*) AS n FROM tasks INDEXED BY tasks_running WHERE state = 'running' AND account = ? AND function = ?`,
+      account,
+      fnName,
+    )
+    .one().n;
+}
+
+function queuedOf(sql: Sql, account: string, fnName: string): number {
+  return sql
+    .exec<{ n: number }>(
+      `SELECT COUNT(*) AS n FROM tasks WHERE account = ? AND function = ? AND state = 'queued'`,
+      account,
+      fnName,
+    )
+    .one().n;
+}
+
+function anyQueued(sql: Sql, account: string, fnName: string): boolean {
+  return (
+    sql
+      .exec(`SELECT 1 FROM tasks WHERE account = ? AND function = ? AND state = 'queued' LIMIT 1`, account, fnName)
+      .toArray().length > 0
+  );
+}
+
+/**
+ * Something happened to a function (an outcome, a dispatch): count a throttled outcome in the current 10 s slot, and
+ * sample the window, calls in flight and queued tasks into it when the slot is new, a second has passed since the
+ * last sample, or the function just went idle or busy (so the end of a burst is never missed). A slot keeps the
+ * highest calls in flight and queued it sampled (a burst shorter than 10 s still shows), the window and the counts of
+ * its last sample (carried over quiet slots that follow).
+ */
+export function noteActivity(ctx: ShardContext, fn: FunctionRecord, now: number, throttled = 0): void {
+  const key = functionKey(fn.account, fn.name);
+  let samples = lastSamples.get(ctx);
+  if (!samples) {
+    samples = new Map();
+    lastSamples.set(ctx, samples);
+  }
+  const slot = slotOf(now);
+  const last = samples.get(key);
+  const inFlight = inFlightOf(ctx.sql, fn.account, fn.name);
+  const idle = inFlight === 0 && !anyQueued(ctx.sql, fn.account, fn.name);
+  const due = !last || slotOf(last.at) !== slot || now - last.at >= SAMPLE_EVERY_MS || last.idle !== idle;
+  if (throttled > 0) {
+    updateTotals(ctx.sql, fn.account, fn.name, (t) => {
+      t.throttled += throttled;
+    });
+  }
+  if (!due) {
+    if (throttled > 0) {
+      ctx.sql.exec(
+        `UPDATE history_slots SET throttled = throttled + ? WHERE account = ? AND function = ? AND t = ?`,
+        throttled,
+        fn.account,
+        fn.name,
+        slot,
+      );
+    }
+    return;
+  }
+  const queued = idle ? 0 : queuedOf(ctx.sql, fn.account, fn.name);
+  ctx.sql.exec(
+    `INSERT INTO history_slots (account, function, t, concurrency_limit, in_flight, queued, throttled, last_in_flight,
+       last_queued)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (account, function, t) DO UPDATE SET concurrency_limit = excluded.concurrency_limit,
+       in_flight = MAX(in_flight, excluded.in_flight), queued = MAX(queued, excluded.queued),
+       throttled = throttled + excluded.throttled, last_in_flight = excluded.last_in_flight,
+       last_queued = excluded.last_queued`,
+    fn.account,
+    fn.name,
+    slot,
+    concurrencyLimit(ctx, fn.account, fn.name) ?? 0,
+    inFlight,
+    queued,
+    throttled,
+    inFlight,
+    queued,
+  );
+  if (!last || slotOf(last.at) !== slot) {
+    ctx.sql.exec(
+      `DELETE FROM history_slots WHERE account = ? AND function = ? AND t < ?`,
+      fn.account,
+      fn.name,
+      historyStart(now),
+    );
+  }
+  samples.set(key, { at: now, idle });
+}
+
+/** Delete minute and history rows past their hour, a bounded number per call (from the alarm). */
+export function pruneObservations(sql: Sql, now: number): void {
+  sql.exec(
+    `DELETE FROM latency_minutes WHERE rowid IN (SELECT rowid FROM latency_minutes WHERE minute < ? LIMIT ?)`,
+    sketchCutoff(now),
+    PRUNE_CHUNK,
+  );
+  sql.exec(
+    `DELETE FROM history_slots WHERE rowid IN (SELECT rowid FROM history_slots WHERE t < ? LIMIT ?)`,
+    historyStart(now),
+    PRUNE_CHUNK,
+  );
+}
+
+/** A deleted function's figures go with it (a function of the same name made later starts from zero). */
+export function forgetObservations(sql: Sql, account: string, fnName: string): void {
+  for (const table of ["latency_minutes", "history_slots", "function_totals"]) {
+    sql.exec(`DELETE FROM ${table} WHERE account = ? AND function = ?`, account, fnName);
+  }
+}
+
+/** Which of the account's functions to read, and whether this shard is the function's current one. */
+export interface ObservedFunction {
+  readonly name: string;
+  readonly current: boolean;
+}
+
+/** Stats of one function, or an account's functions on this shard, summed (src/observability.ts merges shards). */
+export function readStats(
+  ctx: ShardContext,
+  account: string,
+  functions: readonly ObservedFunction[],
+  now: number,
+): ShardStats {
+  const counts: Record<string, number> = {};
+  const sketches: Record<Stage, LatencySketch> = {
+    queueWait: emptySketch(),
+    execution: emptySketch(),
+    endToEnd: emptySketch(),
+  };
+  let finished = 0;
+  let limit: number | null = null;
+  const histories: HistoryPoint[][] = [];
+  const start = historyStart(now);
+  for (const { name, current } of functions) {
+    const fnCounts = countByState(ctx, account, name);
+    for (const [state, n] of Object.entries(fnCounts)) counts[state] = (counts[state] ?? 0) + n;
+    const window = current ? (concurrencyLimit(ctx, account, name) ?? null) : null;
+    if (window !== null) limit = (limit ?? 0) + window;
+    for (const row of ctx.sql
+      .exec<{ data: string }>(
+        `SELECT data FROM latency_minutes WHERE account = ? AND function = ? AND minute >= ?`,
+        account,
+        name,
+        latencyWindowStart(now),
+      )
+      .toArray()) {
+      const data = JSON.parse(row.data) as Record<string, unknown>;
+      finished += typeof data.f === "number" ? data.f : 0;
+      for (const stage of STAGES) mergeInto(sketches[stage], parseSketch(data[STAGE_FIELDS[stage]]));
+    }
+    const rows = readHistoryRows(ctx.sql, account, name, `t >= ?`, start, HISTORY_ROWS_LIMIT);
+    const before = readHistoryRows(ctx.sql, account, name, `t < ?`, start, 1, "DESC")[0];
+    const live = { concurrencyLimit: window ?? 0, inFlight: fnCounts.running ?? 0, queued: fnCounts.queued ?? 0 };
+    // Only the current shard knows the window: elsewhere it reads as 0, so a moved function is not counted twice.
+    const history = fillHistory(rows, before, now, live);
+    for (const p of history) {
+      delete p.last;
+      if (!current) p.concurrencyLimit = 0;
+    }
+    histories.push(history);
+  }
+  return {
+    counts,
+    inFlight: counts.running ?? 0,
+    queued: counts.queued ?? 0,
+    concurrencyLimit: limit,
+    latency: {
+      queueWait: serializeSketch(sketches.queueWait),
+      execution: serializeSketch(sketches.execution),
+      endToEnd: serializeSketch(sketches.endToEnd),
+    },
+    finished,
+    history: sumHistories(histories),
+  };
+}
+
+const HISTORY_ROWS_LIMIT = 400;
+
+function readHistoryRows(
+  sql: Sql,
+  account: string,
+  fnName: string,
+  condition: string,
+  t: number,
+  limit: number,
+  order: "ASC" | "DESC" = "ASC",
+): HistoryPoint[] {
+  return sql
+    .exec<{
+      t: number;
+      concurrency_limit: number;
+      in_flight: number;
+      queued: number;
+      throttled: number;
+      last_in_flight: number;
+      last_queued: number;
+    }>(
+      `SELECT t, concurrency_limit, in_flight, queued, throttled, last_in_flight, last_queued FROM history_slots
+       WHERE account = ? AND function = ? AND ${condition} ORDER BY t ${order} LIMIT ?`,
+      account,
+      fnName,
+      t,
+      limit,
+    )
+    .toArray()
+    .map((r) => ({
+      t: r.t,
+      concurrencyLimit: r.concurrency_limit,
+      inFlight: r.in_flight,
+      queued: r.queued,
+      throttled: r.throttled,
+      last: { inFlight: r.last_in_flight, queued: r.last_queued },
+    }));
+}
+
+/** Prometheus figures per function: totals since counting started, and the gauges now. */
+export function readMetrics(
+  ctx: ShardContext,
+  account: string,
+  functions: readonly ObservedFunction[],
+): FunctionMetrics[] {
+  return functions.map(({ name, current }) => {
+    const totals = readTotals(ctx.sql, account, name);
+    return {
+      name,
+      endings: totals.endings,
+      queued: queuedOf(ctx.sql, account, name),
+      inFlight: inFlightOf(ctx.sql, account, name),
+      concurrencyLimit: current ? (concurrencyLimit(ctx, account, name) ?? null) : null,
+      throttled: totals.throttled,
+      histograms: totals.stages,
+      deliveries: totals.deliveries,
+    };
+  });
+}
