@@ -12,7 +12,7 @@ import { CALLS_PER_INVOKER, readConfig } from "../src/config";
 import type { DeliveryReport } from "../src/delivery";
 import { MAX_RPC_BATCH_BYTES } from "../src/limits";
 import { type FunctionMetrics, MAX_OBSERVED_FUNCTIONS, type ShardStats } from "../src/observability";
-import { invokerName, limiterName } from "../src/placement";
+import { invokerName } from "../src/placement";
 import type {
   AbortOrder,
   BulkFilter,
@@ -31,9 +31,10 @@ import type {
 } from "../src/records";
 import type { CallbackResult, Completion, OperationResult, Refusal } from "../src/results";
 import type { ScheduleSpec } from "../src/schedules";
-import { GRANT_TTL_MS, type ObservedFunction, type PutScheduleResult, ShardStore } from "../src/shard";
+import { type ObservedFunction, type PutScheduleResult, ShardStore } from "../src/shard";
 import type { TaskState } from "../src/task-states";
 import { logError } from "../workers/platform/log";
+import { handOffDeliveries, refreshGrants } from "./shard-effects";
 import { fireDueSchedules, moveSchedules } from "./shard-schedules";
 
 /** How many dispatch passes one call may run before leaving the rest to the alarm (bounds CPU per invocation). */
@@ -364,27 +365,8 @@ export class ShardDurableObject extends DurableObject<Env> {
     await this.#scheduleAlarm(more);
   }
 
-  /**
-   * Ask the limiters of accounts with `maxConcurrency` for this shard's share (only accounts whose need changed or
-   * whose grant runs out). A limiter that cannot be reached leaves the old grant to lapse: the limit holds.
-   */
-  async #refreshGrants(): Promise<void> {
-    const requests = this.#store.grantRequests(Date.now());
-    await Promise.all(
-      requests.map(async ({ account, limit, want }) => {
-        try {
-          const { granted } = await this.env.LIMITER.getByName(limiterName(account)).acquireConcurrency(
-            this.#name,
-            want,
-            limit,
-            GRANT_TTL_MS,
-          );
-          this.#store.recordGrant(account, granted, Date.now(), want);
-        } catch (error) {
-          logError("concurrency grant failed", error, { shard: this.#name, account });
-        }
-      }),
-    );
+  #refreshGrants(): Promise<void> {
+    return refreshGrants(this.#store, this.env, this.#name);
   }
 
   /** What a dispatch run does after its passes, for a report whose answer already started all there was to start. */
@@ -398,23 +380,8 @@ export class ShardDurableObject extends DurableObject<Env> {
     }
   }
 
-  /** Outbox: send deliveries recorded by transitions to the delivery queue; the alarm retries any that fail. */
-  async #handOffDeliveries(): Promise<void> {
-    const messages = this.#store.pendingHandoffs(this.#name, 100, Date.now());
-    if (messages.length === 0) return;
-    const sent = await Promise.all(
-      messages.map((message) =>
-        this.env.DELIVERIES.send(message, { contentType: "v8" }).then(
-          () => message.deliveryId,
-          (error: unknown) => {
-            logError("delivery hand-off failed; the alarm retries", error, { shard: this.#name });
-            return undefined;
-          },
-        ),
-      ),
-    );
-    const handedOff = sent.filter((id): id is string => id !== undefined);
-    this.ctx.storage.transactionSync(() => this.#store.markHandedOff(handedOff, Date.now()));
+  #handOffDeliveries(): Promise<void> {
+    return handOffDeliveries(this.#store, this.ctx.storage, this.env, this.#name);
   }
 
   async #scheduleAlarm(moreReady: boolean): Promise<void> {
