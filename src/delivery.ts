@@ -45,6 +45,8 @@ export interface DeliveryMessage {
   readonly origin: string;
   /** Attempts made before this message (a delivery handed off again after it went silent continues its count). */
   readonly priorAttempts?: number;
+  /** The task's trace context: a webhook carries a child span of it, a chained task continues it. */
+  readonly traceparent?: string;
 }
 
 export interface DeliveryReport {

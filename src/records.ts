@@ -48,6 +48,8 @@ export interface IngestTask {
   readonly origin?: string;
   /** Set on a task a schedule fired (src/shard/schedules.ts). */
   readonly schedule?: TaskSchedule;
+  /** W3C trace context of the task (src/trace.ts): the submitter's `traceparent`, or one Sluice started. */
+  readonly traceparent?: string;
 }
 
 /** Which schedule fired a task, for which tick (ms), and whether it fired late (after an outage). */
@@ -90,6 +92,8 @@ export interface InvocationJob {
   readonly payload: BodyRef;
   /** The schedule that fired the task, sent as `Sluice-Schedule-Id`. */
   readonly scheduleId?: string;
+  /** The task's trace context; the call carries a child span of it as `traceparent`. */
+  readonly traceparent?: string;
 }
 
 export interface OutcomeReport {
@@ -137,6 +141,8 @@ export interface StoredTaskView {
   attemptLogDropped?: number;
   /** The `Sluice-Fairness-Key` it was submitted with: its lane within the function. */
   fairnessKey?: string;
+  /** W3C trace context the task travels with (the submitter's `traceparent`, or one Sluice started). */
+  traceparent?: string;
   /** A task a schedule fired (as in {@link TaskSummary}). */
   scheduleId?: string;
   scheduledFor?: string;

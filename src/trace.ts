@@ -63,3 +63,9 @@ function nonZero(random: (bytes: number) => string, bytes: number): string {
 function randomHex(bytes: number): string {
   return [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/** `{ traceparent }` with a new child span of the task's trace, for an outgoing request (empty without a trace). */
+export function traceHeader(taskTraceparent: string | null | undefined): { traceparent?: string } {
+  const child = childTraceparent(taskTraceparent);
+  return child ? { traceparent: child } : {};
+}

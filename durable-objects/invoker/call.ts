@@ -12,6 +12,7 @@ import { type InvocationOutcome, outcomeOfError, outcomeOfStatus } from "../../s
 import type { BodyRef, InvocationJob } from "../../src/records";
 import { signWebhook } from "../../src/signing";
 import { outboundUrlProblem } from "../../src/ssrf";
+import { traceHeader } from "../../src/trace";
 import { isFetcher, namedBinding } from "../../workers/platform/bindings";
 import { resultKey, storeBody } from "../../workers/platform/blobs";
 import { logWarn } from "../../workers/platform/log";
@@ -88,6 +89,7 @@ export async function invokeTenant(
           "sluice-deadline": String(job.deadline),
           "sluice-callback-token": job.callbackToken,
           ...(job.scheduleId ? { "sluice-schedule-id": job.scheduleId } : {}),
+          ...traceHeader(job.traceparent),
           ...signature,
         },
       });

@@ -74,7 +74,7 @@ export const ROW_WITHOUT_BODIES = `seq, id, account, function, state, run, attem
   payload_type, payload_size, idempotency_key, fairness_key, not_before, age_from, lease_until, invoker, callback_token,
   async, chain_depth, origin, created_at, updated_at, accepted_at, queued_at, first_dispatched_at, last_dispatched_at,
   finished_at, delivered_at, NULL AS result, result_r2, result_type, result_size, error, purge_at, attempt_log_dropped,
-  lane_tag, schedule`;
+  lane_tag, schedule, traceparent`;
 
 export const FUNCTION_DELETED: TaskError = { kind: "function_deleted", message: "the function was deleted" };
 export const FUNCTION_DELETED_ERROR = JSON.stringify(FUNCTION_DELETED);

@@ -209,6 +209,7 @@ export function dispatchRow(
       callbackToken,
       payload,
       ...(row.schedule !== null ? { scheduleId: (JSON.parse(row.schedule) as TaskSchedule).id } : {}),
+      ...(row.traceparent !== null ? { traceparent: row.traceparent } : {}),
     },
   };
 }

@@ -8,6 +8,7 @@ import type { IngestMessage, SubmitResult } from "../records";
 import type { OperationResult } from "../results";
 import { blobOf } from "../sql";
 import { mustTransition, transition } from "../task-states";
+import { traceForSubmission } from "../trace";
 import { setAccountLimits } from "./accounts";
 import { noteQueued } from "./attention";
 import { FUNCTION_DELETED_ERROR, functionKey, readRow, type ShardContext } from "./context";
@@ -84,8 +85,8 @@ export function accept(ctx: ShardContext, messages: readonly IngestMessage[], no
     ctx.sql.exec(
       `INSERT INTO tasks (id, account, function, state, payload, payload_r2, payload_type, payload_size,
          idempotency_key, fairness_key, not_before, age_from, created_at, updated_at, accepted_at, queued_at,
-         finished_at, error, chain_depth, origin, purge_at, lane_tag, schedule)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         finished_at, error, chain_depth, origin, purge_at, lane_tag, schedule, traceparent)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       task.id,
       task.account,
       task.functionName,
@@ -109,6 +110,8 @@ export function accept(ctx: ShardContext, messages: readonly IngestMessage[], no
       fn ? null : purgeAt(now, snapshot.spec.retentionSeconds),
       laneTag,
       task.schedule ? JSON.stringify(task.schedule) : null,
+      // Every task has a trace: the one it came with if valid, else one started here (event sources, schedules).
+      traceForSubmission(task.traceparent),
     );
     if (fn) noteQueued(ctx, fn, dueAt, dueAt);
     return { id: task.id, deduplicated: false };

@@ -90,6 +90,7 @@ export function pendingHandoffs(ctx: ShardContext, shard: string, limit: number,
       chainDepth: row.chain_depth,
       origin,
       ...(delivery.attempts > 0 ? { priorAttempts: delivery.attempts } : {}),
+      ...(row.traceparent !== null ? { traceparent: row.traceparent } : {}),
     });
   }
   return messages;

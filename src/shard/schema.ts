@@ -41,6 +41,8 @@ export const SHARD_MIGRATIONS: readonly { readonly statement: string; readonly b
   { statement: `ALTER TABLE governors ADD COLUMN last_active_at INTEGER NOT NULL DEFAULT 0` },
   // The schedule that fired a task (schedules.ts): JSON {id, scheduledFor, late}; NULL for every other task.
   { statement: `ALTER TABLE tasks ADD COLUMN schedule TEXT` },
+  // W3C trace context (src/trace.ts); NULL on tasks from before it.
+  { statement: `ALTER TABLE tasks ADD COLUMN traceparent TEXT` },
 ];
 
 /** Create what is missing, then bring an older shard's columns up to date. */
@@ -83,7 +85,8 @@ export const TASKS_SCHEMA: readonly string[] = [
      finished_at INTEGER, delivered_at INTEGER,
      result BLOB, result_r2 TEXT, result_type TEXT, result_size INTEGER,
      error TEXT,
-     purge_at INTEGER, attempt_log_dropped INTEGER NOT NULL DEFAULT 0, lane_tag INTEGER, schedule TEXT)`,
+     purge_at INTEGER, attempt_log_dropped INTEGER NOT NULL DEFAULT 0, lane_tag INTEGER, schedule TEXT,
+     traceparent TEXT)`,
   `CREATE INDEX IF NOT EXISTS tasks_by_function_ready ON tasks (account, function, state, not_before, seq)`,
   `CREATE INDEX IF NOT EXISTS tasks_by_function_state_seq ON tasks (account, function, state, seq)`,
   `CREATE INDEX IF NOT EXISTS tasks_by_function_seq ON tasks (account, function, seq)`,
@@ -153,6 +156,7 @@ export type TaskRow = {
   lane_tag: number | null;
   /** JSON `TaskSchedule` (records.ts) of a task a schedule fired; NULL otherwise. */
   schedule: string | null;
+  traceparent: string | null;
 } & Record<string, SqlValue>;
 
 export type AttemptRow = {

@@ -64,6 +64,7 @@ export function taskView(row: TaskRow, attempts: readonly AttemptRow[], delivery
   const view: StoredTaskView = { ...summary, run: row.run, attemptLog: attempts.map(attemptEntry) };
   if (row.attempt_log_dropped > 0) view.attemptLogDropped = row.attempt_log_dropped;
   if (row.fairness_key !== null) view.fairnessKey = row.fairness_key;
+  if (row.traceparent !== null) view.traceparent = row.traceparent;
   if (error) view.error = error;
   if (delivery) {
     view.delivery = {

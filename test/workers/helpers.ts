@@ -79,6 +79,7 @@ export type TaskJson = {
   resultEncoding?: string;
   resultContentType?: string;
   error?: { kind: string; message: string; status?: number };
+  traceparent?: string;
 };
 
 export async function getTask(account: TestAccount, id: string): Promise<TaskJson> {

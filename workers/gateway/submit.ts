@@ -18,6 +18,7 @@ import { validationProblem } from "../../src/problem";
 import type { FunctionRecord, IngestMessage, ShardAccountLimits, StoredTaskView } from "../../src/records";
 import { batchSubmitSchema, preferWaitSeconds, submitHeadersSchema, toFieldErrors } from "../../src/schemas";
 import { isTerminal, type TaskState } from "../../src/task-states";
+import { traceForSubmission } from "../../src/trace";
 import { admitSubmissions } from "../platform/rate-limit";
 import { type Principal, taskIdKey } from "../platform/registry-client";
 import { ingestMessage } from "../platform/tasks";
@@ -41,6 +42,7 @@ interface TaskOptions {
   idempotencyKey?: string | undefined;
   delaySeconds?: number | undefined;
   fairnessKey?: string | undefined;
+  traceparent: string;
   accountLimits: ShardAccountLimits;
 }
 
@@ -97,6 +99,7 @@ export const submitRoutes = new Hono<GatewayEnv>()
       idempotencyKey: headers.data["idempotency-key"],
       delaySeconds: headers.data["sluice-delay"],
       fairnessKey: headers.data["sluice-fairness-key"],
+      traceparent: traceForSubmission(c.req.header("traceparent")),
       accountLimits: shardLimits(c.get("principal")),
     });
     const task = message.task;
@@ -136,6 +139,7 @@ export const submitRoutes = new Hono<GatewayEnv>()
     // A batch counts each item, and is admitted whole or not at all.
     await admitSubmissions(c.env, fn.account, c.get("principal").limits, items.length);
     const messages: IngestMessage[] = [];
+    const traceparent = traceForSubmission(c.req.header("traceparent"));
     for (const [index, item] of items.entries()) {
       const bytes = utf8(JSON.stringify(item.payload));
       if (bytes.byteLength > config.maxPayloadBytes) {
@@ -145,6 +149,8 @@ export const submitRoutes = new Hono<GatewayEnv>()
         await newTask(c.env, fn, bytes, "application/json", {
           ...item,
           origin: new URL(c.req.url).origin,
+          // One trace for the batch (the request's); each call in it is a span of its own.
+          traceparent,
           accountLimits: shardLimits(c.get("principal")),
         }),
       );

@@ -11,6 +11,7 @@ import { utf8 } from "../../src/encoding";
 import { mintDerivedTaskId } from "../../src/ids";
 import { signWebhook } from "../../src/signing";
 import { outboundUrlProblem } from "../../src/ssrf";
+import { traceHeader } from "../../src/trace";
 import { isQueue, namedBinding } from "./bindings";
 import { logWarn } from "./log";
 import { findFunction, signingSecrets, taskIdKey } from "./registry-client";
@@ -39,7 +40,12 @@ async function deliverWebhook(
       // A redirect could point anywhere, including places the SSRF rules forbid: never follow one.
       redirect: "manual",
       signal: timeout,
-      headers: { "content-type": "application/json", "user-agent": "Sluice-Webhooks/1", ...headers },
+      headers: {
+        "content-type": "application/json",
+        "user-agent": "Sluice-Webhooks/1",
+        ...traceHeader(message.traceparent),
+        ...headers,
+      },
     });
     await response.body?.cancel();
     const verdict = classifyReceiver(response.status);
@@ -82,6 +88,7 @@ async function deliverToFunction(
     acceptedAt: Date.now(),
     chainDepth: message.chainDepth + 1,
     origin: message.origin,
+    traceparent: message.traceparent,
   });
   await env.SHARD.getByName(fn.shard).accept([ingest]);
   return { verdict: "delivered" };

@@ -17,6 +17,8 @@ export interface NewTask {
   readonly fairnessKey?: string | undefined;
   readonly chainDepth?: number | undefined;
   readonly origin?: string | undefined;
+  /** W3C trace context (validated by the shard; one is started there when absent). */
+  readonly traceparent?: string | undefined;
   /** The account's limits, when the caller knows them (IngestMessage.accountLimits). */
   readonly accountLimits?: ShardAccountLimits | undefined;
 }
@@ -38,6 +40,7 @@ export async function ingestMessage(env: Env, fn: FunctionRecord, task: NewTask)
       ...(task.fairnessKey ? { fairnessKey: task.fairnessKey } : {}),
       ...(task.chainDepth ? { chainDepth: task.chainDepth } : {}),
       ...(task.origin !== undefined ? { origin: task.origin } : {}),
+      ...(task.traceparent ? { traceparent: task.traceparent } : {}),
     },
   };
 }
