@@ -82,45 +82,73 @@ export async function submitMany(
   let settled = items.length - valid.length;
   const total = items.length;
   if (settled > 0) options.onProgress?.(settled, total);
-  const maxRetries = options.maxRateLimitRetries ?? 10;
   for (const [start, end] of chunkRanges(
     valid.map((i) => items[i]),
     { maxItems: options.chunkSize ?? 100 },
   )) {
     const indexes = valid.slice(start, end);
-    const chunk = indexes.map((i) => items[i] as BatchItem);
-    for (let attempt = 0; ; attempt++) {
-      options.signal?.throwIfAborted();
-      try {
-        const results = await send(chunk, options.signal);
-        for (const [offset, index] of indexes.entries()) {
-          const result = results[offset];
-          outcomes[index] = result
-            ? { index, ok: true, id: result.id, deduplicated: result.deduplicated }
-            : { index, ok: false, error: new Error("the server answered fewer ids than items"), cause: "batch" };
-        }
-        break;
-      } catch (error) {
-        if (error instanceof SluiceError && error.status === 429 && attempt < maxRetries) {
-          await sleep(Math.min(60, Math.max(1, error.retryAfterSeconds ?? 1)) * 1000);
-          continue;
-        }
-        const cause = error instanceof Error ? error : new Error(String(error));
-        const named = namedItems(error, indexes.length);
-        const span = [indexes[0] ?? 0, (indexes[indexes.length - 1] ?? 0) + 1] as const;
-        for (const [offset, index] of indexes.entries()) {
-          const own = named.get(offset);
-          outcomes[index] = own
-            ? { index, ok: false, error: new SluiceError({ ...toInit(cause), detail: own }), cause: "item" }
-            : { index, ok: false, error: cause, cause: "batch", batch: span };
-        }
-        break;
-      }
-    }
+    await sendChunk(send, items, indexes, outcomes, options);
     settled += indexes.length;
     options.onProgress?.(settled, total);
   }
   return outcomes;
+}
+
+/**
+ * Send one chunk. A refusal that names some of its items (a 400 with field errors `"3.payload"`) fails those items
+ * alone and sends the others again, once: one bad item does not sink its neighbours.
+ */
+async function sendChunk(
+  send: (chunk: BatchItem[], signal: AbortSignal | undefined) => Promise<{ id: string; deduplicated: boolean }[]>,
+  items: readonly BatchItem[],
+  chunkIndexes: readonly number[],
+  outcomes: BatchOutcome[],
+  options: SubmitManyOptions,
+): Promise<void> {
+  const maxRetries = options.maxRateLimitRetries ?? 10;
+  let indexes = [...chunkIndexes];
+  let resentWithoutNamed = false;
+  for (let attempt = 0; indexes.length > 0; attempt++) {
+    options.signal?.throwIfAborted();
+    try {
+      const results = await send(
+        indexes.map((i) => items[i] as BatchItem),
+        options.signal,
+      );
+      for (const [offset, index] of indexes.entries()) {
+        const result = results[offset];
+        outcomes[index] = result
+          ? { index, ok: true, id: result.id, deduplicated: result.deduplicated }
+          : { index, ok: false, error: new Error("the server answered fewer ids than items"), cause: "batch" };
+      }
+      return;
+    } catch (error) {
+      if (error instanceof SluiceError && error.status === 429 && attempt < maxRetries) {
+        await sleep(Math.min(60, Math.max(1, error.retryAfterSeconds ?? 1)) * 1000);
+        continue;
+      }
+      const cause = error instanceof Error ? error : new Error(String(error));
+      const named = namedItems(error, indexes.length);
+      for (const [offset, message] of named) {
+        const index = indexes[offset] as number;
+        outcomes[index] = {
+          index,
+          ok: false,
+          error: new SluiceError({ ...toInit(cause), detail: message }),
+          cause: "item",
+        };
+      }
+      const rest = indexes.filter((_, offset) => !named.has(offset));
+      if (named.size > 0 && rest.length > 0 && !resentWithoutNamed) {
+        resentWithoutNamed = true;
+        indexes = rest;
+        continue;
+      }
+      const span = [rest[0] ?? 0, (rest[rest.length - 1] ?? 0) + 1] as const;
+      for (const index of rest) outcomes[index] = { index, ok: false, error: cause, cause: "batch", batch: span };
+      return;
+    }
+  }
 }
 
 function toInit(error: Error): ConstructorParameters<typeof SluiceError>[0] {
