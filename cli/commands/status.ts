@@ -18,8 +18,12 @@ export function registerStatus(program: Command, io: Io): void {
     .command("status")
     .description("show a task; --wait polls until it ends (exit 1 unless it succeeded)")
     .argument("<id>", "task id")
-    .option("--wait [seconds]", `wait for the task to end, at most this long (default ${DEFAULT_WAIT_SECONDS})`)
-    .action(async (id: string, flags: { wait?: true | string }, command: Command) => {
+    .option(
+      "--wait [seconds]",
+      `wait for the task to end, at most this long (default ${DEFAULT_WAIT_SECONDS})`,
+      parseWaitSeconds,
+    )
+    .action(async (id: string, flags: { wait?: true | number }, command: Command) => {
       const ctx = Context.of(command, io);
       const client = ctx.client();
       if (flags.wait === undefined) {
@@ -27,7 +31,7 @@ export function registerStatus(program: Command, io: Io): void {
         ctx.print(task, () => formatTask(task));
         return;
       }
-      const seconds = flags.wait === true ? DEFAULT_WAIT_SECONDS : parseWaitSeconds(flags.wait);
+      const seconds = flags.wait === true ? DEFAULT_WAIT_SECONDS : flags.wait;
       const started = Date.now();
       const bar = progressBar(ctx.interactive, seconds, "{id} {state} |{bar}| {elapsed}s of {limit}s", {
         id,
