@@ -61,7 +61,12 @@ export class Http {
       if (value !== undefined) headers.set(name, value);
     headers.set("authorization", `Bearer ${this.#apiKey}`);
     const timeout = AbortSignal.timeout(this.#timeoutMs);
-    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    // AbortSignal.any is in Node from 20.3 on; without it a caller's signal wins over the timeout.
+    const signal = options.signal
+      ? typeof AbortSignal.any === "function"
+        ? AbortSignal.any([options.signal, timeout])
+        : options.signal
+      : timeout;
     const init: RequestInit = { method, headers, signal };
     if (options.body !== undefined) init.body = options.body;
     const response = await this.#fetch(this.url(path, options.query), init);

@@ -132,9 +132,9 @@ export const scheduleSchema = z.looseObject({
   id: z.string(),
   cron: z.string(),
   timezone: z.string(),
-  nextRunAt: z.string().nullable(),
-  lastRunAt: z.string().nullable(),
-  paused: z.boolean(),
+  nextRunAt: z.string().nullable().optional(),
+  lastRunAt: z.string().nullable().optional(),
+  paused: z.boolean().optional(),
 });
 
 export const scheduleListSchema = z.looseObject({ schedules: z.array(scheduleSchema) });
