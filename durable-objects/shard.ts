@@ -20,6 +20,8 @@ import type {
   IngestMessage,
   InvocationJob,
   OutcomeReport,
+  ScheduleTransfer,
+  ScheduleView,
   ShardAccountLimits,
   StoredTaskView,
   SubmitResult,
@@ -27,9 +29,11 @@ import type {
   TaskPage,
 } from "../src/records";
 import type { CallbackResult, Completion, OperationResult, Refusal } from "../src/results";
-import { GRANT_TTL_MS, ShardStore } from "../src/shard";
+import type { ScheduleSpec } from "../src/schedules";
+import { GRANT_TTL_MS, type PutScheduleResult, ShardStore } from "../src/shard";
 import type { TaskState } from "../src/task-states";
 import { logError } from "../workers/platform/log";
+import { fireDueSchedules, moveSchedules } from "./shard-schedules";
 
 /** How many dispatch passes one call may run before leaving the rest to the alarm (bounds CPU per invocation). */
 const PASSES_PER_CALL = 5;
@@ -51,6 +55,8 @@ export class ShardDurableObject extends DurableObject<Env> {
       callsPerInvoker: CALLS_PER_INVOKER,
       aimdDecreaseFactor: config.aimdDecreaseFactor,
       aimdCooldownMs: config.aimdCooldownMs,
+      aimdInitialWindow: config.aimdInitialWindow,
+      aimdIdleRestartMs: config.aimdIdleRestartMs,
       dispatchOrder: config.dispatchOrder,
       delivery: { schedule: config.deliverySchedule, timeoutMs: config.deliveryTimeoutMs },
     });
@@ -74,7 +80,40 @@ export class ShardDurableObject extends DurableObject<Env> {
 
   async upsertFunction(record: FunctionRecord): Promise<void> {
     this.ctx.storage.transactionSync(() => this.#store.upsertFunction(record));
+    // The function may have moved to another shard: its schedules here stop firing and follow it.
+    await moveSchedules(this.#store, this.ctx.storage, this.env, this.#name);
     await this.#kick();
+  }
+
+  /** Create or replace a schedule of `fn` (API.md "Schedules"); `origin` is the gateway's, for result URLs. */
+  async putSchedule(fn: FunctionRecord, id: string, spec: ScheduleSpec, origin: string): Promise<PutScheduleResult> {
+    const result = this.ctx.storage.transactionSync(() =>
+      this.#store.putSchedule(this.#name, fn, id, spec, origin, Date.now()),
+    );
+    if (result.ok) await this.#scheduleAlarm(false);
+    return result;
+  }
+
+  getSchedule(account: string, fnName: string, id: string): ScheduleView | undefined {
+    return this.#store.getSchedule(account, fnName, id);
+  }
+
+  listSchedules(account: string, fnName: string): ScheduleView[] {
+    return this.#store.listSchedules(account, fnName);
+  }
+
+  deleteSchedule(account: string, fnName: string, id: string): boolean {
+    return this.ctx.storage.transactionSync(() => this.#store.deleteSchedule(account, fnName, id));
+  }
+
+  /** Another shard hands over the schedules of a function that now lives here (shard-schedules.ts). */
+  async adoptSchedules(
+    fn: FunctionRecord,
+    rows: ScheduleTransfer[],
+  ): Promise<{ ok: true; adopted: number } | { ok: false; movedTo?: string }> {
+    const result = this.ctx.storage.transactionSync(() => this.#store.adoptSchedules(this.#name, fn, rows));
+    if (result.ok) await this.#scheduleAlarm(false);
+    return result;
   }
 
   async deleteFunction(account: string, name: string): Promise<{ cancelled: number }> {
@@ -162,14 +201,22 @@ export class ShardDurableObject extends DurableObject<Env> {
     from?: { invoker: number; free: number },
   ): Promise<{ applied: number; jobs: InvocationJob[] }> {
     const now = Date.now();
-    const { applied, jobs } = this.ctx.storage.transactionSync(() => {
+    const { applied, jobs, passNeeded } = this.ctx.storage.transactionSync(() => {
       const count = reports.filter((r) => this.#store.applyOutcome(r, now).applied).length;
       const plan = from && from.free > 0 ? this.#store.planDispatch(this.#name, now, from) : undefined;
-      return { applied: count, jobs: plan ? [...plan.byInvoker.values()].flat() : [] };
+      return {
+        applied: count,
+        jobs: plan ? [...plan.byInvoker.values()].flat() : [],
+        // The answer's own pass saw every function with due work: unless it ran out of this invoker's slots (or an
+        // account's grant may need refreshing), a pass for the whole pool would find nothing more to start.
+        passNeeded: plan === undefined || plan.exhausted || this.#store.hasAccountLimits(),
+      };
     });
-    // Many invokers report at once; one dispatch run (going round again if needed) serves them all.
     await this.#ensureAlarm();
-    void this.#kick();
+    // Many invokers report at once; one dispatch run (going round again if needed) serves them all.
+    if (passNeeded) void this.#kick();
+    else if (reports.some((r) => r.outcome.kind !== "succeeded")) void this.#afterReport();
+    else void this.#handOffDeliveries().catch((error: unknown) => logError("delivery hand-off failed", error, {}));
     // An answer stays within the RPC bound; the rest (only with a large INLINE_LIMIT_BYTES) goes the usual way.
     const [answer = [], ...rest] = batchBySize(jobs, jobBytes, MAX_RPC_BATCH_BYTES);
     if (from && rest.length > 0) {
@@ -210,6 +257,9 @@ export class ShardDurableObject extends DurableObject<Env> {
     });
     await this.#abort(aborts);
     await this.#collectGarbage();
+    // Due ticks become tasks before the dispatch run below, which may start them at once.
+    await fireDueSchedules(this.#store, this.ctx.storage, this.env, this.#name);
+    await moveSchedules(this.#store, this.ctx.storage, this.env, this.#name);
     await this.#kick();
   }
 
@@ -324,6 +374,17 @@ export class ShardDurableObject extends DurableObject<Env> {
         }
       }),
     );
+  }
+
+  /** What a dispatch run does after its passes, for a report whose answer already started all there was to start. */
+  async #afterReport(): Promise<void> {
+    try {
+      await this.#handOffDeliveries();
+      // A retry's backoff or a throttle's pause may end before the alarm now set.
+      await this.#scheduleAlarm(false);
+    } catch (error) {
+      logError("after-report bookkeeping failed; the alarm retries", error, { shard: this.#name });
+    }
   }
 
   /** Outbox: send deliveries recorded by transitions to the delivery queue; the alarm retries any that fail. */

@@ -1,45 +1,116 @@
 /**
  * @module
- * The AIMD governor of one function: a concurrency window that grows additively while calls succeed and shrinks
- * multiplicatively when the function pushes back (429/503, timeouts), capped by `maxConcurrency`. Like TCP congestion
- * control, it grows by about one slot per window's worth of successes, and shrinks once per round trip: rejections of
- * calls that were already in flight when the window was cut count as the same signal, not fifty more.
+ * The AIMD governor of one function: a concurrency window, capped by `maxConcurrency`, that finds and holds what the
+ * function can bear, in the manner of TCP congestion control (RFC 5681):
+ *
+ * - **Slow start**: a new function starts with a small window (`initialWindow`) that grows by one slot per success,
+ *   doubling each round trip, until the function first pushes back (429/503 or a timeout) or the window reaches
+ *   `ssthresh`. Doubling overshoots by up to 2×, so leaving slow start on congestion halves the window.
+ * - **Congestion avoidance**: then it grows by 1/window per success (about one slot per round trip) and is multiplied
+ *   by `decreaseFactor` on congestion, at most once per round trip: rejections of calls that were already in flight
+ *   when the window was cut say the same thing, not fifty more. The round trip is the smoothed time of the
+ *   function's successful calls (from their start to their report, like TCP's SRTT): a 429 comes back at once, so
+ *   counting its own round trip would cut the window again and again while the first cut is still taking effect.
+ * - **Application-limited**: successes widen the window only while the function uses at least half of it (RFC 7661's
+ *   rule), so a trickle does not inflate the window to `maxConcurrency` and then release a burst.
+ * - **Restart after idle**: a function without calls for `idleRestartMs` starts slow again from `initialWindow`, with
+ *   `ssthresh` at its old window, so it doubles back to where it was instead of opening with the whole window.
+ * - **Retry-After**: a `Retry-After` on a 429/503 pauses every call of the function until then (`pausedUntil`).
+ * - **A throttled call keeps its slot for a round trip**: a 429 comes back at once, and a slot it freed would be
+ *   refilled at once by a call that meets the same full backend; so the slot stays taken until the call would have
+ *   ended had it been accepted (its start plus the smoothed round trip), and the retries do not churn.
  */
 
 export interface AimdState {
   readonly window: number;
+  /** The slow-start threshold: below it a success adds one slot, above it 1/window. */
+  readonly ssthresh: number;
   readonly lastDecreaseAt: number;
+  /** No call starts before this time (the function's last Retry-After); 0 when none. */
+  readonly pausedUntil: number;
+  /** The last time a call of the function ended (for the restart after idle). */
+  readonly lastActiveAt: number;
+  /** Calls the last dispatch pass left in flight (in memory only; undefined until a pass after a start). */
+  readonly used?: number;
+  /** Smoothed round trip of successful calls, dispatch to report, ms (in memory only; undefined until a success). */
+  readonly rttMs?: number;
+  /** When the slots of recently throttled calls free up (in memory only; at most `max` entries). */
+  readonly held?: readonly number[];
 }
 
 export interface AimdParams {
   /** Upper bound: the function's `maxConcurrency`. */
   readonly max: number;
-  /** Multiplier on congestion, e.g. 0.5. */
+  /** Multiplier on congestion in congestion avoidance, e.g. 0.9. */
   readonly decreaseFactor: number;
-  /** Minimum time between two decreases. */
+  /** Minimum time between two decreases (the round-trip rule comes first; this bounds a burst of fast rejections). */
   readonly cooldownMs: number;
+  /** The window a new or idle function starts slow from. */
+  readonly initialWindow: number;
+  /** Idle time after which a function starts slow again. */
+  readonly idleRestartMs: number;
 }
 
-/** A new function starts with its whole window: it has not pushed back yet. */
-export function initialAimd(params: AimdParams): AimdState {
-  return { window: params.max, lastDecreaseAt: 0 };
+/** Longest pause a function's Retry-After can order (a hostile or broken header cannot park a function for days). */
+export const MAX_RETRY_AFTER_PAUSE_MS = 300_000;
+/** Weight of a new sample in the smoothed round trip (TCP's 1/8). */
+const RTT_WEIGHT = 1 / 8;
+/** Leaving slow start on congestion: doubling overshot by up to 2×. */
+const SLOW_START_EXIT_FACTOR = 0.5;
+
+/** A new function starts slow: a small window that doubles per round trip until the function pushes back. */
+export function initialAimd(params: AimdParams, now = 0): AimdState {
+  return {
+    window: Math.min(params.max, Math.max(1, params.initialWindow)),
+    ssthresh: params.max,
+    lastDecreaseAt: 0,
+    pausedUntil: 0,
+    lastActiveAt: now,
+  };
 }
 
 /** Keep a stored window inside the current bounds (maxConcurrency may have changed). */
 export function clampAimd(state: AimdState, params: AimdParams): AimdState {
-  return { ...state, window: Math.min(params.max, Math.max(1, state.window)) };
-}
-
-/** A call succeeded: add 1/window, so a full window of successes adds about one slot. */
-export function aimdOnSuccess(state: AimdState, params: AimdParams): AimdState {
-  const window = Math.min(params.max, state.window + 1 / Math.max(1, state.window));
+  const window = Math.min(params.max, Math.max(1, state.window));
   return window === state.window ? state : { ...state, window };
 }
 
+/** Whether the window still doubles per round trip. */
+export function inSlowStart(state: AimdState): boolean {
+  return state.window < state.ssthresh;
+}
+
+/** A dispatch pass left `inFlight` calls of the function running. */
+export function aimdOnDispatch(state: AimdState, inFlight: number): AimdState {
+  return state.used === inFlight ? state : { ...state, used: inFlight };
+}
+
 /**
- * The function pushed back: multiply the window by the decrease factor, unless it was cut within the cooldown.
- * @example aimdOnCongestion({ window: 40, lastDecreaseAt: 0 }, { max: 100, decreaseFactor: 0.5, cooldownMs: 1000 }, 5000)
- * // { window: 20, lastDecreaseAt: 5000 }
+ * A call succeeded: the window grows, unless the function is application-limited (the last dispatch left fewer than
+ * half its window in flight: there was not enough work to fill it, so success says nothing about a larger window).
+ */
+export function aimdOnSuccess(
+  state: AimdState,
+  params: AimdParams,
+  now: number,
+  rttMs?: number,
+  callStartedAt?: number,
+): AimdState {
+  const active = { ...state, lastActiveAt: now, rttMs: smooth(state.rttMs, rttMs) };
+  if (state.used !== undefined && state.used * 2 < aimdLimit(state)) return active;
+  // A call sent before the last cut was sent under the old window: its success does not widen the new one (TCP's
+  // recovery), or the window would grow back while the backend is still full.
+  if (callStartedAt !== undefined && callStartedAt < state.lastDecreaseAt) return active;
+  const step = inSlowStart(state) ? 1 : 1 / Math.max(1, state.window);
+  return { ...active, window: Math.min(params.max, state.window + step) };
+}
+
+/**
+ * The function pushed back: cut the window (by half when leaving slow start, else by the decrease factor), unless
+ * the call was sent before the last cut or the cut is within the cooldown.
+ * @example aimdOnCongestion({ window: 40, ssthresh: 20, lastDecreaseAt: 0, pausedUntil: 0, lastActiveAt: 0 },
+ *   { max: 100, decreaseFactor: 0.9, cooldownMs: 100, initialWindow: 4, idleRestartMs: 60000 }, 5000)
+ * // { window: 36, ssthresh: 36, lastDecreaseAt: 5000, pausedUntil: 0, lastActiveAt: 5000 }
  */
 export function aimdOnCongestion(
   state: AimdState,
@@ -47,13 +118,52 @@ export function aimdOnCongestion(
   now: number,
   callStartedAt: number = now,
 ): AimdState {
+  // A decrease factor of 1 is a fixed window (the benchmarks' contrast): nothing is ever cut, nor held.
+  if (params.decreaseFactor >= 1) return { ...state, lastActiveAt: now };
+  const release = callStartedAt + Math.max(params.cooldownMs, state.rttMs ?? params.cooldownMs);
+  const held = [...(state.held ?? []).filter((t) => t > now), ...(release > now ? [release] : [])].slice(-params.max);
+  const active = { ...state, lastActiveAt: now, held };
   // A call that started before the last cut was sent under the old, larger window: it says nothing new.
-  if (callStartedAt < state.lastDecreaseAt) return state;
-  if (now - state.lastDecreaseAt < params.cooldownMs) return state;
-  return { window: Math.max(1, state.window * params.decreaseFactor), lastDecreaseAt: now };
+  if (callStartedAt < state.lastDecreaseAt) return active;
+  if (now - state.lastDecreaseAt < Math.max(params.cooldownMs, state.rttMs ?? 0)) return active;
+  const factor = inSlowStart(state) ? SLOW_START_EXIT_FACTOR : params.decreaseFactor;
+  const window = Math.max(1, state.window * factor);
+  return { ...active, window, ssthresh: window, lastDecreaseAt: now };
 }
 
-/** How many calls may be in flight now. */
-export function aimdLimit(state: AimdState): number {
-  return Math.max(1, Math.floor(state.window));
+/** A 429/503 with Retry-After: no call of the function starts before then (bounded by MAX_RETRY_AFTER_PAUSE_MS). */
+export function aimdPause(state: AimdState, now: number, retryAfterMs: number): AimdState {
+  const until = now + Math.min(Math.max(0, retryAfterMs), MAX_RETRY_AFTER_PAUSE_MS);
+  return until > state.pausedUntil ? { ...state, pausedUntil: until } : state;
+}
+
+/**
+ * Before dispatching: a function with no call in flight and none ended for `idleRestartMs` starts slow again, with
+ * its old window as the threshold to double back to.
+ */
+export function aimdRestartIfIdle(state: AimdState, params: AimdParams, now: number, running: number): AimdState {
+  if (running > 0 || now - state.lastActiveAt < params.idleRestartMs) return state;
+  const initial = Math.min(params.max, Math.max(1, params.initialWindow));
+  if (state.window <= initial) return state;
+  return { ...state, window: initial, ssthresh: Math.max(state.ssthresh, state.window), lastActiveAt: now };
+}
+
+function smooth(before: number | undefined, sample: number | undefined): number | undefined {
+  if (sample === undefined || !Number.isFinite(sample) || sample < 0) return before;
+  return before === undefined ? sample : before + RTT_WEIGHT * (sample - before);
+}
+
+/** How many calls may be in flight now (none while a Retry-After pause lasts). */
+export function aimdLimit(state: AimdState, now?: number): number {
+  const window = Math.max(1, Math.floor(state.window));
+  if (now === undefined) return window;
+  if (now < state.pausedUntil) return 0;
+  const held = state.held?.filter((t) => t > now).length ?? 0;
+  return Math.max(0, window - held);
+}
+
+/** The next time the limit rises by itself (a pause ends, a held slot frees up), if any: the shard wakes then. */
+export function aimdNextRelease(state: AimdState, now: number): number | null {
+  const times = [state.pausedUntil, ...(state.held ?? [])].filter((t) => t > now);
+  return times.length === 0 ? null : Math.min(...times);
 }

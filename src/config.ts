@@ -22,9 +22,15 @@ export interface PlatformConfig {
   readonly deliveryTimeoutMs: number;
   readonly webhookSecretGraceMs: number;
   readonly maxChainDepth: number;
-  /** AIMD: multiplier applied to a function's window when it pushes back, and the least time between two cuts. */
+  /**
+   * AIMD: multiplier applied to a function's window when it pushes back (1: never cut, a fixed window, only as the
+   * benchmarks' contrast), the least time between two cuts, the window a new or idle function starts slow from, and
+   * the idle time after which it starts slow again.
+   */
   readonly aimdDecreaseFactor: number;
   readonly aimdCooldownMs: number;
+  readonly aimdInitialWindow: number;
+  readonly aimdIdleRestartMs: number;
   /** `fair` (default) or `fifo`: one queue in arrival order per shard, only as the benchmarks' contrast. */
   readonly dispatchOrder: "fair" | "fifo";
   /** Queues that feed functions: queue name -> { account, function }. */
@@ -50,6 +56,8 @@ const VAR_NAMES = {
   EVENT_SOURCES: true,
   AIMD_DECREASE_FACTOR: true,
   AIMD_COOLDOWN_MS: true,
+  AIMD_INITIAL_WINDOW: true,
+  AIMD_IDLE_RESTART_MS: true,
   DISPATCH_ORDER: true,
 } as const;
 
@@ -119,8 +127,10 @@ function parseConfig(vars: Vars): PlatformConfig {
     webhookSecretGraceMs: positiveInt(vars.WEBHOOK_SECRET_GRACE_SECONDS, 86_400) * 1000,
     maxChainDepth: positiveInt(vars.MAX_CHAIN_DEPTH, 8),
     eventSources: parseEventSources(vars.EVENT_SOURCES),
-    aimdDecreaseFactor: fraction(vars.AIMD_DECREASE_FACTOR, 0.7),
+    aimdDecreaseFactor: vars.AIMD_DECREASE_FACTOR?.trim() === "1" ? 1 : fraction(vars.AIMD_DECREASE_FACTOR, 0.9),
     aimdCooldownMs: positiveInt(vars.AIMD_COOLDOWN_MS, 100),
+    aimdInitialWindow: positiveInt(vars.AIMD_INITIAL_WINDOW, 4),
+    aimdIdleRestartMs: positiveInt(vars.AIMD_IDLE_RESTART_MS, 60_000),
     dispatchOrder: vars.DISPATCH_ORDER === "fifo" ? "fifo" : "fair",
   };
 }

@@ -13,6 +13,7 @@ export type ProblemKind =
   | "not-found"
   | "conflict"
   | "invalid-transition"
+  | "limit-exceeded"
   | "payload-too-large"
   | "rate-limited"
   | "admin-disabled"
@@ -26,6 +27,7 @@ const TITLES: Record<ProblemKind, { status: number; title: string }> = {
   "not-found": { status: 404, title: "Not found" },
   conflict: { status: 409, title: "Conflict" },
   "invalid-transition": { status: 409, title: "State transition not allowed" },
+  "limit-exceeded": { status: 409, title: "Limit reached" },
   "payload-too-large": { status: 413, title: "Payload too large" },
   "unsupported-media-type": { status: 415, title: "Unsupported media type" },
   "rate-limited": { status: 429, title: "Too many requests" },

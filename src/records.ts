@@ -46,6 +46,15 @@ export interface IngestTask {
   readonly chainDepth?: number;
   /** Public origin of the gateway that took the task, for absolute `resultUrl`s in deliveries. */
   readonly origin?: string;
+  /** Set on a task a schedule fired (src/shard/schedules.ts). */
+  readonly schedule?: TaskSchedule;
+}
+
+/** Which schedule fired a task, for which tick (ms), and whether it fired late (after an outage). */
+export interface TaskSchedule {
+  readonly id: string;
+  readonly scheduledFor: number;
+  readonly late: boolean;
 }
 
 /** One ingest queue message: a task plus the function snapshot the gateway saw, so the shard never waits on a lookup. */
@@ -79,6 +88,8 @@ export interface InvocationJob {
   readonly deadline: number;
   readonly callbackToken: string;
   readonly payload: BodyRef;
+  /** The schedule that fired the task, sent as `Sluice-Schedule-Id`. */
+  readonly scheduleId?: string;
 }
 
 export interface OutcomeReport {
@@ -126,6 +137,10 @@ export interface StoredTaskView {
   attemptLogDropped?: number;
   /** The `Sluice-Fairness-Key` it was submitted with: its lane within the function. */
   fairnessKey?: string;
+  /** A task a schedule fired (as in {@link TaskSummary}). */
+  scheduleId?: string;
+  scheduledFor?: string;
+  late?: true;
   error?: TaskError;
   delivery?: { state: "pending" | "delivered" | "failed"; attempts: number; lastError?: string };
   resultBody?: BodyRef;
@@ -170,10 +185,54 @@ export interface TaskSummary {
   updatedAt: string;
   timeline: TaskTimeline;
   error?: TaskError;
+  /** A task a schedule fired: which schedule, the tick it ran for, and `late` when it fired after an outage. */
+  scheduleId?: string;
+  scheduledFor?: string;
+  late?: true;
 }
 
 export interface TaskPage {
   readonly tasks: TaskSummary[];
   /** Exclusive upper bound for the next page (tasks are listed by descending sequence). */
   readonly nextBefore?: number;
+}
+
+/**
+ * A schedule as a shard returns it; the gateway shows `payloadJson` parsed, as `payload` (API.md "Schedules"), and
+ * listings leave it out. JSON text, not a value: a recursive JSON type is too deep for the RPC types.
+ */
+export interface ScheduleView {
+  id: string;
+  function: string;
+  cron: string;
+  timezone: string;
+  contentType: string;
+  paused: boolean;
+  payloadJson?: string;
+  nextRunAt: string | null;
+  lastRunAt: string | null;
+  /** The tick the last run was fired for (its task's `scheduledFor`). */
+  lastScheduledFor: string | null;
+  lastTaskId: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A schedule's stored row as it moves from one shard to another (a function's isolation changed). */
+export interface ScheduleTransfer {
+  readonly account: string;
+  readonly function: string;
+  readonly id: string;
+  readonly cron: string;
+  readonly timezone: string;
+  readonly payload: string | null;
+  readonly contentType: string;
+  readonly paused: boolean;
+  readonly origin: string | null;
+  readonly anchor: number;
+  readonly lastTick: number | null;
+  readonly lastRunAt: number | null;
+  readonly lastTaskId: string | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
 }

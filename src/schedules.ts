@@ -2,7 +2,8 @@
  * @module
  * Schedules (API.md "Schedules"), the pure part: the schema of `PUT /v1/functions/:name/schedules/:id`, the next tick
  * of a cron timetable in an IANA time zone (computed by `croner`, never by hand), which tick is due after an outage,
- * and what a tick's task id derives from. Firing (per-shard alarms) and the routes are later steps.
+ * what a tick's task id derives from, and the body a tick's task carries. Firing lives in src/shard/schedules.ts (one
+ * alarm per shard), the routes in workers/gateway/schedules.ts.
  *
  * Daylight-saving rule (what croner does, pinned by tests): a wall-clock time that does not exist on a spring-forward
  * day (02:30 in Europe/Berlin on 2026-03-29) fires once, at the first instant after the gap (03:00 local); a wall-clock
@@ -11,11 +12,19 @@
 
 import { Cron } from "croner";
 import { z } from "zod";
+import { utf8 } from "./encoding";
+import { isJsonType } from "./result-view";
 
 /** At most this many schedules per function. */
 export const MAX_SCHEDULES_PER_FUNCTION = 1_000;
 /** The shortest period a timetable can have: cron's resolution is one second (6 fields, seconds first). */
 export const MIN_PERIOD_MS = 1_000;
+/** A schedule's payload, as the task body it becomes: kept inline in the shard, so bounded like an inline task body. */
+export const MAX_SCHEDULE_PAYLOAD_BYTES = 65_536;
+/** A `PUT …/schedules/:id` body: the payload's cap plus room for the other fields. */
+export const MAX_SCHEDULE_BODY_BYTES = MAX_SCHEDULE_PAYLOAD_BYTES + 4_096;
+/** A tick fired more than this after its time is reported `late` (an outage, or a shard that could not keep up). */
+export const LATE_AFTER_MS = 30_000;
 
 /** Whether `zone` is an IANA time zone this runtime knows. */
 export function isTimeZone(zone: string): boolean {
@@ -94,4 +103,15 @@ function jobOf(spec: Pick<ScheduleSpec, "cron" | "timezone">): Cron {
 /** What a tick's task id derives from (with src/ids.ts mintDerivedTaskId): the same tick never makes two tasks. */
 export function tickSeed(scheduleId: string, tick: number): string {
   return `schedule\n${scheduleId}\n${tick}`;
+}
+
+/**
+ * The body a tick's task carries: the payload as JSON for a JSON content type; a string payload as its own text for
+ * any other type (so `"contentType": "text/csv"` with a string sends that text); no payload, an empty body.
+ * @example schedulePayload("a,b", "text/csv") // the bytes of a,b
+ */
+export function schedulePayload(payload: unknown, contentType: string): Uint8Array {
+  if (payload === undefined) return new Uint8Array(0);
+  if (typeof payload === "string" && !isJsonType(contentType)) return utf8(payload);
+  return utf8(JSON.stringify(payload));
 }

@@ -87,6 +87,7 @@ export async function invokeTenant(
           "sluice-attempt": String(job.attempt),
           "sluice-deadline": String(job.deadline),
           "sluice-callback-token": job.callbackToken,
+          ...(job.scheduleId ? { "sluice-schedule-id": job.scheduleId } : {}),
           ...signature,
         },
       });

@@ -21,9 +21,12 @@ export interface ShardSettings {
   readonly invokers: number;
   /** Calls one invoker runs at once (6: Cloudflare's open-connection limit per invocation). */
   readonly callsPerInvoker: number;
-  /** AIMD: window multiplier on congestion, and the least time between two cuts. */
+  /** AIMD (src/aimd.ts): window multiplier on congestion, and the least time between two cuts. */
   readonly aimdDecreaseFactor: number;
   readonly aimdCooldownMs: number;
+  /** AIMD slow start: the first window (default 4) and the idle time after which it starts again (default 60 s). */
+  readonly aimdInitialWindow?: number;
+  readonly aimdIdleRestartMs?: number;
   /**
    * `fair` (the default): hierarchical deficit round robin and fairness-key lanes. `fifo`: one queue in arrival order
    * across the shard, head-of-line blocking included — only as a benchmark's contrast (DISPATCH_ORDER).
@@ -39,6 +42,11 @@ export interface ShardContext {
   readonly functions: Map<string, FunctionRecord>;
   /** AIMD windows, loaded from the `governors` table on first use (so they survive an eviction). */
   readonly governors: Map<string, AimdState>;
+  /**
+   * Functions whose limit rises by itself later (a backend's Retry-After ends, a throttled call's slot frees up), and
+   * when (governor.ts): the shard wakes then.
+   */
+  readonly pauses: Map<string, number>;
   /** The deficit round robin across accounts and functions, carried from pass to pass (src/fair-share.ts). */
   readonly fairShare: FairShareState;
   /**
@@ -66,7 +74,7 @@ export const ROW_WITHOUT_BODIES = `seq, id, account, function, state, run, attem
   payload_type, payload_size, idempotency_key, fairness_key, not_before, age_from, lease_until, invoker, callback_token,
   async, chain_depth, origin, created_at, updated_at, accepted_at, queued_at, first_dispatched_at, last_dispatched_at,
   finished_at, delivered_at, NULL AS result, result_r2, result_type, result_size, error, purge_at, attempt_log_dropped,
-  lane_tag`;
+  lane_tag, schedule`;
 
 export const FUNCTION_DELETED: TaskError = { kind: "function_deleted", message: "the function was deleted" };
 export const FUNCTION_DELETED_ERROR = JSON.stringify(FUNCTION_DELETED);

@@ -6,17 +6,16 @@
  * Each dispatched task gets a lease, an invocation number, a callback token and an invoker.
  */
 
-import { aimdLimit } from "../aimd";
 import { mintCallbackToken } from "../callback-token";
 import { allocateFairly, callCost, type Demand } from "../fair-share";
 import type { TaskError } from "../outcome";
-import type { BodyRef, FunctionRecord, InvocationJob } from "../records";
+import type { BodyRef, FunctionRecord, InvocationJob, TaskSchedule } from "../records";
 import { pickInvoker } from "../scheduler";
 import { mustTransition } from "../task-states";
 import { accountRoom } from "./accounts";
 import { functionsToVisit, oldestQueuedAge, refreshAttention } from "./attention";
 import { functionKey, type ShardContext } from "./context";
-import { governorOf } from "./governor";
+import { governorRoom, noteDispatched } from "./governor";
 import { promoteDue, readyCount, takeReady } from "./lanes";
 import { scheduleDelivery } from "./outbox";
 import { purgeAt } from "./retention";
@@ -30,6 +29,11 @@ export interface DispatchPlan {
   readonly expired: number;
   /** True when the pass stopped at its budget and more tasks are ready now. */
   readonly more: boolean;
+  /**
+   * True when the pass ran out of slots (its budget, or for a targeted pass the invoker's free slots) while some
+   * function still had ready work and room: a pass for the other invokers would find work.
+   */
+  readonly exhausted: boolean;
 }
 
 /** Largest number of tasks one dispatch pass moves (bounds the transaction and the CPU of one call). */
@@ -72,7 +76,7 @@ export function planDispatch(
     const key = functionKey(fn.account, fn.name);
     expired += expireStale(ctx, fn, now);
     if (fn.paused) continue;
-    const room = aimdLimit(governorOf(ctx, fn)) - (running.get(key) ?? 0);
+    const room = governorRoom(ctx, fn, running.get(key) ?? 0, now);
     rooms.set(key, room);
     if (room <= 0) continue;
     // Bounded: a pass makes ready and counts at most what the function could start now (its room), so a deep backlog
@@ -102,9 +106,19 @@ export function planDispatch(
       dispatched++;
     }
   }
-  for (const fn of visited) refreshAttention(ctx, fn);
+  for (const fn of visited) {
+    refreshAttention(ctx, fn);
+    const key = functionKey(fn.account, fn.name);
+    if (rooms.has(key)) noteDispatched(ctx, fn, (running.get(key) ?? 0) + (allocation.calls.get(key) ?? 0), now);
+  }
   // Look again soon only when the pass budget was the limit: full slots or windows free up with the calls' reports.
-  return { byInvoker, dispatched, expired, more: allocation.more && budget === DISPATCH_BUDGET };
+  return {
+    byInvoker,
+    dispatched,
+    expired,
+    more: allocation.more && budget === DISPATCH_BUDGET,
+    exhausted: allocation.more || budget === 0,
+  };
 }
 
 /**
@@ -190,6 +204,7 @@ export function dispatchRow(
       deadline,
       callbackToken,
       payload,
+      ...(row.schedule !== null ? { scheduleId: (JSON.parse(row.schedule) as TaskSchedule).id } : {}),
     },
   };
 }

@@ -20,6 +20,8 @@
  * | outbox.ts | the delivery outbox and its recovery |
  * | retention.ts | purging ended tasks, R2 garbage |
  * | attention.ts | which functions a dispatch pass visits |
+ * | schedules.ts | cron schedules: storage, firing ticks as tasks |
+ * | schedule-moves.ts | handing a moved function's schedules to its new shard |
  * | wake.ts | the next alarm |
  */
 
@@ -32,6 +34,8 @@ import type {
   FunctionRecord,
   IngestMessage,
   OutcomeReport,
+  ScheduleTransfer,
+  ScheduleView,
   ShardAccountLimits,
   StoredTaskView,
   SubmitResult,
@@ -39,6 +43,7 @@ import type {
   TaskPage,
 } from "../records";
 import type { CallbackResult, Completion, OperationResult, PurgeResult } from "../results";
+import type { ScheduleSpec } from "../schedules";
 import type { Sql } from "../sql";
 import type { TaskState } from "../task-states";
 import { type GrantRequest, grantRequests, loadAccountLimits, recordGrant, setAccountLimits } from "./accounts";
@@ -54,6 +59,19 @@ import { applyDeliveryReport, deliveryTiming, markHandedOff, pendingHandoffs, re
 import { applyOutcome, checkCallback, complete, heartbeat, recoverExpiredLeases } from "./outcomes";
 import { forgetGarbage, pendingGarbage, purgeExpired } from "./retention";
 import { runningCalls } from "./running";
+import { adoptSchedules, forgetMoved, outboundSchedules, redirectMoved } from "./schedule-moves";
+import {
+  deleteSchedule,
+  deleteSchedulesOf,
+  fireTicks,
+  getSchedule,
+  listSchedules,
+  notePlacement,
+  type PutScheduleResult,
+  planTicks,
+  putSchedule,
+  type TickPlan,
+} from "./schedules";
 import { applyShardSchema } from "./schema";
 import { nextWakeAt } from "./wake";
 
@@ -63,6 +81,7 @@ export { functionKey } from "./context";
 export { DISPATCH_BUDGET, type DispatchPlan, MORE_DISPATCH_MS } from "./dispatch";
 export { BULK_CHUNK, BULK_CHUNKS_PER_CALL, BULK_CONTINUE_MS } from "./operations";
 export { HANDOFF_RETRY_MS } from "./outbox";
+export type { PutScheduleResult, TickPlan } from "./schedules";
 
 export class ShardStore {
   readonly #ctx: ShardContext;
@@ -80,6 +99,7 @@ export class ShardStore {
       settings,
       functions,
       governors: new Map(),
+      pauses: new Map(),
       fairShare: newFairShareState(),
       clocks: new Map(),
       waitingDue: new Map(),
@@ -96,8 +116,10 @@ export class ShardStore {
   // Functions
   upsertFunction(record: FunctionRecord): void {
     upsertFunction(this.#ctx, record);
+    notePlacement(this.#ctx, record.account, record.name);
   }
   deleteFunction(account: string, name: string, now: number): { cancelled: number; aborts: AbortOrder[] } {
+    deleteSchedulesOf(this.#ctx, account, name);
     return deleteFunction(this.#ctx, account, name, now);
   }
 
@@ -142,6 +164,11 @@ export class ShardStore {
 
   // Dispatch and outcomes
   /** A dispatch pass; with `to`, one that fills only that invoker's free slots (its report's answer). */
+  /** Whether any account on this shard has `limits.maxConcurrency` (its grants are refreshed by full passes). */
+  hasAccountLimits(): boolean {
+    return this.#ctx.accountLimits.size > 0;
+  }
+
   planDispatch(shard: string, now: number, to?: { invoker: number; free: number }): DispatchPlan {
     return planDispatch(this.#ctx, shard, now, to);
   }
@@ -206,6 +233,46 @@ export class ShardStore {
   }
   forgetGarbage(keys: readonly string[]): void {
     forgetGarbage(this.#ctx.sql, keys);
+  }
+
+  // Schedules (`shard` is this shard's own name)
+  putSchedule(
+    shard: string,
+    fn: FunctionRecord,
+    id: string,
+    spec: ScheduleSpec,
+    origin: string,
+    now: number,
+  ): PutScheduleResult {
+    return putSchedule(this.#ctx, shard, fn, id, spec, origin, now);
+  }
+  getSchedule(account: string, fnName: string, id: string): ScheduleView | undefined {
+    return getSchedule(this.#ctx, account, fnName, id);
+  }
+  listSchedules(account: string, fnName: string): ScheduleView[] {
+    return listSchedules(this.#ctx, account, fnName);
+  }
+  deleteSchedule(account: string, fnName: string, id: string): boolean {
+    return deleteSchedule(this.#ctx, account, fnName, id);
+  }
+  /** The due schedules' ticks (read only); their task ids are minted (async) before {@link fireTicks}. */
+  planTicks(now: number): TickPlan[] {
+    return planTicks(this.#ctx, now);
+  }
+  fireTicks(shard: string, plans: readonly TickPlan[], taskIds: ReadonlyMap<TickPlan, string>, now: number): string[] {
+    return fireTicks(this.#ctx, shard, plans, taskIds, now);
+  }
+  outboundSchedules() {
+    return outboundSchedules(this.#ctx);
+  }
+  forgetMovedSchedules(to: string, rows: readonly ScheduleTransfer[]): string[] {
+    return forgetMoved(this.#ctx, to, rows);
+  }
+  redirectMovedSchedules(account: string, fnName: string, from: string, to?: string): void {
+    redirectMoved(this.#ctx, account, fnName, from, to);
+  }
+  adoptSchedules(shard: string, fn: FunctionRecord, rows: readonly ScheduleTransfer[]) {
+    return adoptSchedules(this.#ctx, shard, fn, rows);
   }
 
   // The next alarm

@@ -84,8 +84,8 @@ export function accept(ctx: ShardContext, messages: readonly IngestMessage[], no
     ctx.sql.exec(
       `INSERT INTO tasks (id, account, function, state, payload, payload_r2, payload_type, payload_size,
          idempotency_key, fairness_key, not_before, age_from, created_at, updated_at, accepted_at, queued_at,
-         finished_at, error, chain_depth, origin, purge_at, lane_tag)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         finished_at, error, chain_depth, origin, purge_at, lane_tag, schedule)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       task.id,
       task.account,
       task.functionName,
@@ -108,6 +108,7 @@ export function accept(ctx: ShardContext, messages: readonly IngestMessage[], no
       task.origin ?? null,
       fn ? null : purgeAt(now, snapshot.spec.retentionSeconds),
       laneTag,
+      task.schedule ? JSON.stringify(task.schedule) : null,
     );
     if (fn) noteQueued(ctx, fn, dueAt, dueAt);
     return { id: task.id, deduplicated: false };

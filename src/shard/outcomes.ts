@@ -39,7 +39,7 @@ export function applyOutcome(
   const outcome = report.outcome;
   logReport(ctx, row, report, outcome);
   if (fn) {
-    feedGovernor(ctx, fn, outcome, now, report.startedAt);
+    feedGovernor(ctx, fn, outcome, now, report.startedAt, row.last_dispatched_at);
     noteExecutionTime(ctx, fn, report.durationMs);
   }
   switch (outcome.kind) {

@@ -15,6 +15,7 @@ import { LANES_SCHEMA } from "./lanes";
 import { BULK_OPS_SCHEMA } from "./operations";
 import { DELIVERIES_SCHEMA } from "./outbox";
 import { RETENTION_SCHEMA } from "./retention";
+import { SCHEDULES_SCHEMA } from "./schedules";
 
 /**
  * Columns added after the first release, for shards created before them (a fresh shard has them from SHARD_SCHEMA).
@@ -33,6 +34,12 @@ export const SHARD_MIGRATIONS: readonly { readonly statement: string; readonly b
   { statement: `ALTER TABLE tasks ADD COLUMN lane_tag INTEGER` },
   // When a handed-off delivery counts as lost (NULL on older rows: timed by the schedule from updated_at).
   { statement: `ALTER TABLE deliveries ADD COLUMN silent_at INTEGER` },
+  // Slow start and Retry-After pauses (governor.ts); a NULL ssthresh reads as past slow start.
+  { statement: `ALTER TABLE governors ADD COLUMN ssthresh REAL` },
+  { statement: `ALTER TABLE governors ADD COLUMN paused_until INTEGER NOT NULL DEFAULT 0` },
+  { statement: `ALTER TABLE governors ADD COLUMN last_active_at INTEGER NOT NULL DEFAULT 0` },
+  // The schedule that fired a task (schedules.ts): JSON {id, scheduledFor, late}; NULL for every other task.
+  { statement: `ALTER TABLE tasks ADD COLUMN schedule TEXT` },
 ];
 
 /** Create what is missing, then bring an older shard's columns up to date. */
@@ -75,7 +82,7 @@ export const TASKS_SCHEMA: readonly string[] = [
      finished_at INTEGER, delivered_at INTEGER,
      result BLOB, result_r2 TEXT, result_type TEXT, result_size INTEGER,
      error TEXT,
-     purge_at INTEGER, attempt_log_dropped INTEGER NOT NULL DEFAULT 0, lane_tag INTEGER)`,
+     purge_at INTEGER, attempt_log_dropped INTEGER NOT NULL DEFAULT 0, lane_tag INTEGER, schedule TEXT)`,
   `CREATE INDEX IF NOT EXISTS tasks_by_function_ready ON tasks (account, function, state, not_before, seq)`,
   `CREATE INDEX IF NOT EXISTS tasks_by_function_state_seq ON tasks (account, function, state, seq)`,
   `CREATE INDEX IF NOT EXISTS tasks_by_function_seq ON tasks (account, function, seq)`,
@@ -99,6 +106,7 @@ export const SHARD_SCHEMA: readonly string[] = [
   ...BULK_OPS_SCHEMA,
   ...LANES_SCHEMA,
   ...ACCOUNT_LIMITS_SCHEMA,
+  ...SCHEDULES_SCHEMA,
 ];
 
 export type TaskRow = {
@@ -141,6 +149,8 @@ export type TaskRow = {
   attempt_log_dropped: number;
   /** Set once the queued task is due: its place in its fairness-key lane (lanes.ts); NULL while it waits. */
   lane_tag: number | null;
+  /** JSON `TaskSchedule` (records.ts) of a task a schedule fired; NULL otherwise. */
+  schedule: string | null;
 } & Record<string, SqlValue>;
 
 export type AttemptRow = {

@@ -4,7 +4,7 @@
  */
 
 import type { TaskError } from "../outcome";
-import type { AttemptLogEntry, StoredTaskView, TaskSummary, TaskTimeline } from "../records";
+import type { AttemptLogEntry, StoredTaskView, TaskSchedule, TaskSummary, TaskTimeline } from "../records";
 import { bytesOf } from "../sql";
 import type { AttemptRow, DeliveryRow, TaskRow } from "./schema";
 
@@ -49,6 +49,12 @@ export function taskSummary(row: TaskRow): TaskSummary {
     timeline: timeline(row),
   };
   if (row.error !== null && row.state !== "succeeded") summary.error = JSON.parse(row.error) as TaskError;
+  if (row.schedule !== null) {
+    const schedule = JSON.parse(row.schedule) as TaskSchedule;
+    summary.scheduleId = schedule.id;
+    summary.scheduledFor = new Date(schedule.scheduledFor).toISOString();
+    if (schedule.late) summary.late = true;
+  }
   return summary;
 }
 

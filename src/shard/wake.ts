@@ -6,13 +6,16 @@
 import { nextAttention } from "./attention";
 import type { ShardContext } from "./context";
 import { MORE_DISPATCH_MS } from "./dispatch";
+import { nextUnpause } from "./governor";
 import { BULK_CONTINUE_MS } from "./operations";
 import { deliveryTiming, HANDOFF_RETRY_MS, nextSilenceCheck } from "./outbox";
 import { nextRetentionWake } from "./retention";
+import { nextScheduleWake } from "./schedules";
 
 /**
  * When the shard must next look at its tasks: a delay or backoff ending, a lease running out, a task reaching its
- * age limit, an idempotency key expiring, unfinished bulk work, or a dispatch pass that stopped at its budget.
+ * age limit, an idempotency key expiring, unfinished bulk work, a dispatch pass that stopped at its budget, or a
+ * schedule's next tick.
  */
 export function nextWakeAt(ctx: ShardContext, now: number, moreReady: boolean): number | null {
   const times: (number | null)[] = [
@@ -25,11 +28,15 @@ export function nextWakeAt(ctx: ShardContext, now: number, moreReady: boolean): 
       : null,
     nextRetentionWake(ctx.sql),
     nextSilenceCheck(ctx.sql, deliveryTiming(ctx)),
+    // The earliest tick of every schedule on the shard (one indexed MIN), or soon when rows wait to move.
+    nextScheduleWake(ctx, now),
     ctx.sql.exec(`SELECT 1 FROM r2_garbage LIMIT 1`).toArray().length > 0 ? now + HANDOFF_RETRY_MS : null,
   ];
   // Due tasks and age limits of every function, from the in-memory attention times (attention.ts); a delay or backoff
   // ending is also read from one index, so a due time that was not noted still wakes the shard.
   times.push(nextAttention(ctx, now));
+  // A function held by Retry-After has no call whose report would wake the shard when the pause ends.
+  times.push(nextUnpause(ctx, now));
   times.push(
     ctx.sql
       .exec<{ t: number | null }>(

@@ -234,18 +234,24 @@ describe("sluice CLI", () => {
     expect(names).toEqual(["bulk", "echo", "lib", "lines"]);
   });
 
-  it("schedules lists a function's schedules, or says why it cannot", async () => {
-    const route = await call(platform.url, "GET", "/v1/functions/echo/schedules", { token: account.apiKey });
+  it("schedules lists a function's schedules as a table", async () => {
+    const empty = await sluice(["schedules", "echo"]);
+    expect(empty.code, empty.stderr).toBe(0);
+    expect(empty.stdout.trim()).toBe("no schedules");
+    const put = await call(platform.url, "PUT", "/v1/functions/echo/schedules/weekday-9", {
+      token: account.apiKey,
+      json: { cron: "0 9 * * 1-5", timezone: "Asia/Shanghai", payload: { echo: "tick" }, paused: true },
+    });
+    expect(put.status, put.text).toBe(201);
     const ran = await sluice(["schedules", "echo"]);
-    if (route.status === 200) {
-      expect(ran.code, ran.stderr).toBe(0);
-      expect(ran.stdout.trim()).toBe("no schedules");
-    } else {
-      // The schedules routes are not on this server yet: the 404 problem's detail, exit 1.
-      expect(route.status).toBe(404);
-      expect(ran.code).toBe(1);
-      expect(ran.stderr).toContain(`sluice: ${route.body.detail} (404 not-found)`);
-    }
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stdout).toMatch(/^ID\s+CRON\s+TIMEZONE\s+NEXT RUN\s+LAST RUN\s+PAUSED$/m);
+    expect(ran.stdout).toMatch(/^weekday-9\s+0 9 \* \* 1-5\s+Asia\/Shanghai\s+-\s+-\s+yes$/m);
+    const json = JSON.parse((await sluice(["schedules", "echo", "--json"])).stdout);
+    expect(json.schedules).toEqual([expect.objectContaining({ id: "weekday-9", cron: "0 9 * * 1-5", paused: true })]);
+    const missing = await sluice(["schedules", "nope"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^sluice: .+ \(404 not-found\)\n$/);
   });
 
   it("a wrong key exits 1 with the problem's detail on stderr, and the key is never printed", async () => {
@@ -387,7 +393,7 @@ try { await c.getTask("tsk_nope"); } catch (e) { console.log(JSON.stringify({ na
     expect(["accepted", "queued"]).toContain((error as TaskWaitTimeoutError).task.state);
   });
 
-  it("lists functions and schedules (a 404 problem while the schedules routes are not served)", async () => {
+  it("lists functions and schedules; an unknown function is a 404 problem", async () => {
     const sluice = client();
     const page = await sluice.listFunctions({ limit: 2 });
     expect(page.functions.map((f) => f.name)).toEqual(["bulk", "echo"]);
@@ -397,10 +403,17 @@ try { await c.getTask("tsk_nope"); } catch (e) { console.log(JSON.stringify({ na
     expect(all).toEqual(["bulk", "echo", "lib", "lines"]);
     expect((await sluice.getFunction("echo")).target).toEqual({ type: "service", service: "DEMO_FN" });
 
-    const route = await call(platform.url, "GET", "/v1/functions/lib/schedules", { token: account.apiKey });
-    const schedules = await sluice.listSchedules("lib").catch((e: unknown) => e);
-    if (route.status === 200) expect(schedules).toEqual([]);
-    else expect(schedules).toMatchObject({ status: 404, detail: route.body.detail });
+    expect(await sluice.listSchedules("lib")).toEqual([]);
+    const put = await call(platform.url, "PUT", "/v1/functions/lib/schedules/nightly", {
+      token: account.apiKey,
+      json: { cron: "0 2 * * *" },
+    });
+    expect(put.status, put.text).toBe(201);
+    const [schedule] = await sluice.listSchedules("lib");
+    expect(schedule).toMatchObject({ id: "nightly", cron: "0 2 * * *", timezone: "UTC", paused: false });
+    expect(Date.parse(schedule?.nextRunAt ?? "")).toBeGreaterThan(Date.now());
+    const unknown = await sluice.listSchedules("nope").catch((e: unknown) => e);
+    expect(unknown).toMatchObject({ status: 404, type: "https://sluice.dev/problems/not-found" });
 
     const stats = await sluice.stats("lib");
     expect(stats.counts.succeeded).toBeGreaterThan(0);

@@ -7,4 +7,6 @@ export const TEST_SHARD_SETTINGS: ShardSettings = {
   callsPerInvoker: 6,
   aimdDecreaseFactor: 0.7,
   aimdCooldownMs: 100,
+  // Store-level tests of dispatch and isolation start with the whole window; slow start has its own tests.
+  aimdInitialWindow: 10_000,
 };

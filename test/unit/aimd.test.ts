@@ -1,73 +1,235 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { aimdLimit, aimdOnCongestion, aimdOnSuccess, clampAimd, initialAimd } from "../../src/aimd";
+import {
+  type AimdParams,
+  type AimdState,
+  aimdLimit,
+  aimdNextRelease,
+  aimdOnCongestion,
+  aimdOnDispatch,
+  aimdOnSuccess,
+  aimdPause,
+  aimdRestartIfIdle,
+  clampAimd,
+  initialAimd,
+  inSlowStart,
+  MAX_RETRY_AFTER_PAUSE_MS,
+} from "../../src/aimd";
+import { simulate } from "../support/aimd-sim";
 
-const params = { max: 100, decreaseFactor: 0.5, cooldownMs: 1000 };
+const params: AimdParams = { max: 100, decreaseFactor: 0.9, cooldownMs: 100, initialWindow: 4, idleRestartMs: 60_000 };
+const steady = (window: number): AimdState => ({
+  window,
+  ssthresh: window,
+  lastDecreaseAt: 0,
+  pausedUntil: 0,
+  lastActiveAt: 0,
+});
 
-describe("AIMD governor", () => {
-  it("starts with the whole window", () => {
-    expect(initialAimd(params)).toEqual({ window: 100, lastDecreaseAt: 0 });
-    expect(aimdLimit(initialAimd(params))).toBe(100);
+describe("AIMD governor: slow start", () => {
+  it("a new function starts with the initial window, not maxConcurrency", () => {
+    const state = initialAimd(params, 7);
+    expect(aimdLimit(state)).toBe(4);
+    expect(inSlowStart(state)).toBe(true);
+    expect(aimdLimit(initialAimd({ ...params, max: 2 }))).toBe(2);
   });
 
-  it("halves on congestion, at most once per cooldown, never below 1", () => {
+  it("doubles per round trip (one slot per success) until the first throttle, then halves once", () => {
     let state = initialAimd(params);
-    state = aimdOnCongestion(state, params, 10_000);
-    expect(state).toEqual({ window: 50, lastDecreaseAt: 10_000 });
-    expect(aimdOnCongestion(state, params, 10_500)).toBe(state);
-    state = aimdOnCongestion(state, params, 11_000);
-    expect(state.window).toBe(25);
-    let t = 11_000;
-    for (let i = 0; i < 20; i++) state = aimdOnCongestion(state, params, (t += 1000));
+    for (let rtt = 0; rtt < 3; rtt++) {
+      const calls = aimdLimit(state);
+      state = aimdOnDispatch(state, calls);
+      for (let i = 0; i < calls; i++) state = aimdOnSuccess(state, params, rtt * 100);
+    }
+    expect(aimdLimit(state)).toBe(32);
+    state = aimdOnCongestion(state, params, 1_000, 950);
+    expect(state.window).toBe(16);
+    expect(inSlowStart(state)).toBe(false);
+    // Then additive: a full window of successes adds about one slot.
+    state = aimdOnDispatch(state, 16);
+    for (let i = 0; i < 16; i++) state = aimdOnSuccess(state, params, 1_100);
+    expect(state.window).toBeGreaterThan(16.9);
+    expect(state.window).toBeLessThan(17.1);
+  });
+
+  it("stops doubling at ssthresh and never passes maxConcurrency", () => {
+    let state: AimdState = { ...initialAimd(params), ssthresh: 10 };
+    for (let i = 0; i < 6; i++) state = aimdOnSuccess(aimdOnDispatch(state, aimdLimit(state)), params, 0);
+    expect(state.window).toBe(10);
+    expect(inSlowStart(state)).toBe(false);
+    state = aimdOnSuccess(state, params, 0);
+    expect(state.window).toBeCloseTo(10.1, 5);
+    const small = { ...params, max: 5 };
+    let capped = initialAimd(small);
+    capped = aimdOnDispatch(capped, 5);
+    for (let i = 0; i < 100; i++) capped = aimdOnSuccess(capped, small, 0);
+    expect(capped.window).toBe(5);
+  });
+});
+
+describe("AIMD governor: congestion", () => {
+  it("decreases once per round trip: calls sent before the last cut say nothing new", () => {
+    let state = steady(40);
+    state = aimdOnCongestion(state, params, 10_000, 9_800);
+    expect(state.window).toBe(36);
+    // 429s of calls that started before the cut (still in flight then) do not cut again.
+    for (let i = 0; i < 20; i++) state = aimdOnCongestion(state, params, 10_200, 9_900);
+    expect(state.window).toBe(36);
+    // A call sent after the cut that is throttled too: the next round trip's signal.
+    state = aimdOnCongestion(state, params, 10_300, 10_050);
+    expect(state.window).toBeCloseTo(32.4, 5);
+  });
+
+  it("cuts at most once per cooldown, and never below 1", () => {
+    let state = aimdOnCongestion(steady(40), params, 10_000);
+    expect(aimdOnCongestion(state, params, 10_050).window).toBe(state.window);
+    let t = 10_000;
+    for (let i = 0; i < 200; i++) state = aimdOnCongestion(state, params, (t += 1000));
     expect(state.window).toBe(1);
     expect(aimdLimit(state)).toBe(1);
   });
 
-  it("grows by about one slot per window of successes, up to max", () => {
-    let state = { window: 10, lastDecreaseAt: 0 };
-    for (let i = 0; i < 10; i++) state = aimdOnSuccess(state, params);
-    expect(state.window).toBeGreaterThan(10.9);
-    expect(state.window).toBeLessThan(11.1);
-    expect(aimdLimit(state)).toBe(10 + (state.window >= 11 ? 1 : 0));
-    for (let i = 0; i < 100_000; i++) state = aimdOnSuccess(state, params);
-    expect(state.window).toBe(100);
+  it("a throttled call keeps its slot until it would have ended, so its retry does not meet the same full backend", () => {
+    // Successes measured a round trip of about 200 ms.
+    let state = aimdOnSuccess(aimdOnDispatch(steady(10), 10), params, 1_000, 200);
+    expect(state.rttMs).toBe(200);
+    state = aimdOnCongestion(state, params, 1_020, 1_000);
+    expect(aimdLimit(state, 1_020)).toBe(8); // 9 after the cut, one slot held
+    expect(aimdNextRelease(state, 1_020)).toBe(1_200);
+    expect(aimdLimit(state, 1_200)).toBe(9);
+    expect(aimdNextRelease(state, 1_200)).toBeNull();
+    // The round trip also spaces the cuts: a call sent after the cut but within one round trip does not cut again.
+    expect(aimdOnCongestion(state, params, 1_150, 1_100).window).toBe(state.window);
+    expect(aimdOnCongestion(state, params, 1_250, 1_100).window).toBeCloseTo(state.window * 0.9, 5);
   });
 
-  it("converges near a hidden capacity: a window above it is cut, below it grows back", () => {
-    const capacity = 30;
-    let state = initialAimd(params);
-    let now = 0;
-    const windows: number[] = [];
-    for (let round = 0; round < 200; round++) {
-      now += 1000;
-      const limit = aimdLimit(state);
-      if (limit > capacity) state = aimdOnCongestion(state, params, now);
-      else for (let i = 0; i < limit; i++) state = aimdOnSuccess(state, params);
-      windows.push(aimdLimit(state));
-    }
-    const late = windows.slice(100);
-    expect(Math.max(...late)).toBeLessThanOrEqual(capacity + 1);
-    expect(Math.min(...late)).toBeGreaterThanOrEqual(capacity / 2 - 1);
+  it("a decrease factor of 1 is a fixed window (the benchmarks' contrast)", () => {
+    const fixed = { ...params, decreaseFactor: 1 };
+    expect(aimdOnCongestion(steady(100), fixed, 5_000).window).toBe(100);
   });
 
-  it("clamps a stored window to a changed maxConcurrency", () => {
-    expect(clampAimd({ window: 80, lastDecreaseAt: 5 }, { ...params, max: 20 })).toEqual({
-      window: 20,
-      lastDecreaseAt: 5,
-    });
-    expect(clampAimd({ window: 0.2, lastDecreaseAt: 5 }, params).window).toBe(1);
+  it("Retry-After pauses the whole function until then, bounded", () => {
+    let state = aimdPause(steady(20), 1_000, 2_000);
+    expect(aimdLimit(state, 2_999)).toBe(0);
+    expect(aimdLimit(state, 3_000)).toBe(20);
+    // A shorter Retry-After later does not shorten the pause; a hostile one is capped.
+    expect(aimdPause(state, 1_500, 100)).toBe(state);
+    state = aimdPause(state, 1_000, 10 * 86_400_000);
+    expect(state.pausedUntil).toBe(1_000 + MAX_RETRY_AFTER_PAUSE_MS);
   });
 });
 
-describe("one cut per round trip", () => {
-  it("ignores rejections of calls that started before the last cut", () => {
-    const p = { max: 100, decreaseFactor: 0.5, cooldownMs: 0 };
-    const cut = aimdOnCongestion(initialAimd(p), p, 1000, 900);
-    expect(cut.window).toBe(50);
-    // Forty more 429s from calls sent before the cut: no further cut.
-    let state = cut;
-    for (let i = 0; i < 40; i++) state = aimdOnCongestion(state, p, 1010 + i, 950);
-    expect(state.window).toBe(50);
-    // A call sent after the cut and still rejected: cut again.
-    expect(aimdOnCongestion(state, p, 1300, 1100).window).toBe(25);
+describe("AIMD governor: application-limited and idle", () => {
+  it("successes of a trickle (less than half the window in flight) do not grow the window", () => {
+    let state = aimdOnDispatch(steady(8), 1);
+    for (let i = 0; i < 1_000; i++) state = aimdOnSuccess(state, params, i);
+    expect(state.window).toBe(8);
+    state = aimdOnDispatch(state, 4);
+    state = aimdOnSuccess(state, params, 2_000);
+    expect(state.window).toBeGreaterThan(8);
+  });
+
+  it("an idle function starts slow again and doubles back to its old window", () => {
+    const busy = { ...steady(40), lastActiveAt: 1_000 };
+    expect(aimdRestartIfIdle(busy, params, 50_000, 0)).toBe(busy);
+    expect(aimdRestartIfIdle(busy, params, 200_000, 3)).toBe(busy);
+    const restarted = aimdRestartIfIdle(busy, params, 62_000, 0);
+    expect(aimdLimit(restarted)).toBe(4);
+    expect(restarted.ssthresh).toBe(40);
+    expect(inSlowStart(restarted)).toBe(true);
+    let state = restarted;
+    for (let i = 0; i < 36; i++) state = aimdOnSuccess(aimdOnDispatch(state, aimdLimit(state)), params, 62_100);
+    expect(state.window).toBe(40);
+  });
+
+  it("clamps a stored window to a changed maxConcurrency", () => {
+    expect(clampAimd(steady(80), { ...params, max: 20 }).window).toBe(20);
+    expect(clampAimd({ ...steady(0.2) }, params).window).toBe(1);
+  });
+});
+
+describe("AIMD governor: properties", () => {
+  const event = fc.oneof(
+    fc.record({ kind: fc.constant("ok" as const), dt: fc.integer({ min: 0, max: 500 }) }),
+    fc.record({
+      kind: fc.constant("throttle" as const),
+      dt: fc.integer({ min: 0, max: 500 }),
+      age: fc.integer({ min: 0, max: 2_000 }),
+    }),
+    fc.record({ kind: fc.constant("dispatch" as const), inFlight: fc.integer({ min: 0, max: 300 }) }),
+    fc.record({ kind: fc.constant("idle" as const), dt: fc.integer({ min: 0, max: 200_000 }) }),
+    fc.record({ kind: fc.constant("retryAfter" as const), ms: fc.integer({ min: 0, max: 10_000_000 }) }),
+  );
+
+  it("the window never exceeds maxConcurrency nor drops below 1, whatever happens", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 500 }),
+        fc.double({ min: 0.05, max: 0.99, noNaN: true }),
+        fc.integer({ min: 1, max: 50 }),
+        fc.array(event, { maxLength: 300 }),
+        (max, decreaseFactor, initialWindow, events) => {
+          const p = { ...params, max, decreaseFactor, initialWindow };
+          let state = initialAimd(p, 0);
+          let now = 0;
+          for (const e of events) {
+            if (e.kind === "ok") state = aimdOnSuccess(state, p, (now += e.dt));
+            else if (e.kind === "throttle") state = aimdOnCongestion(state, p, (now += e.dt), now - e.age);
+            else if (e.kind === "dispatch") state = aimdOnDispatch(state, e.inFlight);
+            else if (e.kind === "idle") state = aimdRestartIfIdle(state, p, (now += e.dt), 0);
+            else state = aimdPause(state, now, e.ms);
+            state = clampAimd(state, p);
+            const limit = aimdLimit(state);
+            expect(limit).toBeGreaterThanOrEqual(1);
+            expect(limit).toBeLessThanOrEqual(max);
+            expect(state.pausedUntil).toBeLessThanOrEqual(now + MAX_RETRY_AFTER_PAUSE_MS);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe("AIMD governor on a simulated backend", () => {
+  for (const serviceMs of [50, 200]) {
+    // 10 ms between platform and backend each way and back (production's hop; locally it is 25-40 ms).
+    const floor = serviceMs === 200 ? 0.9 : 0.75;
+    it(`finds a capacity of 16 (${serviceMs} ms calls): utilisation >= ${floor}, <= 5 % throttled`, () => {
+      const sim = simulate({ params, capacity: () => 16, serviceMs, hopMs: 10, durationMs: 30_000 });
+      expect(sim.utilisation(5_000, 30_000)).toBeGreaterThanOrEqual(floor);
+      expect(sim.throttled / (sim.ok + sim.throttled)).toBeLessThanOrEqual(0.05);
+      // Slow start: the first calls are the initial window, not maxConcurrency's 100.
+      expect(sim.samples[0]?.[1]).toBe(4);
+    });
+  }
+
+  it("re-converges within 10 s when the capacity doubles and halves (16 -> 32 -> 8)", () => {
+    const capacity = (t: number) => (t < 20_000 ? 16 : t < 40_000 ? 32 : 8);
+    const sim = simulate({ params, capacity, serviceMs: 200, hopMs: 10, durationMs: 60_000 });
+    expect(sim.utilisation(10_000, 20_000)).toBeGreaterThanOrEqual(0.9);
+    // Up: the window passes 0.9 × 32 within 10 s of the change, and the backend is kept busy after.
+    const up = sim.firstWithin(20_000, 0.9 * 32, 100);
+    expect(up).toBeDefined();
+    expect((up ?? Infinity) - 20_000).toBeLessThanOrEqual(10_000);
+    expect(sim.utilisation(30_000, 40_000)).toBeGreaterThanOrEqual(0.9);
+    // Down: the window comes within 1.5 × 8 within 10 s, and the backend stays busy at the new capacity.
+    const down = sim.firstWithin(40_000, 1, 1.5 * 8);
+    expect(down).toBeDefined();
+    expect((down ?? Infinity) - 40_000).toBeLessThanOrEqual(10_000);
+    expect(sim.utilisation(50_000, 60_000)).toBeGreaterThanOrEqual(0.85);
+  });
+
+  it("halving on each throttle (β = 0.5) wastes about a quarter: why the default is 0.9", () => {
+    const halving = simulate({
+      params: { ...params, decreaseFactor: 0.5 },
+      capacity: () => 16,
+      serviceMs: 200,
+      hopMs: 10,
+      durationMs: 30_000,
+    });
+    const default_ = simulate({ params, capacity: () => 16, serviceMs: 200, hopMs: 10, durationMs: 30_000 });
+    expect(halving.utilisation(5_000, 30_000)).toBeLessThan(0.85);
+    expect(default_.utilisation(5_000, 30_000)).toBeGreaterThan(halving.utilisation(5_000, 30_000));
   });
 });

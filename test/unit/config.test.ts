@@ -16,8 +16,10 @@ const DEFAULTS = {
   webhookSecretGraceMs: 86_400_000,
   maxChainDepth: 8,
   eventSources: {},
-  aimdDecreaseFactor: 0.7,
+  aimdDecreaseFactor: 0.9,
   aimdCooldownMs: 100,
+  aimdInitialWindow: 4,
+  aimdIdleRestartMs: 60_000,
   dispatchOrder: "fair",
 };
 
@@ -50,6 +52,8 @@ describe("readConfig", () => {
         EVENT_SOURCES: '{"q1": {"account": "acme", "function": "f"}, "bad": {"account": 1}}',
         AIMD_DECREASE_FACTOR: "0.7",
         AIMD_COOLDOWN_MS: "250",
+        AIMD_INITIAL_WINDOW: "10",
+        AIMD_IDLE_RESTART_MS: "5000",
         DISPATCH_ORDER: "fifo",
       }),
     ).toEqual({
@@ -69,6 +73,8 @@ describe("readConfig", () => {
       eventSources: { q1: { account: "acme", function: "f" } },
       aimdDecreaseFactor: 0.7,
       aimdCooldownMs: 250,
+      aimdInitialWindow: 10,
+      aimdIdleRestartMs: 5000,
       dispatchOrder: "fifo",
     });
   });
@@ -130,7 +136,11 @@ describe("delivery settings", () => {
 });
 
 describe("AIMD settings", () => {
-  it.each(["0", "1", "1.5", "-0.2", "abc", ""])("AIMD_DECREASE_FACTOR=%j falls back to 0.7", (value) => {
-    expect(readConfig({ AIMD_DECREASE_FACTOR: value }).aimdDecreaseFactor).toBe(0.7);
+  it.each(["0", "1.5", "-0.2", "abc", "", "1.0"])("AIMD_DECREASE_FACTOR=%j falls back to 0.9", (value) => {
+    expect(readConfig({ AIMD_DECREASE_FACTOR: value }).aimdDecreaseFactor).toBe(0.9);
+  });
+
+  it('AIMD_DECREASE_FACTOR="1" is a fixed window (the benchmarks\' contrast)', () => {
+    expect(readConfig({ AIMD_DECREASE_FACTOR: "1" }).aimdDecreaseFactor).toBe(1);
   });
 });

@@ -4,12 +4,19 @@
  */
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, it } from "vitest";
+import { flowControlCases } from "../cases/flow-control.cases";
 import { isolationCases, laneStorageCases, reportAnswerCases } from "../cases/isolation.cases";
 import { shardStoreCases } from "../cases/shard-store.cases";
 import { uniqueId } from "./helpers";
 
 describe("shard store over a Durable Object's SQLite", () => {
-  for (const c of [...shardStoreCases, ...isolationCases, ...laneStorageCases, ...reportAnswerCases]) {
+  for (const c of [
+    ...shardStoreCases,
+    ...isolationCases,
+    ...laneStorageCases,
+    ...reportAnswerCases,
+    ...flowControlCases,
+  ]) {
     it(c.name, async () => {
       await runInDurableObject(env.SHARD.getByName(uniqueId("store-case")), (_instance, state) =>
         c.run(state.storage.sql),

@@ -47,7 +47,8 @@ describe("function stats", () => {
       },
       { timeout: 5000, interval: 100 },
     );
-    expect(stats).toMatchObject({ inFlight: 1, queued: 1, concurrencyLimit: 7, maxConcurrency: 7 });
+    // A new function starts slow (AIMD_INITIAL_WINDOW 4), and a trickle does not widen the window.
+    expect(stats).toMatchObject({ inFlight: 1, queued: 1, concurrencyLimit: 4, maxConcurrency: 7 });
     expect(stats.placement).toEqual(expect.objectContaining({ tier: "account", partitions: 1 }));
     // The delayed task waits outside the lanes; the running call counts against the account.
     expect(stats.fairnessLanes).toBe(0);

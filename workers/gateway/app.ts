@@ -12,6 +12,7 @@ import { callbackRoutes } from "./callbacks";
 import { functionTaskRoutes } from "./function-tasks";
 import { functionRoutes } from "./functions";
 import { type GatewayEnv, limitContentType, onError, problemResponse, requireTenant } from "./middleware";
+import { scheduleRoutes } from "./schedules";
 import { statsRoutes } from "./stats";
 import { submitRoutes } from "./submit";
 import { taskRoutes } from "./tasks";
@@ -22,6 +23,7 @@ const tenantRoutes = new Hono<GatewayEnv>()
   .route("/functions", submitRoutes)
   .route("/functions", functionTaskRoutes)
   .route("/functions", statsRoutes)
+  .route("/functions", scheduleRoutes)
   .route("/functions", functionRoutes)
   .route("/tasks", taskRoutes)
   .route("/account", accountRoutes);

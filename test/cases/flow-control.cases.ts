@@ -1,0 +1,145 @@
+/**
+ * Runner-neutral cases of flow control inside one shard (run in Node over node:sqlite and inside workerd): slow start
+ * from the initial window, the halving that ends it, a backend's Retry-After pausing the whole function (and surviving
+ * a restart), the restart after idle, and a trickle that does not inflate the window. Each case ends with every task
+ * accounted for.
+ */
+import { expect } from "vitest";
+import type { InvocationOutcome } from "../../src/outcome";
+import type { FunctionRecord, InvocationJob } from "../../src/records";
+import { type ShardSettings, ShardStore } from "../../src/shard";
+import type { Sql } from "../../src/sql";
+import { testFunction, testTask } from "../support/records";
+import { TEST_SHARD_SETTINGS } from "../support/shard-settings";
+import type { StoreCase } from "./shard-store.cases";
+
+const T0 = Date.parse("2026-07-01T00:00:00Z");
+const OK: InvocationOutcome = { kind: "succeeded", status: 200, body: { contentType: "text/plain", size: 0 } };
+
+function setup(sql: Sql, spec: Record<string, unknown> = {}, settings: Partial<ShardSettings> = {}) {
+  const options = { ...TEST_SHARD_SETTINGS, aimdInitialWindow: 4, aimdIdleRestartMs: 60_000, ...settings };
+  let store = new ShardStore(sql, options);
+  const fn: FunctionRecord = testFunction("acme", "flow", "s", { maxConcurrency: 50, ...spec }, T0 - 1000);
+  store.upsertFunction(fn);
+  let n = 0;
+  const submit = (at: number, count = 1) => {
+    for (let i = 0; i < count; i++) store.accept([testTask(fn, `flow-${++n}`, at)], at);
+  };
+  const dispatch = (at: number): InvocationJob[] => [...store.planDispatch("s", at).byInvoker.values()].flat();
+  const report = (job: InvocationJob, at: number, outcome: InvocationOutcome = OK, startedAt = at) =>
+    store.applyOutcome(
+      { taskId: job.taskId, invocation: job.invocation, startedAt, durationMs: 5, outcome },
+      at,
+      () => 0.5,
+    );
+  const limit = () => store.concurrencyLimit("acme", "flow");
+  /** A restart: a new store over the same storage (what an evicted Durable Object rebuilds). */
+  const restart = () => {
+    store = new ShardStore(sql, options);
+  };
+  const drain = (at: number) => {
+    for (let jobs = dispatch(at); jobs.length > 0; jobs = dispatch(at)) for (const job of jobs) report(job, at);
+  };
+  const counts = () => store.countByState("acme", "flow");
+  return {
+    submit,
+    dispatch,
+    report,
+    limit,
+    restart,
+    drain,
+    counts,
+    get store() {
+      return store;
+    },
+  };
+}
+
+export const flowControlCases: readonly StoreCase[] = [
+  {
+    name: "flow control: a new function starts slow (4 calls), doubles per round trip, and halves at the first 429",
+    run: (sql) => {
+      const t = setup(sql, {}, { invokers: 10 });
+      t.submit(T0, 100);
+      expect(t.limit()).toBe(4);
+      let at = T0 + 10;
+      const rounds: number[] = [];
+      for (let rtt = 0; rtt < 3; rtt++) {
+        const jobs = t.dispatch(at);
+        rounds.push(jobs.length);
+        at += 200;
+        for (const job of jobs) t.report(job, at);
+      }
+      expect(rounds).toEqual([4, 8, 16]);
+      expect(t.limit()).toBe(32);
+      // 32 go out; the backend takes fewer and answers 429 to one sent after the last cut: the window halves, once.
+      const jobs = t.dispatch(at);
+      expect(jobs.length).toBe(32);
+      const [first, second, ...rest] = jobs as [InvocationJob, InvocationJob, ...InvocationJob[]];
+      t.report(first, at + 5, { kind: "throttled", status: 429 }, at);
+      expect(t.limit()).toBe(16);
+      t.report(second, at + 6, { kind: "throttled", status: 429 }, at);
+      expect(t.limit()).toBe(16);
+      for (const job of rest) t.report(job, at + 200);
+      t.drain(at + 10_000);
+      expect(t.counts()).toEqual({ succeeded: 100 });
+    },
+  },
+  {
+    name: "flow control: Retry-After pauses every call of the function until then, also across a restart",
+    run: (sql) => {
+      const t = setup(sql, {}, { aimdInitialWindow: 10 });
+      t.submit(T0, 5);
+      const [throttled, ...others] = t.dispatch(T0 + 1);
+      expect(others.length).toBe(4);
+      for (const job of others) t.report(job, T0 + 2);
+      t.submit(T0 + 2, 5);
+      t.report(throttled as InvocationJob, T0 + 3, { kind: "throttled", status: 503, retryAfterMs: 2_000 }, T0 + 1);
+      // Nothing of the function starts during the pause, though its window has room and 6 tasks are queued.
+      expect(t.dispatch(T0 + 500)).toEqual([]);
+      t.restart();
+      expect(t.dispatch(T0 + 1_500)).toEqual([]);
+      // The shard wakes itself when the pause ends (no call is running whose report would wake it).
+      const wake = t.store.nextWakeAt(T0 + 1_500, false);
+      expect(wake).not.toBeNull();
+      expect(wake as number).toBeLessThanOrEqual(T0 + 2_003);
+      const resumed = t.dispatch(T0 + 2_003);
+      expect(resumed.length).toBe(5);
+      for (const job of resumed) t.report(job, T0 + 2_100);
+      t.drain(T0 + 10_000);
+      expect(t.counts()).toEqual({ succeeded: 10 });
+    },
+  },
+  {
+    name: "flow control: a trickle does not inflate the window, and an idle function starts slow again",
+    run: (sql) => {
+      const t = setup(sql, {}, { invokers: 10 });
+      let at = T0;
+      // One task at a time, 200 of them: the window stays where the trickle found it.
+      for (let i = 0; i < 200; i++) {
+        t.submit(at);
+        const [job] = t.dispatch(at + 1);
+        t.report(job as InvocationJob, at + 50);
+        at += 100;
+      }
+      expect(t.limit()).toBe(4);
+      // A backlog grows it (slow start) ...
+      t.submit(at, 60);
+      for (let rtt = 0; rtt < 3; rtt++) {
+        const jobs = t.dispatch(at);
+        at += 200;
+        for (const job of jobs) t.report(job, at);
+      }
+      expect(t.limit()).toBe(32);
+      t.drain(at);
+      // ... and after a minute without calls the next burst opens with 4 calls again, not 32.
+      at += 61_000;
+      t.submit(at, 20);
+      const burst = t.dispatch(at + 1);
+      expect(burst.length).toBe(4);
+      for (const job of burst) t.report(job, at + 200);
+      t.drain(at + 1_000);
+      expect(t.counts()).toEqual({ succeeded: 280 });
+    },
+  },
+];
