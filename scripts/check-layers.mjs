@@ -64,6 +64,16 @@ const rules = [
     why: "the gateway talks to Durable Objects through their bindings, never by importing them",
   },
   {
+    where: "cli/",
+    forbid: (r) => /^cloudflare:/.test(r) || /^(workers|durable-objects|test)\//.test(r) || /^hono(\/|$)/.test(r),
+    why: "the CLI is a client of the public API: it uses src/client (and pure src/), never the Worker's code",
+  },
+  {
+    where: "src/client/",
+    forbid: (r) => /^src\/(shard|invoker|registry|delivery-lane)\//.test(r),
+    why: "the client library runs anywhere: it uses only the pure schemas and vocabularies of src/",
+  },
+  {
     where: "bench/",
     forbid: (r) => /^test\//.test(r),
     why: "nothing outside test/ imports a test",
@@ -71,7 +81,7 @@ const rules = [
 ];
 
 const offences = [];
-for (const dir of ["src", "durable-objects", "workers", "bench", "scripts"]) {
+for (const dir of ["src", "durable-objects", "workers", "bench", "scripts", "cli"]) {
   for (const path of files(dir)) {
     const rel = relative(ROOT, path);
     for (const { resolved } of imports(path)) {
