@@ -14,8 +14,9 @@ import type { DeliveryMessage } from "../src/delivery";
 import { type EnqueueResult, type LaneAttempt, type LaneReport, LaneStore } from "../src/delivery-lane/store";
 import { laneCheckInMs } from "../src/delivery-lanes";
 import { CONNECTIONS_PER_INVOCATION, MAX_RPC_BATCH_BYTES } from "../src/limits";
+import { parseTraceparent } from "../src/trace";
 import { deliver } from "../workers/platform/deliver";
-import { logError } from "../workers/platform/log";
+import { logError, logEvent } from "../workers/platform/log";
 
 /** Wait before retrying reports the shard did not take. */
 const REPORT_RETRY_MS = 1_000;
@@ -132,8 +133,25 @@ export class DeliveryLaneDurableObject extends DurableObject<Env> {
   #start(attempt: LaneAttempt): void {
     const id = attempt.message.deliveryId;
     this.#active.add(id);
-    void deliver(this.env, readConfig(this.env), attempt.message)
-      .then((result) => this.ctx.storage.transactionSync(() => this.#store.settle(id, result, Date.now())))
+    const startedAt = Date.now();
+    const message = attempt.message;
+    void deliver(this.env, readConfig(this.env), message)
+      .then((result) => {
+        // One line per attempt (never the envelope: it holds the task's result).
+        logEvent({
+          event: "delivery.attempt",
+          task: message.taskId,
+          account: message.account,
+          function: message.functionName,
+          delivery: id,
+          destination: message.destination.type,
+          attempt: attempt.attempt,
+          verdict: result.verdict,
+          durationMs: Date.now() - startedAt,
+          traceId: parseTraceparent(message.traceparent)?.traceId,
+        });
+        return this.ctx.storage.transactionSync(() => this.#store.settle(id, result, Date.now()));
+      })
       .catch((error: unknown) => logError("delivery bookkeeping failed", error, { task: attempt.message.taskId }))
       .finally(() => {
         this.#active.delete(id);

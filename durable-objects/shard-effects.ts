@@ -1,13 +1,17 @@
 /**
  * @module
- * Side effects a shard's dispatch runs make besides invoker hand-offs (durable-objects/shard.ts): asking account
- * limiters for this shard's share of `maxConcurrency`, and sending the outbox of deliveries to the delivery queue.
+ * Side effects of a shard object (durable-objects/shard.ts) besides invoker hand-offs: its transactions with their
+ * task-transition log lines, asking account limiters for this shard's share of `maxConcurrency`, and sending the
+ * outbox of deliveries to the delivery queue.
  * The decisions (who asks for what, which deliveries wait) are src/shard/'s.
  */
 
 import { limiterName } from "../src/placement";
 import { GRANT_TTL_MS, type ShardStore } from "../src/shard";
-import { logError } from "../workers/platform/log";
+import { logError, logEvent } from "../workers/platform/log";
+
+/** How these effects run a transaction: the shard object's own, which also prints its task transitions. */
+export type Transactions = Pick<DurableObjectStorage, "transactionSync">;
 
 /**
  * Ask the limiters of accounts with `maxConcurrency` for this shard's share (only accounts whose need changed or
@@ -35,7 +39,7 @@ export async function refreshGrants(store: ShardStore, env: Env, shard: string):
 /** Outbox: send deliveries recorded by transitions to the delivery queue; the alarm retries any that fail. */
 export async function handOffDeliveries(
   store: ShardStore,
-  storage: DurableObjectStorage,
+  storage: Transactions,
   env: Env,
   shard: string,
 ): Promise<void> {
@@ -54,4 +58,27 @@ export async function handOffDeliveries(
   );
   const handedOff = sent.filter((id): id is string => id !== undefined);
   storage.transactionSync(() => store.markHandedOff(handedOff, Date.now()));
+}
+
+/**
+ * One transaction, then its task transitions printed as JSON lines (src/shard/events.ts); a transaction that throws
+ * rolled back, and so did its transitions, which are dropped unprinted.
+ */
+export function loggedTransaction<T>(
+  storage: DurableObjectStorage,
+  store: ShardStore,
+  shard: string,
+  work: () => T,
+): T {
+  let result: T;
+  try {
+    result = storage.transactionSync(work);
+  } catch (error) {
+    store.drainEvents();
+    throw error;
+  }
+  const { events, dropped } = store.drainEvents();
+  for (const event of events) logEvent({ ...event, shard });
+  if (dropped > 0) logEvent({ event: "task.transition.dropped", dropped, shard });
+  return result;
 }

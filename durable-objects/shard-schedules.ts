@@ -9,6 +9,7 @@ import { mintDerivedTaskId } from "../src/ids";
 import type { ShardStore, TickPlan } from "../src/shard";
 import { logError } from "../workers/platform/log";
 import { taskIdKey } from "../workers/platform/registry-client";
+import type { Transactions } from "./shard-effects";
 
 /** Hand-offs one alarm makes at most (each moves up to MOVE_BATCH rows of one function). */
 const MOVES_PER_ALARM = 10;
@@ -19,7 +20,7 @@ const MOVES_PER_ALARM = 10;
  */
 export async function fireDueSchedules(
   store: ShardStore,
-  storage: DurableObjectStorage,
+  storage: Transactions,
   env: Env,
   shard: string,
 ): Promise<number> {
@@ -39,12 +40,7 @@ export async function fireDueSchedules(
  * new shard adopted them; a failure leaves them (not firing) for the next alarm. Rows deleted by their owner while a
  * hand-off travelled are deleted on the new shard too.
  */
-export async function moveSchedules(
-  store: ShardStore,
-  storage: DurableObjectStorage,
-  env: Env,
-  shard: string,
-): Promise<void> {
+export async function moveSchedules(store: ShardStore, storage: Transactions, env: Env, shard: string): Promise<void> {
   for (let round = 0; round < MOVES_PER_ALARM; round++) {
     const outbound = store.outboundSchedules();
     if (!outbound) return;

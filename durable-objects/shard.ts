@@ -34,7 +34,7 @@ import type { ScheduleSpec } from "../src/schedules";
 import { type ObservedFunction, type PutScheduleResult, ShardStore } from "../src/shard";
 import type { TaskState } from "../src/task-states";
 import { logError } from "../workers/platform/log";
-import { handOffDeliveries, refreshGrants } from "./shard-effects";
+import { handOffDeliveries, loggedTransaction, refreshGrants } from "./shard-effects";
 import { fireDueSchedules, moveSchedules } from "./shard-schedules";
 
 /** How many dispatch passes one call may run before leaving the rest to the alarm (bounds CPU per invocation). */
@@ -67,7 +67,7 @@ export class ShardDurableObject extends DurableObject<Env> {
   /** Take tasks (from the ingest consumer, or directly for deduplicated and batch submissions). Idempotent by id. */
   async accept(messages: IngestMessage[]): Promise<SubmitResult[]> {
     const now = Date.now();
-    const results = this.ctx.storage.transactionSync(() => this.#store.accept(messages, now));
+    const results = this.#tx(() => this.#store.accept(messages, now));
     // Answer the ingest consumer at once; dispatch runs behind the answer, and the alarm backs it up.
     await this.#ensureAlarm();
     void this.#kick();
@@ -76,22 +76,20 @@ export class ShardDurableObject extends DurableObject<Env> {
 
   /** An account's limits changed (PATCH /v1/accounts/:id); an older version than one already known is ignored. */
   async setAccountLimits(account: string, limits: ShardAccountLimits): Promise<void> {
-    const changed = this.ctx.storage.transactionSync(() => this.#store.setAccountLimits(account, limits));
+    const changed = this.#tx(() => this.#store.setAccountLimits(account, limits));
     if (changed) await this.#kick();
   }
 
   async upsertFunction(record: FunctionRecord): Promise<void> {
-    this.ctx.storage.transactionSync(() => this.#store.upsertFunction(record));
+    this.#tx(() => this.#store.upsertFunction(record));
     // The function may have moved to another shard: its schedules here stop firing and follow it.
-    await moveSchedules(this.#store, this.ctx.storage, this.env, this.#name);
+    await moveSchedules(this.#store, this.#transactions, this.env, this.#name);
     await this.#kick();
   }
 
   /** Create or replace a schedule of `fn` (API.md "Schedules"); `origin` is the gateway's, for result URLs. */
   async putSchedule(fn: FunctionRecord, id: string, spec: ScheduleSpec, origin: string): Promise<PutScheduleResult> {
-    const result = this.ctx.storage.transactionSync(() =>
-      this.#store.putSchedule(this.#name, fn, id, spec, origin, Date.now()),
-    );
+    const result = this.#tx(() => this.#store.putSchedule(this.#name, fn, id, spec, origin, Date.now()));
     if (result.ok) await this.#scheduleAlarm(false);
     return result;
   }
@@ -105,7 +103,7 @@ export class ShardDurableObject extends DurableObject<Env> {
   }
 
   deleteSchedule(account: string, fnName: string, id: string): boolean {
-    return this.ctx.storage.transactionSync(() => this.#store.deleteSchedule(account, fnName, id));
+    return this.#tx(() => this.#store.deleteSchedule(account, fnName, id));
   }
 
   /** Another shard hands over the schedules of a function that now lives here (shard-schedules.ts). */
@@ -113,13 +111,13 @@ export class ShardDurableObject extends DurableObject<Env> {
     fn: FunctionRecord,
     rows: ScheduleTransfer[],
   ): Promise<{ ok: true; adopted: number } | { ok: false; movedTo?: string }> {
-    const result = this.ctx.storage.transactionSync(() => this.#store.adoptSchedules(this.#name, fn, rows));
+    const result = this.#tx(() => this.#store.adoptSchedules(this.#name, fn, rows));
     if (result.ok) await this.#scheduleAlarm(false);
     return result;
   }
 
   async deleteFunction(account: string, name: string): Promise<{ cancelled: number }> {
-    const result = this.ctx.storage.transactionSync(() => this.#store.deleteFunction(account, name, Date.now()));
+    const result = this.#tx(() => this.#store.deleteFunction(account, name, Date.now()));
     await this.#abort(result.aborts);
     await this.#scheduleAlarm(false);
     return { cancelled: result.cancelled };
@@ -161,32 +159,32 @@ export class ShardDurableObject extends DurableObject<Env> {
 
   /** `createdAt` is the id's own timestamp: only a young id may still be in the ingest queue. */
   async operate(account: string, id: string, op: TaskOperation, createdAt?: number): Promise<OperationResult> {
-    const result = this.ctx.storage.transactionSync(() => this.#store.operate(account, id, op, Date.now(), createdAt));
+    const result = this.#tx(() => this.#store.operate(account, id, op, Date.now(), createdAt));
     if (result.ok && result.abort) await this.#abort([result.abort]);
     if (result.ok) await this.#kick();
     return result;
   }
 
   async purge(account: string, id: string): Promise<{ ok: true } | Exclude<Refusal, { reason: "delivery_conflict" }>> {
-    const result = this.ctx.storage.transactionSync(() => this.#store.purge(account, id, Date.now()));
+    const result = this.#tx(() => this.#store.purge(account, id, Date.now()));
     if ("r2Keys" in result) {
       const results = await this.env.BLOBS.list({ prefix: `results/${id}/` });
       await this.env.BLOBS.delete([...result.r2Keys, ...results.objects.map((o) => o.key)]);
-      this.ctx.storage.transactionSync(() => this.#store.forgetGarbage(result.r2Keys));
+      this.#tx(() => this.#store.forgetGarbage(result.r2Keys));
       return { ok: true };
     }
     return result;
   }
 
   async bulk(account: string, fnName: string, op: TaskOperation, filter: BulkFilter): Promise<BulkResult> {
-    const result = this.ctx.storage.transactionSync(() => this.#store.bulk(account, fnName, op, filter, Date.now()));
+    const result = this.#tx(() => this.#store.bulk(account, fnName, op, filter, Date.now()));
     await this.#abort(result.aborts);
     await this.#kick();
     return result;
   }
 
   async complete(id: string, token: string, outcome: Completion): Promise<CallbackResult> {
-    const result = this.ctx.storage.transactionSync(() => this.#store.complete(id, token, outcome, Date.now()));
+    const result = this.#tx(() => this.#store.complete(id, token, outcome, Date.now()));
     if (result.ok) await this.#kick();
     return result;
   }
@@ -197,7 +195,7 @@ export class ShardDurableObject extends DurableObject<Env> {
   }
 
   async heartbeat(id: string, token: string): Promise<CallbackResult> {
-    const result = this.ctx.storage.transactionSync(() => this.#store.heartbeat(id, token, Date.now()));
+    const result = this.#tx(() => this.#store.heartbeat(id, token, Date.now()));
     if (result.ok) await this.#scheduleAlarm(false);
     return result;
   }
@@ -213,7 +211,7 @@ export class ShardDurableObject extends DurableObject<Env> {
     from?: { invoker: number; free: number },
   ): Promise<{ applied: number; jobs: InvocationJob[] }> {
     const now = Date.now();
-    const { applied, jobs, passNeeded } = this.ctx.storage.transactionSync(() => {
+    const { applied, jobs, passNeeded } = this.#tx(() => {
       const count = reports.filter((r) => this.#store.applyOutcome(r, now).applied).length;
       const plan = from && from.free > 0 ? this.#store.planDispatch(this.#name, now, from) : undefined;
       return {
@@ -242,25 +240,25 @@ export class ShardDurableObject extends DurableObject<Env> {
 
   /** One delivery attempt's report (at least once; stale reports are ignored). */
   reportDelivery(report: DeliveryReport): { applied: boolean } {
-    return this.ctx.storage.transactionSync(() => this.#store.applyDeliveryReport(report));
+    return this.#tx(() => this.#store.applyDeliveryReport(report));
   }
 
   /** Delivery lanes report attempts and promises in batches (bounded by the lane); one transaction for all. */
   reportDeliveries(reports: DeliveryReport[]): { applied: number } {
-    return this.ctx.storage.transactionSync(() => ({
+    return this.#tx(() => ({
       applied: reports.filter((report) => this.#store.applyDeliveryReport(report).applied).length,
     }));
   }
 
   async redeliver(account: string, id: string) {
-    const result = this.ctx.storage.transactionSync(() => this.#store.redeliver(account, id, Date.now()));
+    const result = this.#tx(() => this.#store.redeliver(account, id, Date.now()));
     if (result.ok) await this.#handOffDeliveries();
     return result;
   }
 
   override async alarm(): Promise<void> {
     const now = Date.now();
-    const { aborts } = this.ctx.storage.transactionSync(() => {
+    const { aborts } = this.#tx(() => {
       this.#store.recoverExpiredLeases(now);
       this.#store.expireIdempotencyKeys(now);
       this.#store.purgeExpired(now);
@@ -270,8 +268,8 @@ export class ShardDurableObject extends DurableObject<Env> {
     await this.#abort(aborts);
     await this.#collectGarbage();
     // Due ticks become tasks before the dispatch run below, which may start them at once.
-    await fireDueSchedules(this.#store, this.ctx.storage, this.env, this.#name);
-    await moveSchedules(this.#store, this.ctx.storage, this.env, this.#name);
+    await fireDueSchedules(this.#store, this.#transactions, this.env, this.#name);
+    await moveSchedules(this.#store, this.#transactions, this.env, this.#name);
     await this.#kick();
   }
 
@@ -281,10 +279,16 @@ export class ShardDurableObject extends DurableObject<Env> {
     if (keys.length === 0) return;
     try {
       await this.env.BLOBS.delete(keys);
-      this.ctx.storage.transactionSync(() => this.#store.forgetGarbage(keys));
+      this.#tx(() => this.#store.forgetGarbage(keys));
     } catch (error) {
       logError("R2 garbage collection failed; the alarm retries", error, { shard: this.#name });
     }
+  }
+
+  /** A transaction whose task transitions are printed once it committed (shard-effects.ts); for the effects too. */
+  readonly #transactions = { transactionSync: <T>(work: () => T): T => this.#tx(work) };
+  #tx<T>(work: () => T): T {
+    return loggedTransaction(this.ctx.storage, this.#store, this.#name, work);
   }
 
   /**
@@ -346,7 +350,7 @@ export class ShardDurableObject extends DurableObject<Env> {
     let more = false;
     await this.#refreshGrants();
     for (let pass = 0; pass < PASSES_PER_CALL; pass++) {
-      const plan = this.ctx.storage.transactionSync(() => this.#store.planDispatch(shard, Date.now()));
+      const plan = this.#tx(() => this.#store.planDispatch(shard, Date.now()));
       for (const [index, jobs] of plan.byInvoker) {
         const invoker = this.env.INVOKER.getByName(invokerName(shard, index));
         // A failed hand-off is not retried here: the task's lease runs out and the alarm re-queues it. Each RPC
@@ -381,7 +385,7 @@ export class ShardDurableObject extends DurableObject<Env> {
   }
 
   #handOffDeliveries(): Promise<void> {
-    return handOffDeliveries(this.#store, this.ctx.storage, this.env, this.#name);
+    return handOffDeliveries(this.#store, this.#transactions, this.env, this.#name);
   }
 
   async #scheduleAlarm(moreReady: boolean): Promise<void> {

@@ -11,6 +11,7 @@ import { functionKey } from "../placement";
 import type { FunctionRecord } from "../records";
 import type { Sql } from "../sql";
 import type { Attention } from "./attention";
+import type { TransitionEvent } from "./events";
 import type { OutboxTiming } from "./outbox";
 import type { TaskRow } from "./schema";
 
@@ -67,6 +68,9 @@ export interface ShardContext {
   readonly attention: Map<string, Attention>;
   /** When a pass last visited every function (attention.ts, SWEEP_MS). */
   lastSweepAt: number;
+  /** Transitions noted since the shard object last printed them (events.ts), and how many the bound dropped. */
+  readonly events: TransitionEvent[];
+  eventsDropped: number;
 }
 
 /** Every task column but the two blobs, which read as NULL. */

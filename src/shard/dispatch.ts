@@ -15,6 +15,7 @@ import { mustTransition } from "../task-states";
 import { accountRoom } from "./accounts";
 import { functionsToVisit, oldestQueuedAge, refreshAttention } from "./attention";
 import { functionKey, type ShardContext } from "./context";
+import { noteTransition } from "./events";
 import { governorRoom, noteDispatched } from "./governor";
 import { promoteDue, readyCount, takeReady } from "./lanes";
 import { noteActivity, recordEnding } from "./observations";
@@ -121,7 +122,9 @@ export function planDispatch(
     dispatched,
     expired,
     more: allocation.more && budget === DISPATCH_BUDGET,
-    exhausted: allocation.more || budget === 0,
+    // Counts are capped at the budget (a pass never reads more than it can start), so a pass that used all of its
+    // budget cannot tell whether work is left: it says it may be.
+    exhausted: allocation.more || dispatched >= budget,
   };
 }
 
@@ -167,6 +170,7 @@ export function dispatchRow(
   onInvoker?: number,
 ): { invoker: number; job: InvocationJob } {
   const to = mustTransition(row.state, "dispatch");
+  noteTransition(ctx, row, to, now, "dispatch", { attempt: row.attempts + 1 });
   const invoker = onInvoker ?? pickInvoker(invokerLoad, ctx.settings.callsPerInvoker);
   invokerLoad[invoker] = (invokerLoad[invoker] ?? 0) + 1;
   const attempt = row.attempts + 1;
@@ -241,6 +245,16 @@ export function expireStale(ctx: ShardContext, fn: FunctionRecord, now: number):
       DISPATCH_BUDGET * 5,
     )
     .toArray();
+  for (const { id } of expired) {
+    noteTransition(
+      ctx,
+      { id, account: fn.account, function: fn.name, state: "queued", run: 0, attempts: 0, traceparent: null },
+      to,
+      now,
+      "expire",
+      { errorKind: "expired" },
+    );
+  }
   if (fn.spec.destinations.onFailure) for (const { id } of expired) scheduleDelivery(ctx, id, "expired", now);
   recordEnding(ctx.sql, fn.account, fn.name, "expired", expired.length);
   return expired.length;

@@ -51,6 +51,7 @@ import type { TaskState } from "../task-states";
 import { type GrantRequest, grantRequests, loadAccountLimits, recordGrant, setAccountLimits } from "./accounts";
 import { functionKey, type ShardContext, type ShardSettings } from "./context";
 import { type DispatchPlan, planDispatch } from "./dispatch";
+import { drainEvents, type TransitionEvent } from "./events";
 import { deleteFunction, upsertFunction } from "./functions";
 import { concurrencyLimit } from "./governor";
 import { accept, expireIdempotencyKeys } from "./intake";
@@ -113,6 +114,8 @@ export class ShardStore {
       concurrencyGrants: new Map(),
       attention: new Map(),
       lastSweepAt: 0,
+      events: [],
+      eventsDropped: 0,
     };
     loadAccountLimits(this.#ctx);
   }
@@ -176,6 +179,11 @@ export class ShardStore {
 
   // Dispatch and outcomes
   /** A dispatch pass; with `to`, one that fills only that invoker's free slots (its report's answer). */
+  /** Transitions noted since the last call (printed by the shard object once their transaction committed). */
+  drainEvents(): { events: TransitionEvent[]; dropped: number } {
+    return drainEvents(this.#ctx);
+  }
+
   /** Whether any account on this shard has `limits.maxConcurrency` (its grants are refreshed by full passes). */
   hasAccountLimits(): boolean {
     return this.#ctx.accountLimits.size > 0;

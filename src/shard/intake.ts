@@ -12,6 +12,7 @@ import { traceForSubmission } from "../trace";
 import { setAccountLimits } from "./accounts";
 import { noteQueued } from "./attention";
 import { FUNCTION_DELETED_ERROR, functionKey, readRow, type ShardContext } from "./context";
+import { noteTransition } from "./events";
 import { upsertFunction } from "./functions";
 import { laneOf, nextTag } from "./lanes";
 import { purgeAt } from "./retention";
@@ -82,6 +83,8 @@ export function accept(ctx: ShardContext, messages: readonly IngestMessage[], no
     const dueAt = task.acceptedAt + (task.delaySeconds ?? 0) * 1000;
     // A task due now takes its place in its fairness-key lane at once; a delayed one when it is due (lanes.ts).
     const laneTag = fn && dueAt <= now ? nextTag(ctx, fn.account, fn.name, laneOf(task.fairnessKey)) : null;
+    // Every task has a trace: the one it came with if valid, else one started here (event sources, schedules).
+    const traceparent = traceForSubmission(task.traceparent);
     ctx.sql.exec(
       `INSERT INTO tasks (id, account, function, state, payload, payload_r2, payload_type, payload_size,
          idempotency_key, fairness_key, not_before, age_from, created_at, updated_at, accepted_at, queued_at,
@@ -110,8 +113,22 @@ export function accept(ctx: ShardContext, messages: readonly IngestMessage[], no
       fn ? null : purgeAt(now, snapshot.spec.retentionSeconds),
       laneTag,
       task.schedule ? JSON.stringify(task.schedule) : null,
-      // Every task has a trace: the one it came with if valid, else one started here (event sources, schedules).
-      traceForSubmission(task.traceparent),
+      traceparent,
+    );
+    noteTransition(
+      ctx,
+      {
+        id: task.id,
+        account: task.account,
+        function: task.functionName,
+        state: "accepted",
+        run: 1,
+        attempts: 0,
+        traceparent,
+      },
+      to,
+      now,
+      fn ? "enqueue" : "function_deleted",
     );
     if (fn) noteQueued(ctx, fn, dueAt, dueAt);
     return { id: task.id, deduplicated: false };

@@ -9,6 +9,7 @@ import type { OperationResult, PurgeResult, RedeliverResult } from "../results";
 import { isTerminal, sourcesOf, type TaskState, transition } from "../task-states";
 import { noteQueued } from "./attention";
 import { CANCELLED_WHILE_RUNNING, functionOf, readRow, readRowWithBodies, type ShardContext } from "./context";
+import { noteTransition } from "./events";
 import { cancelBeforeArrival, isPurged } from "./intake";
 import { fullView } from "./listing";
 import { recordEnding } from "./observations";
@@ -177,6 +178,7 @@ export function operateRow(
 ): { ok: true; abort?: AbortOrder } | { ok: false } {
   const step = transition(row.state, op);
   if (!step.ok) return { ok: false };
+  noteTransition(ctx, row, step.to, now, op);
   switch (op) {
     case "cancel": {
       const abort =

@@ -16,6 +16,7 @@ import { closeAttempt, logAttempt } from "./attempt-log";
 import { noteQueued } from "./attention";
 import { FUNCTION_DELETED_ERROR, functionKey, functionOf, readRow, type ShardContext } from "./context";
 import { DISPATCH_BUDGET } from "./dispatch";
+import { noteTransition } from "./events";
 import { feedGovernor } from "./governor";
 import { noteActivity, recordFinish } from "./observations";
 import { scheduleDelivery } from "./outbox";
@@ -187,6 +188,7 @@ export function requeue(
 ): void {
   if (!fn) {
     const cancelled = mustTransition(row.state, "cancel");
+    noteTransition(ctx, row, cancelled, now, "function_deleted", { errorKind: "function_deleted" });
     ctx.sql.exec(
       `UPDATE tasks SET state = ?, attempts = ?, finished_at = ?, updated_at = ?, lease_until = NULL, invoker = NULL,
          callback_token = NULL, async = 0, error = ?, purge_at = ? WHERE id = ?`,
@@ -201,6 +203,7 @@ export function requeue(
     return;
   }
   const to = mustTransition(row.state, "requeue");
+  noteTransition(ctx, row, to, now, "requeue", error ? { errorKind: error.kind } : {});
   ctx.sql.exec(
     `UPDATE tasks SET state = ?, attempts = ?, not_before = ?, lease_until = NULL, invoker = NULL, callback_token = NULL,
        async = 0, updated_at = ?, error = ?, lane_tag = NULL WHERE id = ?`,
@@ -225,6 +228,10 @@ export function finish(
   callMs?: number,
 ): void {
   const to = mustTransition(row.state, event);
+  noteTransition(ctx, row, to, now, event, {
+    ...(error ? { errorKind: error.kind } : {}),
+    ...(callMs !== undefined ? { executionMs: callMs } : {}),
+  });
   recordFinish(ctx, row, to, now, callMs);
   ctx.sql.exec(
     `UPDATE tasks SET state = ?, finished_at = ?, updated_at = ?, lease_until = NULL, invoker = NULL,

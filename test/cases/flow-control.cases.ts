@@ -142,4 +142,53 @@ export const flowControlCases: readonly StoreCase[] = [
       expect(t.counts()).toEqual({ succeeded: 280 });
     },
   },
+  {
+    name: "report answer: a pass that used all of the invoker's free slots says work may be left (the shard then runs a pass for the pool)",
+    run: (sql) => {
+      const t = setup(sql, {}, { aimdInitialWindow: 50 });
+      t.submit(T0, 10);
+      const first = t.store.planDispatch("s", T0 + 1, { invoker: 0, free: 2 });
+      expect(first.dispatched).toBe(2);
+      expect(first.exhausted).toBe(true);
+      const rest = t.dispatch(T0 + 2);
+      expect(rest.length).toBe(8);
+      // Nothing ready: a pass for one invoker with free slots starts nothing and says so.
+      const none = t.store.planDispatch("s", T0 + 3, { invoker: 1, free: 6 });
+      expect(none.dispatched).toBe(0);
+      expect(none.exhausted).toBe(false);
+      for (const job of [...first.byInvoker.values()].flat()) t.report(job, T0 + 10);
+      for (const job of rest) t.report(job, T0 + 10);
+      expect(t.counts()).toEqual({ succeeded: 10 });
+    },
+  },
+  {
+    name: "transition log: one event per transition with ids, states, durations and the trace id, never payloads or tokens",
+    run: (sql) => {
+      const t = setup(sql);
+      t.store.drainEvents();
+      t.submit(T0, 1);
+      const [job] = t.dispatch(T0 + 100);
+      t.report(job as InvocationJob, T0 + 300);
+      const { events, dropped } = t.store.drainEvents();
+      expect(dropped).toBe(0);
+      expect(events.map((e) => `${e.from}->${e.to}:${e.cause}`)).toEqual([
+        "accepted->queued:enqueue",
+        "queued->running:dispatch",
+        "running->succeeded:succeed",
+      ]);
+      expect(events[1]).toMatchObject({
+        task: "flow-1",
+        account: "acme",
+        function: "flow",
+        attempt: 1,
+        queueWaitMs: 100,
+      });
+      expect(events[2]).toMatchObject({ endToEndMs: 300, executionMs: 5 });
+      for (const e of events) expect(e.traceId).toMatch(/^[0-9a-f]{32}$/);
+      const text = JSON.stringify(events);
+      expect(text).not.toContain((job as InvocationJob).callbackToken);
+      expect(text).not.toContain("payload");
+      expect(t.store.drainEvents().events).toEqual([]);
+    },
+  },
 ];

@@ -24,3 +24,8 @@ export function logError(message: string, error?: unknown, fields: Fields = {}):
 export function logWarn(message: string, error?: unknown, fields: Fields = {}): void {
   console.warn(line("warn", message, error, fields));
 }
+
+/** A structured event (a task transition, a delivery attempt): one JSON line at level info, its fields as given. */
+export function logEvent(fields: Fields): void {
+  console.log(JSON.stringify({ level: "info", ...fields }));
+}
