@@ -14,6 +14,7 @@ import {
   ROW_WITHOUT_BODIES,
   type ShardContext,
 } from "./context";
+import { takeDue } from "./finish-buffer";
 import { dropLanes } from "./lanes";
 import { forgetObservations } from "./observations";
 import { closeCurrentAttempt } from "./outcomes";
@@ -64,6 +65,8 @@ export function deleteFunction(
   ctx.sql.exec(`UPDATE functions SET deleted = 1 WHERE account = ? AND name = ?`, account, name);
   ctx.functions.delete(functionKey(account, name));
   dropLanes(ctx, account, name);
+  // What the deleted function finished in its last second is forgotten with the rest of its figures.
+  takeDue(ctx, 0, true, { account, fn: name });
   forgetObservations(ctx.sql, account, name);
   const running = ctx.sql
     .exec<TaskRow>(

@@ -57,7 +57,7 @@ import { concurrencyLimit } from "./governor";
 import { accept, expireIdempotencyKeys } from "./intake";
 import { activeLanes } from "./lanes";
 import { countByState, getTask, listTasks } from "./listing";
-import { type ObservedFunction, pruneObservations, readMetrics, readStats } from "./observations";
+import { flushFinishes, type ObservedFunction, pruneObservations, readMetrics, readStats } from "./observations";
 import { bulk, continueBulk, operate, purge, redeliver } from "./operations";
 import { applyDeliveryReport, deliveryTiming, markHandedOff, pendingHandoffs, reviveSilentDeliveries } from "./outbox";
 import { applyOutcome, checkCallback, complete, heartbeat, recoverExpiredLeases } from "./outcomes";
@@ -244,8 +244,14 @@ export class ShardStore {
     return reviveSilentDeliveries(this.#ctx.sql, now, deliveryTiming(this.#ctx));
   }
 
+  /** Write finished tasks' timings still in memory (finish-buffer.ts); the alarm does it a second after a finish. */
+  flushObservations(now: number): void {
+    flushFinishes(this.#ctx, now);
+  }
+
   // Retention
   purgeExpired(now: number): number {
+    flushFinishes(this.#ctx, now);
     pruneObservations(this.#ctx.sql, now);
     return purgeExpired(this.#ctx.sql, now);
   }

@@ -2,8 +2,8 @@
  * @module
  * What the shard records for stats and metrics, and reads back (the time buckets are src/observability.ts, the
  * sketch src/latency-sketch.ts). Bounded per function: 60 minute rows of latency sketches, 360 history slots, one row
- * of totals since counting started. Recording costs a finished task two small read-modify-writes (its minute row and
- * its totals row); history costs an outcome or a dispatch two index probes, and a row write at most once a second
+ * of totals since counting started. A finished task's timings are gathered in memory and written at most once a second
+ * per function (finish-buffer.ts), and before every read; history costs an outcome or a dispatch two index probes, and a row write at most once a second
  * per function (or when the function goes idle or busy), never a timer per function.
  */
 
@@ -33,6 +33,7 @@ import {
 import type { FunctionRecord } from "../records";
 import type { Sql } from "../sql";
 import { functionKey, type ShardContext } from "./context";
+import { bufferFinish, type PendingFinishes, takeDue } from "./finish-buffer";
 import { concurrencyLimit } from "./governor";
 import { countByState } from "./listing";
 import type { TaskRow } from "./schema";
@@ -131,53 +132,58 @@ export function recordFinish(
   const execution = callMs ?? (row.last_dispatched_at !== null ? now - row.last_dispatched_at : undefined);
   if (execution !== undefined) timings.execution = execution;
 
-  const minute = minuteOf(now);
-  const stored = ctx.sql
-    .exec<{ data: string }>(
-      `SELECT data FROM latency_minutes WHERE account = ? AND function = ? AND minute = ?`,
-      row.account,
-      row.function,
-      minute,
-    )
-    .toArray()[0];
-  const data = stored ? (JSON.parse(stored.data) as Record<string, unknown>) : {};
-  const out: Record<string, unknown> = { f: (typeof data.f === "number" ? data.f : 0) + 1 };
-  for (const stage of STAGES) {
-    const field = STAGE_FIELDS[stage];
-    const sketch = parseSketch(data[field]);
-    const value = timings[stage];
-    if (value !== undefined) recordValue(sketch, value);
-    out[field] = serializeSketch(sketch);
-  }
-  ctx.sql.exec(
-    `INSERT INTO latency_minutes (account, function, minute, data) VALUES (?, ?, ?, ?)
-     ON CONFLICT (account, function, minute) DO UPDATE SET data = excluded.data`,
-    row.account,
-    row.function,
-    minute,
-    JSON.stringify(out),
-  );
-  // A new minute row: this function's rows past the hour go (the alarm's prune covers functions that went quiet).
-  if (!stored) {
-    ctx.sql.exec(
-      `DELETE FROM latency_minutes WHERE account = ? AND function = ? AND minute < ?`,
-      row.account,
-      row.function,
-      sketchCutoff(now),
-    );
-  }
-  updateTotals(ctx.sql, row.account, row.function, (t) => {
-    t.endings[state] = (t.endings[state] ?? 0) + 1;
+  writeFinishes(ctx, bufferFinish(ctx, row.account, row.function, minuteOf(now), state, timings, now), now);
+}
+
+/** Everything still buffered (or only `account`'s, or one function's) goes to its rows now: before a read. */
+export function flushFinishes(ctx: ShardContext, now: number, only?: { account: string; fn?: string }): void {
+  writeFinishes(ctx, takeDue(ctx, now, true, only), now);
+}
+
+/** Merge buffered finishes into their minute rows (sketches) and totals rows (endings, Prometheus buckets). */
+function writeFinishes(ctx: ShardContext, batches: readonly PendingFinishes[], now: number): void {
+  for (const pending of batches) {
+    const stored = ctx.sql
+      .exec<{ data: string }>(
+        `SELECT data FROM latency_minutes WHERE account = ? AND function = ? AND minute = ?`,
+        pending.account,
+        pending.fn,
+        pending.minute,
+      )
+      .toArray()[0];
+    const data = stored ? (JSON.parse(stored.data) as Record<string, unknown>) : {};
+    const out: Record<string, unknown> = { f: (typeof data.f === "number" ? data.f : 0) + pending.finished };
     for (const stage of STAGES) {
-      const value = timings[stage];
-      if (value === undefined) continue;
-      const sketch = parseSketch(t.stages[stage]);
-      recordValue(sketch, value);
-      // Totals keep only the Prometheus buckets, sum and count: percentiles come from the minute rows.
-      sketch.bins.clear();
-      t.stages[stage] = serializeSketch(sketch);
+      const field = STAGE_FIELDS[stage];
+      out[field] = serializeSketch(mergeInto(parseSketch(data[field]), pending.sketches[stage]));
     }
-  });
+    ctx.sql.exec(
+      `INSERT INTO latency_minutes (account, function, minute, data) VALUES (?, ?, ?, ?)
+       ON CONFLICT (account, function, minute) DO UPDATE SET data = excluded.data`,
+      pending.account,
+      pending.fn,
+      pending.minute,
+      JSON.stringify(out),
+    );
+    // A new minute row: this function's rows past the hour go (the alarm's prune covers functions that went quiet).
+    if (!stored) {
+      ctx.sql.exec(
+        `DELETE FROM latency_minutes WHERE account = ? AND function = ? AND minute < ?`,
+        pending.account,
+        pending.fn,
+        sketchCutoff(now),
+      );
+    }
+    updateTotals(ctx.sql, pending.account, pending.fn, (t) => {
+      for (const [state, n] of Object.entries(pending.endings)) t.endings[state] = (t.endings[state] ?? 0) + n;
+      for (const stage of STAGES) {
+        const sketch = mergeInto(parseSketch(t.stages[stage]), pending.sketches[stage]);
+        // Totals keep only the Prometheus buckets, sum and count: percentiles come from the minute rows.
+        sketch.bins.clear();
+        t.stages[stage] = serializeSketch(sketch);
+      }
+    });
+  }
 }
 
 /** A delivery ended (`delivered` or `failed`): counted per destination type. */
@@ -329,6 +335,7 @@ export function readStats(
   functions: readonly ObservedFunction[],
   now: number,
 ): ShardStats {
+  flushFinishes(ctx, now, { account });
   const counts: Record<string, number> = {};
   const sketches: Record<Stage, LatencySketch> = {
     queueWait: emptySketch(),
@@ -427,6 +434,7 @@ export function readMetrics(
   account: string,
   functions: readonly ObservedFunction[],
 ): FunctionMetrics[] {
+  flushFinishes(ctx, Date.now(), { account });
   return functions.map(({ name, current }) => {
     const totals = readTotals(ctx.sql, account, name);
     return {

@@ -6,6 +6,7 @@
 import { nextAttention } from "./attention";
 import type { ShardContext } from "./context";
 import { MORE_DISPATCH_MS } from "./dispatch";
+import { nextFlushAt } from "./finish-buffer";
 import { nextUnpause } from "./governor";
 import { BULK_CONTINUE_MS } from "./operations";
 import { deliveryTiming, HANDOFF_RETRY_MS, nextSilenceCheck } from "./outbox";
@@ -37,6 +38,8 @@ export function nextWakeAt(ctx: ShardContext, now: number, moreReady: boolean): 
   times.push(nextAttention(ctx, now));
   // A function held by Retry-After has no call whose report would wake the shard when the pause ends.
   times.push(nextUnpause(ctx, now));
+  // Finished tasks' timings still in memory are written by the alarm (an idle shard may be evicted).
+  times.push(nextFlushAt(ctx));
   times.push(
     ctx.sql
       .exec<{ t: number | null }>(

@@ -191,4 +191,22 @@ export const flowControlCases: readonly StoreCase[] = [
       expect(t.store.drainEvents().events).toEqual([]);
     },
   },
+  {
+    name: "stats write-behind: a finish's timings wait in memory at most a second, the shard wakes to write them, a read sees them",
+    run: (sql) => {
+      const t = setup(sql);
+      t.submit(T0, 1);
+      const [job] = t.dispatch(T0 + 10);
+      t.report(job as InvocationJob, T0 + 50);
+      const rows = () => sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM latency_minutes`).one().n;
+      expect(rows()).toBe(0);
+      expect(t.store.nextWakeAt(T0 + 60, false)).toBe(T0 + 1_050);
+      // A read writes them first: stats never miss a finish.
+      const stats = t.store.stats("acme", [{ name: "flow", current: true }], T0 + 70);
+      expect(stats.finished).toBe(1);
+      expect(rows()).toBe(1);
+      // Nothing left to write: the second's wake-up is gone.
+      expect(t.store.nextWakeAt(T0 + 80, false)).not.toBe(T0 + 1_050);
+    },
+  },
 ];

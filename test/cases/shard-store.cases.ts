@@ -350,7 +350,9 @@ export const shardStoreCases: readonly StoreCase[] = [
       const first = handedOffDelivery(submit(T0));
       expect(first.priorAttempts).toBeUndefined();
       expect(store.pendingHandoffs("s", 10, T0)).toHaveLength(0);
-      // Defaults: attempt 1 is due at once, with a 10 s receiver timeout: silent for 25 s means lost.
+      // Defaults: attempt 1 is due at once, with a 10 s receiver timeout: silent for 25 s means lost. (The finished
+      // task's timings are written first, else the shard would wake in a second to write them.)
+      store.flushObservations(T0);
       expect(store.nextWakeAt(T0, false)).toBe(T0 + 25_000);
       expect(store.reviveSilentDeliveries(T0 + 24_999)).toBe(0);
       // One attempt reported (503, retry in 5 s): the deadline moves with it.
@@ -399,6 +401,7 @@ export const shardStoreCases: readonly StoreCase[] = [
         lastError: "receiver answered 500",
       });
       // Past the promise (and the grace of two receiver timeouts plus 5 s) it counts as lost and is handed off again.
+      store.flushObservations(T0 + 449_000);
       expect(store.nextWakeAt(T0 + 449_000, false)).toBe(T0 + 450_000 + 25_000);
       expect(store.reviveSilentDeliveries(T0 + 475_000)).toBe(1);
       expect(store.pendingHandoffs("s", 10, T0 + 475_000)).toMatchObject([{ priorAttempts: 1 }]);
