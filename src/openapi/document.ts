@@ -77,7 +77,7 @@ interface Components {
   readonly names: Map<z.ZodType, string>;
 }
 
-const PARAMS = { target: "draft-2020-12", unrepresentable: "any", uri: (id: string) => REF_BASE + id } as const;
+const PARAMS = { target: "draft-2020-12", unrepresentable: "throw", uri: (id: string) => REF_BASE + id } as const;
 
 /** Without `$schema` (the document's `jsonSchemaDialect` says it) and `$id` (a component is named by its key). */
 function withoutDialect(schema: JsonObject): JsonObject {
