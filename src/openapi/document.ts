@@ -208,8 +208,16 @@ function parameters(route: RouteDoc): JsonObject[] {
       out.push({ name, in: "query", required: schema.required?.includes(name) ?? false, schema: property });
     }
   }
+  const parsed = route.headerSchema
+    ? ((jsonSchema(route.headerSchema, "input") as { properties?: Record<string, JsonObject> }).properties ?? {})
+    : {};
+  for (const name of Object.keys(parsed)) {
+    if (!route.headers?.[name]) throw new Error(`header ${name} of ${route.method} ${route.path} has no description`);
+  }
   for (const [name, header] of Object.entries(route.headers ?? {})) {
-    out.push({ name, in: "header", required: false, description: header.description, schema: header.schema });
+    const schema = parsed[name] ?? header.schema;
+    if (!schema) throw new Error(`header ${name} of ${route.method} ${route.path} has no schema`);
+    out.push({ name, in: "header", required: false, description: header.description, schema });
   }
   return out;
 }

@@ -5,7 +5,13 @@
  */
 
 import { MAX_BATCH_BODY_BYTES, MAX_CALLBACK_BODY_BYTES } from "../limits";
-import { batchSubmitSchema, bulkFilterSchema, completionSchema, listQuerySchema } from "../schemas";
+import {
+  batchSubmitSchema,
+  bulkFilterSchema,
+  completionSchema,
+  listQuerySchema,
+  submitHeadersSchema,
+} from "../schemas";
 import * as res from "./responses";
 import { NAME, type RouteDoc, str, TASK_ID } from "./types";
 
@@ -53,18 +59,16 @@ export const TASK_ROUTES: readonly RouteDoc[] = [
     tag: "Submitting",
     auth: "apiKey",
     pathParams: { name: NAME },
+    headerSchema: submitHeadersSchema,
     headers: {
       "idempotency-key": {
         description: "A repeat within the function's dedupWindowSeconds names the first task.",
-        schema: { type: "string", minLength: 1, maxLength: 256 },
       },
       "sluice-delay": {
         description: "Seconds to wait before the first attempt (at most 604800).",
-        schema: { type: "string", pattern: "^\\d{1,7}$" },
       },
       "sluice-fairness-key": {
         description: "The task's fairness lane within the function.",
-        schema: { type: "string", minLength: 1, maxLength: 256 },
       },
       prefer: { description: "`wait=N`: hold the answer until the task ends, up to N ≤ 60 seconds.", schema: str },
       traceparent: { description: "W3C trace context the task travels with.", schema: str },

@@ -34,8 +34,12 @@ export interface RouteDoc {
   readonly pathParams?: Readonly<Record<string, string>>;
   /** A zod object whose keys are the query parameters. */
   readonly query?: z.ZodObject;
-  /** Request headers the route reads, with a description each. */
-  readonly headers?: Readonly<Record<string, { description: string; schema: Record<string, unknown> }>>;
+  /**
+   * Request headers the route reads, each with a description; a header of `headerSchema` (the zod object the gateway
+   * parses the headers with) takes its schema from there, any other gives its own.
+   */
+  readonly headers?: Readonly<Record<string, { description: string; schema?: Record<string, unknown> }>>;
+  readonly headerSchema?: z.ZodObject;
   /** A JSON body parsed with this schema (`io: "input"`), or any bytes (`raw`). */
   readonly body?: { readonly json: z.ZodType; readonly maxBytes?: number } | { readonly raw: string };
   /** Success answers by status. */

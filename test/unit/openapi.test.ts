@@ -121,6 +121,9 @@ describe("the OpenAPI document", () => {
     expect(schemas.FunctionSpec?.additionalProperties).toBe(false);
     expect(schemas.BatchSubmit).toMatchObject({ type: "array", minItems: 1, maxItems: 100 });
     expect(schemas.ScheduleSpec?.required).toEqual(["cron"]);
+    const submit = doc.paths["/v1/functions/{name}/tasks"]?.post as Json;
+    const delay = (submit.parameters as Json[]).find((p) => p.name === "sluice-delay");
+    expect(delay).toMatchObject({ in: "header", schema: { type: "string", pattern: "^\\d{1,7}$" } });
     const list = doc.paths["/v1/functions/{name}/tasks"]?.get as Json;
     const state = (list.parameters as Json[]).find((p) => p.name === "state");
     expect(state).toMatchObject({ in: "query", required: false, schema: { enum: expect.arrayContaining(["queued"]) } });
