@@ -60,6 +60,8 @@ const REQUEST_SCHEMAS: Record<string, z.ZodType> = {
   BulkFilter: bulkFilterSchema,
   Completion: completionSchema,
   ScheduleSpec: scheduleSpecSchema,
+  /** Any JSON value (a schedule's payload): recursive, so a component of its own that refers to itself. */
+  JsonValue: scheduleSpecSchema.shape.payload.unwrap(),
 };
 
 /** Answers, as components named after their export (`taskSchema` is `Task`), converted as the schema's output. */
