@@ -35,6 +35,9 @@ const TITLES: Record<ProblemKind, { status: number; title: string }> = {
   internal: { status: 500, title: "Internal error" },
 };
 
+/** Every problem kind with its HTTP status and title (the OpenAPI document lists them). */
+export const PROBLEM_KINDS: Readonly<Record<ProblemKind, { readonly status: number; readonly title: string }>> = TITLES;
+
 export interface FieldError {
   readonly path: string;
   readonly message: string;

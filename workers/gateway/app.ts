@@ -13,6 +13,7 @@ import { functionTaskRoutes } from "./function-tasks";
 import { functionRoutes } from "./functions";
 import { metricsRoutes } from "./metrics";
 import { type GatewayEnv, limitContentType, onError, problemResponse, requireTenant } from "./middleware";
+import { openApiRoutes } from "./openapi";
 import { scheduleRoutes } from "./schedules";
 import { accountStatsRoutes, statsRoutes } from "./stats";
 import { submitRoutes } from "./submit";
@@ -39,6 +40,7 @@ export const app = new Hono<GatewayEnv>()
       description: "Asynchronous task platform: POST to a function URL, Sluice queues, runs, retries and tracks it.",
     }),
   )
+  .route("/", openApiRoutes)
   .route("/v1/accounts", adminRoutes)
   // Before the tenant routes: callbacks authenticate with the invocation's token, not an API key.
   .route("/v1/tasks", callbackRoutes)
