@@ -138,18 +138,19 @@ export class DeliveryLaneDurableObject extends DurableObject<Env> {
     void deliver(this.env, readConfig(this.env), message)
       .then((result) => {
         // One line per attempt (never the envelope: it holds the task's result).
-        logEvent({
-          event: "delivery.attempt",
-          task: message.taskId,
-          account: message.account,
-          function: message.functionName,
-          delivery: id,
-          destination: message.destination.type,
-          attempt: attempt.attempt,
-          verdict: result.verdict,
-          durationMs: Date.now() - startedAt,
-          traceId: parseTraceparent(message.traceparent)?.traceId,
-        });
+        if (readConfig(this.env).taskLogs !== "off")
+          logEvent({
+            event: "delivery.attempt",
+            task: message.taskId,
+            account: message.account,
+            function: message.functionName,
+            delivery: id,
+            destination: message.destination.type,
+            attempt: attempt.attempt,
+            verdict: result.verdict,
+            durationMs: Date.now() - startedAt,
+            traceId: parseTraceparent(message.traceparent)?.traceId,
+          });
         return this.ctx.storage.transactionSync(() => this.#store.settle(id, result, Date.now()));
       })
       .catch((error: unknown) => logError("delivery bookkeeping failed", error, { task: attempt.message.taskId }))

@@ -60,6 +60,7 @@ export class ShardDurableObject extends DurableObject<Env> {
       aimdInitialWindow: config.aimdInitialWindow,
       aimdIdleRestartMs: config.aimdIdleRestartMs,
       dispatchOrder: config.dispatchOrder,
+      taskLogs: config.taskLogs,
       delivery: { schedule: config.deliverySchedule, timeoutMs: config.deliveryTimeoutMs },
     });
   }

@@ -33,6 +33,8 @@ export interface PlatformConfig {
   readonly aimdIdleRestartMs: number;
   /** `fair` (default) or `fifo`: one queue in arrival order per shard, only as the benchmarks' contrast. */
   readonly dispatchOrder: "fair" | "fifo";
+  /** `transitions` (default): a JSON log line per task transition and delivery attempt; `off`: none (log volume). */
+  readonly taskLogs: "transitions" | "off";
   /** Queues that feed functions: queue name -> { account, function }. */
   readonly eventSources: Readonly<Record<string, { account: string; function: string }>>;
 }
@@ -59,6 +61,7 @@ const VAR_NAMES = {
   AIMD_INITIAL_WINDOW: true,
   AIMD_IDLE_RESTART_MS: true,
   DISPATCH_ORDER: true,
+  TASK_LOGS: true,
 } as const;
 
 /** A number strictly between 0 and 1. */
@@ -132,6 +135,7 @@ function parseConfig(vars: Vars): PlatformConfig {
     aimdInitialWindow: positiveInt(vars.AIMD_INITIAL_WINDOW, 4),
     aimdIdleRestartMs: positiveInt(vars.AIMD_IDLE_RESTART_MS, 60_000),
     dispatchOrder: vars.DISPATCH_ORDER === "fifo" ? "fifo" : "fair",
+    taskLogs: vars.TASK_LOGS === "off" ? "off" : "transitions",
   };
 }
 

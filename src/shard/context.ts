@@ -33,6 +33,8 @@ export interface ShardSettings {
    * across the shard, head-of-line blocking included — only as a benchmark's contrast (DISPATCH_ORDER).
    */
   readonly dispatchOrder?: "fair" | "fifo";
+  /** `off`: transitions are not noted for the log (TASK_LOGS); default on. */
+  readonly taskLogs?: "transitions" | "off";
 }
 
 /** The state the parts of one shard's store share. */

@@ -44,6 +44,7 @@ export function noteTransition(
   cause: string,
   extra: { attempt?: number; errorKind?: string; executionMs?: number } = {},
 ): void {
+  if (ctx.settings.taskLogs === "off") return;
   if (ctx.events.length >= MAX_PENDING_EVENTS) {
     ctx.eventsDropped++;
     return;

@@ -21,6 +21,7 @@ const DEFAULTS = {
   aimdInitialWindow: 4,
   aimdIdleRestartMs: 60_000,
   dispatchOrder: "fair",
+  taskLogs: "transitions",
 };
 
 describe("readConfig", () => {
@@ -55,6 +56,7 @@ describe("readConfig", () => {
         AIMD_INITIAL_WINDOW: "10",
         AIMD_IDLE_RESTART_MS: "5000",
         DISPATCH_ORDER: "fifo",
+        TASK_LOGS: "off",
       }),
     ).toEqual({
       allowPrivateTargets: true,
@@ -76,6 +78,7 @@ describe("readConfig", () => {
       aimdInitialWindow: 10,
       aimdIdleRestartMs: 5000,
       dispatchOrder: "fifo",
+      taskLogs: "off",
     });
   });
 
