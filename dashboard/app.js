@@ -144,17 +144,27 @@ function makeChart(target, series) {
     {
       width: chartWidth(),
       height: 180,
-      scales: { x: { time: true } },
+      scales: {
+        // One 10 s slot alone would give the x axis no width: show at least a minute around it.
+        x: {
+          time: true,
+          range: (_u, min, max) => (min === null || max - min >= 60 ? [min, max] : [max - 60, max + 5]),
+        },
+      },
       axes: [{}, { size: 40 }],
       legend: { live: false },
-      series: [{}, ...series.map((one) => ({ points: { show: true, size: 5 }, ...one }))],
+      series: [{}, ...series],
     },
     [[], ...series.map(() => [])],
     target,
   );
 }
 
-function drawCharts(history) {
+/** The last 10 minutes of the stats' 10 s slots (the API keeps an hour). */
+const CHART_SLOTS = 60;
+
+function drawCharts(all) {
+  const history = all.slice(-CHART_SLOTS);
   if (!state.charts) {
     state.charts = {
       window: makeChart($("chart-window"), [
@@ -168,7 +178,8 @@ function drawCharts(history) {
     };
   }
   $("chart-empty").hidden = history.length > 0;
-  const t = history.map((p) => p.t / 1000);
+  // Slot starts come as ISO-8601 text; uPlot wants seconds since the epoch.
+  const t = history.map((p) => Date.parse(p.t) / 1000);
   state.charts.window.setData([t, history.map((p) => p.concurrencyLimit), history.map((p) => p.inFlight)]);
   state.charts.queue.setData([t, history.map((p) => p.queued), history.map((p) => p.throttled)]);
 }

@@ -18,6 +18,7 @@ import {
   putFunction,
   startPlatform,
   startRecordingServer,
+  waitFor,
   waitForTask,
 } from "./harness";
 
@@ -108,6 +109,15 @@ describe("dashboard in chromium", () => {
       json: { cron: "0 3 * * *", paused: true },
     });
 
+    // The history has 10 s slots; wait for the first one so the charts have something to draw.
+    await waitFor(
+      async () => {
+        const stats = await call(platform.url, "GET", "/v1/functions/resize/stats", { token: account.apiKey });
+        return stats.body.history.length > 0 ? stats.body.history : undefined;
+      },
+      { timeoutMs: 30_000, what: "a history slot" },
+    );
+
     const page = await openWithKey(1400, 900);
     // The key is in sessionStorage only: not in the URL, the HTML, the input, or localStorage.
     expect(page.url()).toBe(`${platform.url}/dashboard`);
@@ -123,6 +133,7 @@ describe("dashboard in chromium", () => {
     expect(await page.textContent("#fn-title")).toBe("resize");
     expect(await page.locator("#chart-window canvas").count()).toBe(1);
     expect(await page.locator("#chart-queue canvas").count()).toBe(1);
+    expect(await page.isHidden("#chart-empty")).toBe(true);
     expect(await page.locator("#latency-rows tr").count()).toBe(3);
     expect(await page.locator("#task-rows tr[data-task]").count()).toBe(5);
     expect(await page.textContent("#schedule-rows")).toContain("nightly");
