@@ -82,6 +82,8 @@ describe("dashboard in chromium", () => {
     const script = await call(platform.url, "GET", "/dashboard-assets/app.js");
     expect(script.status).toBe(200);
     expect(script.headers.get("content-type")).toMatch(/javascript/);
+    // The headers file configures the assets and is not one of them.
+    expect((await call(platform.url, "GET", "/_headers")).status).toBe(404);
     // The API is still the Worker's: no asset shadows it.
     expect((await call(platform.url, "GET", "/v1/functions")).status).toBe(401);
   });
@@ -170,6 +172,17 @@ describe("dashboard in chromium", () => {
     expect(await page.content()).not.toContain(account.apiKey);
     expect(page.url()).toBe(`${platform.url}/dashboard`);
     expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  it("forgets a key the API refuses", async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`${platform.url}/dashboard`);
+    await page.fill("#key-input", "sk_00000000_not-a-real-key");
+    await page.click("#key-use");
+    await page.waitForFunction(() => document.querySelector("#status")?.textContent?.includes("not accepted"));
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+    expect(await page.isHidden("#main")).toBe(true);
     await page.close();
   });
 
