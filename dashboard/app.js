@@ -35,6 +35,7 @@ const state = {
   taskId: null,
   charts: null,
   busy: false,
+  again: false,
   note: "",
 };
 
@@ -294,7 +295,7 @@ function renderWaterfall(timeline) {
     const a = at(from);
     const b = at(to);
     const bar = el("div", { class: `bar ${kind}` });
-    let text = "not reached";
+    let text = "none yet";
     if (a !== undefined && b !== undefined) {
       bar.style.left = `${((a - start) / span) * 100}%`;
       bar.style.width = `${Math.max(0.5, ((b - a) / span) * 100)}%`;
@@ -359,8 +360,14 @@ async function act(method, path, done) {
 }
 
 async function refresh() {
-  if (!apiKey() || state.busy) return;
+  if (!apiKey()) return;
+  if (state.busy) {
+    // A click during a refresh: run once more when this one ends, so the page shows its effect at once.
+    state.again = true;
+    return;
+  }
   state.busy = true;
+  state.again = false;
   try {
     const functions = await refreshFunctions();
     $("main").hidden = false;
@@ -380,6 +387,7 @@ async function refresh() {
     } else setStatus(`Refresh failed: ${error.message}`, true);
   } finally {
     state.busy = false;
+    if (state.again) refresh();
   }
 }
 
