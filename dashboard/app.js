@@ -1,29 +1,15 @@
 // The Sluice dashboard (GET /dashboard): plain DOM and uPlot, talking to this origin's /v1 API with the tenant's key.
 // The key lives only in sessionStorage (this tab) and in Authorization headers; it is never put into a URL or the
 // page. All tenant-controlled text is set with textContent; nothing is parsed as HTML.
-import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
+import { destroyCharts, drawCharts, resizeCharts } from "./charts.js";
+import { $, api, apiKey, el, fmt, fnPath, KEY_SLOT, taskPath, time } from "./lib.js";
+import { renderWaterfall } from "./waterfall.js";
 
-const KEY_SLOT = "sluice.apiKey";
 const REFRESH_MS = 5_000;
 const FUNCTIONS_PER_PAGE = 20;
 const TASKS_PER_PAGE = 20;
-
-const $ = (id) => document.getElementById(id);
-
-/** An element with attributes (or properties for `on*`) and children; strings become text nodes, never HTML. */
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else if (name === "class") node.className = value;
-    else node.setAttribute(name, String(value));
-  }
-  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  return node;
-}
 
 const state = {
   functionsCursor: null,
@@ -33,48 +19,16 @@ const state = {
   tasksCursor: null,
   tasksNext: null,
   taskId: null,
-  charts: null,
   busy: false,
   again: false,
   note: "",
 };
-
-function apiKey() {
-  return sessionStorage.getItem(KEY_SLOT);
-}
-
-class ApiError extends Error {
-  constructor(status, detail) {
-    super(detail);
-    this.status = status;
-  }
-}
-
-async function api(method, path) {
-  const key = apiKey();
-  if (!key) throw new ApiError(401, "No API key.");
-  const response = await fetch(path, {
-    method,
-    headers: { authorization: `Bearer ${key}` },
-    credentials: "omit",
-    cache: "no-store",
-  });
-  const body = await response.json().catch(() => undefined);
-  if (!response.ok) throw new ApiError(response.status, body?.detail ?? body?.title ?? `HTTP ${response.status}`);
-  return body;
-}
-
-const fnPath = (name) => `/v1/functions/${encodeURIComponent(name)}`;
-const taskPath = (id) => `/v1/tasks/${encodeURIComponent(id)}`;
 
 function setStatus(text, error = false) {
   const status = $("status");
   status.textContent = text;
   status.classList.toggle("error", error);
 }
-
-const fmt = (n) => (n === null || n === undefined ? "–" : Number.isInteger(n) ? String(n) : n.toFixed(1));
-const time = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "–");
 
 // ---- functions list -------------------------------------------------------------------------------------------
 
@@ -126,63 +80,6 @@ function selectFunction(name) {
     destroyCharts();
   }
   refresh();
-}
-
-function destroyCharts() {
-  if (!state.charts) return;
-  state.charts.window.destroy();
-  state.charts.queue.destroy();
-  state.charts = null;
-}
-
-function chartWidth() {
-  const figure = $("chart-window").parentElement;
-  return Math.max(240, figure.clientWidth - 8);
-}
-
-function makeChart(target, series) {
-  return new uPlot(
-    {
-      width: chartWidth(),
-      height: 180,
-      scales: {
-        // One 10 s slot alone would give the x axis no width: show at least a minute around it.
-        x: {
-          time: true,
-          range: (_u, min, max) => (min === null || max - min >= 60 ? [min, max] : [max - 60, max + 5]),
-        },
-      },
-      axes: [{}, { size: 40 }],
-      legend: { live: false },
-      series: [{}, ...series],
-    },
-    [[], ...series.map(() => [])],
-    target,
-  );
-}
-
-/** The last 10 minutes of the stats' 10 s slots (the API keeps an hour). */
-const CHART_SLOTS = 60;
-
-function drawCharts(all) {
-  const history = all.slice(-CHART_SLOTS);
-  if (!state.charts) {
-    state.charts = {
-      window: makeChart($("chart-window"), [
-        { label: "window", stroke: "#2563eb", width: 2 },
-        { label: "in flight", stroke: "#16a34a", width: 2, fill: "rgba(22,163,74,0.12)" },
-      ]),
-      queue: makeChart($("chart-queue"), [
-        { label: "queued", stroke: "#9333ea", width: 2 },
-        { label: "throttled", stroke: "#dc2626", width: 2 },
-      ]),
-    };
-  }
-  $("chart-empty").hidden = history.length > 0;
-  // Slot starts come as ISO-8601 text; uPlot wants seconds since the epoch.
-  const t = history.map((p) => Date.parse(p.t) / 1000);
-  state.charts.window.setData([t, history.map((p) => p.concurrencyLimit), history.map((p) => p.inFlight)]);
-  state.charts.queue.setData([t, history.map((p) => p.queued), history.map((p) => p.throttled)]);
 }
 
 function card(label, value, field) {
@@ -275,48 +172,6 @@ function renderTasks(page) {
 function selectTask(id) {
   state.taskId = id;
   refresh();
-}
-
-const STAGES = [
-  ["accepted → queued", "acceptedAt", "queuedAt", "ingest"],
-  ["queued → dispatched", "queuedAt", "firstDispatchedAt", "wait"],
-  ["dispatched → finished", "firstDispatchedAt", "finishedAt", "run"],
-  ["finished → delivered", "finishedAt", "deliveredAt", "deliver"],
-];
-
-function renderWaterfall(timeline) {
-  const at = (key) => (timeline[key] ? Date.parse(timeline[key]) : undefined);
-  const points = Object.keys(timeline)
-    .map(at)
-    .filter((v) => v !== undefined);
-  const start = Math.min(...points);
-  const span = Math.max(1, Math.max(...points) - start);
-  const rows = STAGES.map(([label, from, to, kind]) => {
-    const a = at(from);
-    const b = at(to);
-    const bar = el("div", { class: `bar ${kind}` });
-    let text = "none yet";
-    if (a !== undefined && b !== undefined) {
-      bar.style.left = `${((a - start) / span) * 100}%`;
-      bar.style.width = `${Math.max(0.5, ((b - a) / span) * 100)}%`;
-      text = `${b - a} ms`;
-    } else bar.classList.add("missing");
-    return el(
-      "div",
-      { class: "stage", "data-stage": kind },
-      el("span", { class: "stage-label" }, label),
-      el("div", { class: "track" }, bar),
-      el("span", { class: "stage-ms" }, text),
-    );
-  });
-  $("waterfall").replaceChildren(
-    ...rows,
-    el(
-      "p",
-      { class: "hint" },
-      `accepted ${time(timeline.acceptedAt)}, last dispatched ${time(timeline.lastDispatchedAt)}`,
-    ),
-  );
 }
 
 async function refreshTask(id) {
@@ -441,10 +296,7 @@ $("task-close").addEventListener("click", () => {
   $("task").hidden = true;
 });
 window.addEventListener("resize", () => {
-  if (!state.charts) return;
-  const width = chartWidth();
-  state.charts.window.setSize({ width, height: 180 });
-  state.charts.queue.setSize({ width, height: 180 });
+  resizeCharts();
 });
 
 if (apiKey()) {
