@@ -28,4 +28,6 @@ for arg in "${args[@]+"${args[@]}"}"; do
 done
 $has_port || args+=(--port 8787)
 
+# The dashboard's static files (build/dashboard, the [assets] directory), fresh from dashboard/.
+node scripts/build-dashboard.mjs
 exec wrangler dev -c wrangler.toml -c workers/demo-function/wrangler.toml --log-level warn "${args[@]}"
