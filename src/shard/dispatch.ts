@@ -84,7 +84,9 @@ export function planDispatch(
     // Bounded: a pass makes ready and counts at most what the function could start now (its room), so a deep backlog
     // costs a pass a few index reads.
     const wanted = Math.min(room, budget);
-    promoteDue(ctx, fn, now, wanted);
+    // With a cap per fairness key, tasks of a capped key do not count towards what can start: make ready up to the
+    // pass budget, or a due task of another key could wait behind them for the next pass.
+    promoteDue(ctx, fn, now, fn.spec.fairness?.maxConcurrencyPerKey !== undefined ? budget : wanted);
     const ready = readyCount(ctx, fn, wanted);
     if (ready > 0) demands.push({ account: fn.account, key, ready, room, cost: callCost(ctx.executionMs.get(key)) });
   }

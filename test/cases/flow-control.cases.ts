@@ -209,4 +209,26 @@ export const flowControlCases: readonly StoreCase[] = [
       expect(t.store.nextWakeAt(T0 + 80, false)).not.toBe(T0 + 1_050);
     },
   },
+  {
+    name: "fairness keys: delayed tasks of a capped key do not hold back a due task of another key (one pass starts both)",
+    run: (sql) => {
+      const t = setup(sql, { maxConcurrency: 2, fairness: { maxConcurrencyPerKey: 1 } }, { aimdInitialWindow: 10 });
+      const fn = testFunction(
+        "acme",
+        "flow",
+        "s",
+        { maxConcurrency: 2, fairness: { maxConcurrencyPerKey: 1 } },
+        T0 - 1000,
+      );
+      t.store.accept([testTask(fn, "k1-a", T0, { fairnessKey: "k1", delaySeconds: 1 })], T0);
+      t.store.accept([testTask(fn, "k1-b", T0, { fairnessKey: "k1", delaySeconds: 1 })], T0);
+      t.store.accept([testTask(fn, "plain", T0, { delaySeconds: 1 })], T0);
+      const jobs = t.dispatch(T0 + 1_050);
+      expect(jobs.map((j) => j.taskId).sort()).toEqual(["k1-a", "plain"]);
+      expect(t.dispatch(T0 + 1_050)).toEqual([]);
+      for (const job of jobs) t.report(job, T0 + 1_100);
+      t.drain(T0 + 1_200);
+      expect(t.counts()).toEqual({ succeeded: 3 });
+    },
+  },
 ];

@@ -141,7 +141,7 @@ describe("dispatch under random workloads", () => {
         expect(counts.running ?? 0).toBe(0);
         expect((counts.succeeded ?? 0) + (counts.failed ?? 0)).toBe(submitted);
       }),
-      { numRuns: 60 },
+      { numRuns: 60, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH } : {}) },
     );
   }, 60_000);
 });
