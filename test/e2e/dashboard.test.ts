@@ -3,7 +3,7 @@
  * under `wrangler dev`. A tenant pastes its key, sees its function with live figures and uPlot charts, opens a task's
  * waterfall, pauses the function from the page (checked through the API), and the key never shows up in the URL or
  * the page. Tenant-controlled text (an error body full of markup) is shown as text. Screenshots at a desktop and a
- * phone size land in bench/results/ (git-ignored).
+ * phone size land in test/artifacts/ (git-ignored).
  */
 
 import { randomBytes } from "node:crypto";
@@ -23,7 +23,7 @@ import {
 } from "./harness";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const SHOTS = "bench/results";
+const SHOTS = "test/artifacts";
 const MARKUP = '<img id="injected" src="x"><b id="bold">boom</b>';
 
 let platform: Platform;
