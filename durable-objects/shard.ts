@@ -226,8 +226,7 @@ export class ShardDurableObject extends DurableObject<Env> {
     await this.#ensureAlarm();
     // Many invokers report at once; one dispatch run (going round again if needed) serves them all.
     if (passNeeded) void this.#kick();
-    else if (reports.some((r) => r.outcome.kind !== "succeeded")) void this.#afterReport();
-    else void this.#handOffDeliveries().catch((error: unknown) => logError("delivery hand-off failed", error, {}));
+    else void this.#afterReport(reports.some((r) => r.outcome.kind !== "succeeded"));
     // An answer stays within the RPC bound; the rest (only with a large INLINE_LIMIT_BYTES) goes the usual way.
     const [answer = [], ...rest] = batchBySize(jobs, jobBytes, MAX_RPC_BATCH_BYTES);
     if (from && rest.length > 0) {
@@ -374,12 +373,15 @@ export class ShardDurableObject extends DurableObject<Env> {
     return refreshGrants(this.#store, this.env, this.#name);
   }
 
-  /** What a dispatch run does after its passes, for a report whose answer already started all there was to start. */
-  async #afterReport(): Promise<void> {
+  /**
+   * What a dispatch run does after its passes, for a report whose answer already started all there was to start:
+   * the delivery hand-off, and the alarm when a call did not succeed (a retry's backoff or a throttle's pause may end
+   * before the alarm now set).
+   */
+  async #afterReport(retried: boolean): Promise<void> {
     try {
       await this.#handOffDeliveries();
-      // A retry's backoff or a throttle's pause may end before the alarm now set.
-      await this.#scheduleAlarm(false);
+      if (retried) await this.#scheduleAlarm(false);
     } catch (error) {
       logError("after-report bookkeeping failed; the alarm retries", error, { shard: this.#name });
     }

@@ -58,10 +58,15 @@ const RTT_WEIGHT = 1 / 8;
 /** Leaving slow start on congestion: doubling overshot by up to 2×. */
 const SLOW_START_EXIT_FACTOR = 0.5;
 
+/** The window slow start opens with: `initialWindow`, within 1..max. */
+function startWindow(params: AimdParams): number {
+  return Math.min(params.max, Math.max(1, params.initialWindow));
+}
+
 /** A new function starts slow: a small window that doubles per round trip until the function pushes back. */
 export function initialAimd(params: AimdParams, now = 0): AimdState {
   return {
-    window: Math.min(params.max, Math.max(1, params.initialWindow)),
+    window: startWindow(params),
     ssthresh: params.max,
     lastDecreaseAt: 0,
     pausedUntil: 0,
@@ -143,7 +148,7 @@ export function aimdPause(state: AimdState, now: number, retryAfterMs: number): 
  */
 export function aimdRestartIfIdle(state: AimdState, params: AimdParams, now: number, running: number): AimdState {
   if (running > 0 || now - state.lastActiveAt < params.idleRestartMs) return state;
-  const initial = Math.min(params.max, Math.max(1, params.initialWindow));
+  const initial = startWindow(params);
   if (state.window <= initial) return state;
   return { ...state, window: initial, ssthresh: Math.max(state.ssthresh, state.window), lastActiveAt: now };
 }

@@ -99,6 +99,8 @@ export function planDispatch(
       );
   const byInvoker = new Map<number, InvocationJob[]>();
   let dispatched = 0;
+  /** Calls started per function by this pass. */
+  const started = new Map<string, number>();
   for (const [key, count] of allocation.calls) {
     const fn = ctx.functions.get(key);
     if (!fn || count <= 0) continue;
@@ -111,12 +113,14 @@ export function planDispatch(
       calls++;
     }
     dispatched += calls;
-    if (calls > 0) noteActivity(ctx, fn, now);
+    started.set(key, calls);
+    // The pass knows the function's calls in flight: the history sample need not count them again.
+    if (calls > 0) noteActivity(ctx, fn, now, 0, (running.get(key) ?? 0) + calls);
   }
   for (const fn of visited) {
     refreshAttention(ctx, fn);
     const key = functionKey(fn.account, fn.name);
-    if (rooms.has(key)) noteDispatched(ctx, fn, (running.get(key) ?? 0) + (allocation.calls.get(key) ?? 0), now);
+    if (rooms.has(key)) noteDispatched(ctx, fn, (running.get(key) ?? 0) + (started.get(key) ?? 0), now);
   }
   // Look again soon only when the pass budget was the limit: full slots or windows free up with the calls' reports.
   return {
@@ -172,10 +176,10 @@ export function dispatchRow(
   onInvoker?: number,
 ): { invoker: number; job: InvocationJob } {
   const to = mustTransition(row.state, "dispatch");
-  noteTransition(ctx, row, to, now, "dispatch", { attempt: row.attempts + 1 });
+  const attempt = row.attempts + 1;
+  noteTransition(ctx, row, to, now, "dispatch", { attempt });
   const invoker = onInvoker ?? pickInvoker(invokerLoad, ctx.settings.callsPerInvoker);
   invokerLoad[invoker] = (invokerLoad[invoker] ?? 0) + 1;
-  const attempt = row.attempts + 1;
   const invocation = row.invocations + 1;
   const deadline = now + fn.spec.timeoutMs;
   const callbackToken = mintCallbackToken(row.account);
@@ -231,11 +235,11 @@ export function expireStale(ctx: ShardContext, fn: FunctionRecord, now: number):
     message: `not finished within maxEventAgeSeconds (${fn.spec.maxEventAgeSeconds})`,
   } satisfies TaskError);
   const expired = ctx.sql
-    .exec<{ id: string }>(
+    .exec<Pick<TaskRow, "id" | "run" | "attempts" | "traceparent" | "accepted_at">>(
       `UPDATE tasks SET state = ?, finished_at = ?, updated_at = ?, error = ?, lease_until = NULL, purge_at = ?
        WHERE id IN (SELECT id FROM tasks WHERE account = ? AND function = ? AND state = 'queued' AND age_from <= ?
                     ORDER BY age_from LIMIT ?)
-       RETURNING id`,
+       RETURNING id, run, attempts, traceparent, accepted_at`,
       to,
       now,
       now,
@@ -247,15 +251,10 @@ export function expireStale(ctx: ShardContext, fn: FunctionRecord, now: number):
       DISPATCH_BUDGET * 5,
     )
     .toArray();
-  for (const { id } of expired) {
-    noteTransition(
-      ctx,
-      { id, account: fn.account, function: fn.name, state: "queued", run: 0, attempts: 0, traceparent: null },
-      to,
-      now,
-      "expire",
-      { errorKind: "expired" },
-    );
+  for (const row of expired) {
+    noteTransition(ctx, { ...row, account: fn.account, function: fn.name, state: "queued" }, to, now, "expire", {
+      errorKind: "expired",
+    });
   }
   if (fn.spec.destinations.onFailure) for (const { id } of expired) scheduleDelivery(ctx, id, "expired", now);
   recordEnding(ctx.sql, fn.account, fn.name, "expired", expired.length);

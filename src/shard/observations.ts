@@ -242,7 +242,14 @@ function anyQueued(sql: Sql, account: string, fnName: string): boolean {
  * highest calls in flight and queued it sampled (a burst shorter than 10 s still shows), the window and the counts of
  * its last sample (carried over quiet slots that follow).
  */
-export function noteActivity(ctx: ShardContext, fn: FunctionRecord, now: number, throttled = 0): void {
+export function noteActivity(
+  ctx: ShardContext,
+  fn: FunctionRecord,
+  now: number,
+  throttled = 0,
+  /** The function's calls in flight, when the caller knows them (a dispatch pass). */
+  knownInFlight?: number,
+): void {
   const key = functionKey(fn.account, fn.name);
   let samples = lastSamples.get(ctx);
   if (!samples) {
@@ -251,7 +258,7 @@ export function noteActivity(ctx: ShardContext, fn: FunctionRecord, now: number,
   }
   const slot = slotOf(now);
   const last = samples.get(key);
-  const inFlight = inFlightOf(ctx.sql, fn.account, fn.name);
+  const inFlight = knownInFlight ?? inFlightOf(ctx.sql, fn.account, fn.name);
   const idle = inFlight === 0 && !anyQueued(ctx.sql, fn.account, fn.name);
   const due = !last || slotOf(last.at) !== slot || now - last.at >= SAMPLE_EVERY_MS || last.idle !== idle;
   if (throttled > 0) {
