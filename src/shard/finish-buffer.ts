@@ -25,6 +25,7 @@ export interface PendingFinishes {
   readonly endings: Record<string, number>;
 }
 
+/** Per store: pending finishes by function, in the order they began (so the oldest is first). */
 const buffers = new WeakMap<ShardContext, Map<string, PendingFinishes>>();
 
 function bufferOf(ctx: ShardContext): Map<string, PendingFinishes> {
@@ -55,6 +56,8 @@ export function bufferFinish(
   let pending = buffer.get(key);
   if (pending && pending.minute !== minute) {
     due.push(pending);
+    // Deleted, not overwritten: a new entry goes to the end, keeping the map in order of `since`.
+    buffer.delete(key);
     pending = undefined;
   }
   if (!pending) {
@@ -92,6 +95,9 @@ export function takeDue(
     if (all || now - pending.since >= FLUSH_EVERY_MS) {
       due.push(pending);
       buffer.delete(key);
+    } else if (!only) {
+      // Oldest first: the rest began later and are not due either (a finish costs no walk over every function).
+      break;
     }
   }
   return due;
@@ -99,10 +105,6 @@ export function takeDue(
 
 /** When the oldest buffered finish is due to be written (the shard's alarm covers it), or null when none is. */
 export function nextFlushAt(ctx: ShardContext): number | null {
-  let earliest: number | null = null;
-  for (const pending of bufferOf(ctx).values()) {
-    const at = pending.since + FLUSH_EVERY_MS;
-    if (earliest === null || at < earliest) earliest = at;
-  }
-  return earliest;
+  const oldest = bufferOf(ctx).values().next();
+  return oldest.done ? null : oldest.value.since + FLUSH_EVERY_MS;
 }
