@@ -7,7 +7,7 @@
  * result, an error message written by a tenant's function, a callback token or a secret.
  */
 
-import type { TaskState } from "../task-states";
+import { isTerminal, type TaskState } from "../task-states";
 import { parseTraceparent } from "../trace";
 import type { ShardContext } from "./context";
 import type { TaskRow } from "./schema";
@@ -17,7 +17,7 @@ export interface TransitionEvent {
   readonly task: string;
   readonly account: string;
   readonly function: string;
-  readonly from: TaskState | "new";
+  readonly from: TaskState;
   readonly to: TaskState;
   readonly run: number;
   readonly attempt: number;
@@ -49,7 +49,7 @@ export function noteTransition(
     ctx.eventsDropped++;
     return;
   }
-  const ended = to === "succeeded" || to === "failed" || to === "cancelled" || to === "expired";
+  const ended = isTerminal(to);
   const traceId = parseTraceparent(row.traceparent)?.traceId;
   ctx.events.push({
     event: "task.transition",
