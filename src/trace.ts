@@ -5,6 +5,8 @@
  * flags, a new parent id (the span Sluice makes the call in), so a tenant's OpenTelemetry follows a task end to end.
  */
 
+import { randomBytes, toHex } from "./encoding";
+
 /** `version-traceid-parentid-flags`, lower-case hex (the spec's version 00 form). */
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
 
@@ -61,7 +63,7 @@ function nonZero(random: (bytes: number) => string, bytes: number): string {
 }
 
 function randomHex(bytes: number): string {
-  return [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(randomBytes(bytes));
 }
 
 /** `{ traceparent }` with a new child span of the task's trace, for an outgoing request (empty without a trace). */
