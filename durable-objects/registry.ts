@@ -5,6 +5,8 @@
  */
 
 import { DurableObject } from "cloudflare:workers";
+import { readConfig } from "../src/config";
+import type { PlacementTarget } from "../src/placement-moves";
 import type { FunctionRecord } from "../src/records";
 import {
   type AccountLimits,
@@ -76,6 +78,19 @@ export class RegistryDurableObject extends DurableObject<Env> {
 
   setPaused(account: string, name: string, paused: boolean): FunctionRecord | undefined {
     return this.ctx.storage.transactionSync(() => this.#store.setPaused(account, name, paused, Date.now()));
+  }
+
+  /** A shard asks to move a function it saw at `seenVersion` (durable-objects/shard-placement.ts). */
+  movePlacement(
+    account: string,
+    name: string,
+    seenVersion: number,
+    target: PlacementTarget,
+  ): { moved: boolean; record?: FunctionRecord } {
+    const shared = readConfig(this.env).sharedShards;
+    return this.ctx.storage.transactionSync(() =>
+      this.#store.movePlacement(account, name, seenVersion, target, shared, Date.now()),
+    );
   }
 
   getFunction(account: string, name: string): FunctionRecord | undefined {

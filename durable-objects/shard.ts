@@ -35,6 +35,7 @@ import { type ObservedFunction, type PutScheduleResult, ShardStore } from "../sr
 import type { TaskState } from "../src/task-states";
 import { logError } from "../workers/platform/log";
 import { handOffDeliveries, loggedTransaction, refreshGrants } from "./shard-effects";
+import { PlacementReviews } from "./shard-placement";
 import { fireDueSchedules, moveSchedules } from "./shard-schedules";
 
 /** How many dispatch passes one call may run before leaving the rest to the alarm (bounds CPU per invocation). */
@@ -47,10 +48,12 @@ export class ShardDurableObject extends DurableObject<Env> {
   /** The dispatch run in progress, if any; `#again` asks it to go round once more. */
   #dispatching: Promise<void> | undefined;
   #again = false;
+  readonly #placement: PlacementReviews;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     const config = readConfig(env);
+    this.#placement = new PlacementReviews(env, config.placementReviewMs);
     this.#store = new ShardStore(ctx.storage.sql, {
       leaseGraceMs: config.leaseGraceMs,
       invokers: config.invokersPerShard,
@@ -154,6 +157,11 @@ export class ShardDurableObject extends DurableObject<Env> {
     return this.#store.activeLanes(account, fnName);
   }
 
+  /** Whether a function has ready tasks or calls in flight here (shard-placement.ts asks before a reclaim). */
+  hasWork(account: string, fnName: string): boolean {
+    return this.#store.hasWork(account, fnName, Date.now());
+  }
+
   accountInFlight(account: string): number {
     return this.#store.accountInFlight(account);
   }
@@ -227,6 +235,8 @@ export class ShardDurableObject extends DurableObject<Env> {
     // Many invokers report at once; one dispatch run (going round again if needed) serves them all.
     if (passNeeded) void this.#kick();
     else void this.#afterReport(reports.some((r) => r.outcome.kind !== "succeeded"));
+    // A function served only through report answers runs no dispatch pass: its placement is reviewed from here.
+    void this.#reviewPlacement();
     // An answer stays within the RPC bound; the rest (only with a large INLINE_LIMIT_BYTES) goes the usual way.
     const [answer = [], ...rest] = batchBySize(jobs, jobBytes, MAX_RPC_BATCH_BYTES);
     if (from && rest.length > 0) {
@@ -271,6 +281,7 @@ export class ShardDurableObject extends DurableObject<Env> {
     await fireDueSchedules(this.#store, this.#transactions, this.env, this.#name);
     await moveSchedules(this.#store, this.#transactions, this.env, this.#name);
     await this.#kick();
+    await this.#reviewPlacement();
   }
 
   /** Delete from R2 the objects of purged rows (an outbox: keys leave it only once the bucket delete succeeded). */
@@ -367,6 +378,16 @@ export class ShardDurableObject extends DurableObject<Env> {
     await Promise.all(sends);
     await this.#handOffDeliveries();
     await this.#scheduleAlarm(more);
+    void this.#reviewPlacement();
+  }
+
+  /** At most every PLACEMENT_REVIEW_MS, behind the caller: the policy may move a function that loads this shard. */
+  async #reviewPlacement(): Promise<void> {
+    try {
+      if (await this.#placement.review(this.#store, this.#transactions, this.#name)) await this.#scheduleAlarm(false);
+    } catch (error) {
+      logError("placement review bookkeeping failed", error, { shard: this.#name });
+    }
   }
 
   #refreshGrants(): Promise<void> {
@@ -392,11 +413,16 @@ export class ShardDurableObject extends DurableObject<Env> {
   }
 
   async #scheduleAlarm(moreReady: boolean): Promise<void> {
-    const wakeAt = this.#store.nextWakeAt(Date.now(), moreReady);
+    const now = Date.now();
+    const wakeAt = earliest(this.#store.nextWakeAt(now, moreReady), this.#placement.wakeAt(now));
     if (wakeAt === null) return;
     const current = await this.ctx.storage.getAlarm();
     if (current === null || wakeAt < current) await this.ctx.storage.setAlarm(wakeAt);
   }
+}
+
+function earliest(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.min(a, b);
 }
 
 /** Inline payload bytes a job carries (everything else in it is small). */

@@ -35,6 +35,8 @@ export interface PlatformConfig {
   readonly dispatchOrder: "fair" | "fifo";
   /** `transitions` (default): a JSON log line per task transition and delivery attempt; `off`: none (log volume). */
   readonly taskLogs: "transitions" | "off";
+  /** Least time between two placement reviews of a busy shard (durable-objects/shard-placement.ts). */
+  readonly placementReviewMs: number;
   /** Queues that feed functions: queue name -> { account, function }. */
   readonly eventSources: Readonly<Record<string, { account: string; function: string }>>;
 }
@@ -62,6 +64,7 @@ const VAR_NAMES = {
   AIMD_IDLE_RESTART_MS: true,
   DISPATCH_ORDER: true,
   TASK_LOGS: true,
+  PLACEMENT_REVIEW_MS: true,
 } as const;
 
 /** A number strictly between 0 and 1. */
@@ -136,6 +139,7 @@ function parseConfig(vars: Vars): PlatformConfig {
     aimdIdleRestartMs: positiveInt(vars.AIMD_IDLE_RESTART_MS, 60_000),
     dispatchOrder: vars.DISPATCH_ORDER === "fifo" ? "fifo" : "fair",
     taskLogs: vars.TASK_LOGS === "off" ? "off" : "transitions",
+    placementReviewMs: positiveInt(vars.PLACEMENT_REVIEW_MS, 5_000),
   };
 }
 

@@ -34,6 +34,52 @@ export function shardFor(account: string, functionName: string, isolation: Isola
   }
 }
 
+/**
+ * The `index`-th partition of a function placed on `shard`: partition 0 is the shard itself, the others are named
+ * `<shard>#<index>` (each its own Durable Object, with its share of the function's window and limits).
+ */
+export function partitionShard(shard: string, index: number): string {
+  return index === 0 ? shard : `${shard}#${index}`;
+}
+
+/** Partitions a function's new tasks are spread over (1 unless placement gave it more). */
+export function partitionsOf(fn: { readonly placement?: { readonly partitions: number } | undefined }): number {
+  return Math.max(1, Math.floor(fn.placement?.partitions ?? 1));
+}
+
+/** Every shard a function's new tasks may go to now: its shard and its other partitions. */
+export function currentShards(fn: {
+  readonly shard: string;
+  readonly placement?: { readonly partitions: number } | undefined;
+}): string[] {
+  return Array.from({ length: partitionsOf(fn) }, (_, index) => partitionShard(fn.shard, index));
+}
+
+/** Every shard holding tasks of a function: its current shards first, then the ones it left (newest first). */
+export function shardsHolding(fn: {
+  readonly shard: string;
+  readonly placement?: { readonly partitions: number } | undefined;
+  readonly previousShards?: readonly string[] | undefined;
+}): string[] {
+  return [...currentShards(fn), ...[...(fn.previousShards ?? [])].reverse()];
+}
+
+/**
+ * The shard a new task goes to. With one partition, the function's shard. With several, a task with a routing key
+ * (its idempotency key, so a retried submission meets its first one; else its fairness key, so one customer's lane
+ * stays in one partition) hashes onto a partition; a task without one goes to a random partition.
+ */
+export function routeTask(
+  fn: { readonly shard: string; readonly placement?: { readonly partitions: number } | undefined },
+  routingKey: string | undefined,
+  random: () => number = Math.random,
+): string {
+  const partitions = partitionsOf(fn);
+  if (partitions === 1) return fn.shard;
+  const index = routingKey === undefined ? Math.floor(random() * partitions) : fnv1a(routingKey) % partitions;
+  return partitionShard(fn.shard, Math.min(index, partitions - 1));
+}
+
 export function tierOf(shard: string): "shared" | "account" | "dedicated" {
   const tier = shard.slice(0, shard.indexOf(":"));
   return tier === "account" || tier === "dedicated" ? tier : "shared";

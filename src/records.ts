@@ -18,10 +18,37 @@ export interface FunctionRecord {
   readonly version: number;
   /** Dispatch is suspended (`POST /v1/functions/:name/pause`); tasks keep queueing. */
   readonly paused?: boolean;
-  /** Shards that held this function's tasks before its isolation changed; reads and bulk operations visit them too. */
+  /**
+   * Shards that held this function's tasks before it moved (its isolation changed, or automatic placement moved it);
+   * reads and bulk operations visit them too. Shard names are deterministic per tier, so the list stays short.
+   */
   readonly previousShards?: readonly string[];
+  /** Where automatic placement put the function (src/placement-moves.ts); absent: where its isolation put it. */
+  readonly placement?: PlacementRecord;
   readonly createdAt: number;
   readonly updatedAt: number;
+}
+
+/** A function's placement: its tier, its partitions (shards named `<shard>`, `<shard>#1` …), its last moves. */
+export interface PlacementRecord {
+  readonly tier: "shared" | "account" | "dedicated";
+  readonly partitions: number;
+  /** Milliseconds of the last move (the function's creation if it never moved). */
+  readonly since: number;
+  /** Stable code of the last move: `initial`, `backlog`, `arrival-rate`, `failures`, `shard-saturated`, … */
+  readonly reason: string;
+  /** Automatic moves so far. */
+  readonly moves: number;
+  /** The last few moves, newest last (stats history marks them). */
+  readonly log: readonly PlacementMoveLog[];
+}
+
+export interface PlacementMoveLog {
+  readonly at: number;
+  readonly from: string;
+  readonly to: string;
+  readonly partitions: number;
+  readonly reason: string;
 }
 
 /** A payload (or result) body: inline bytes up to the inline limit, otherwise a key in the BLOBS bucket. */
@@ -199,6 +226,8 @@ export interface TaskSummary {
 
 export interface TaskPage {
   readonly tasks: TaskSummary[];
+  /** Each task's sequence on the shard (src/listing-merge.ts merges shards' pages by time and resumes by these). */
+  readonly seqs: number[];
   /** Exclusive upper bound for the next page (tasks are listed by descending sequence). */
   readonly nextBefore?: number;
 }

@@ -158,7 +158,25 @@ const statsCommon = {
 
 export const functionStatsSchema = z.looseObject({
   ...statsCommon,
-  placement: z.looseObject({ tier: z.string(), shard: z.string(), partitions: z.number().int() }),
+  placement: z
+    .looseObject({
+      tier: z.enum(["shared", "account", "dedicated"]),
+      shard: z.string(),
+      partitions: z.number().int(),
+      since: z.string(),
+      reason: z.string(),
+      moves: z.number().int(),
+      recentMoves: z.array(
+        z.looseObject({
+          at: z.string(),
+          from: z.string(),
+          to: z.string(),
+          partitions: z.number().int(),
+          reason: z.string(),
+        }),
+      ),
+    })
+    .describe("Where the function runs: its tier, partitions, and the last automatic moves (docs/scaling.md)."),
   fairnessLanes: z.number().int(),
   account: z.looseObject({
     inFlight: z.number().int(),

@@ -6,6 +6,7 @@
  */
 
 import { randomBytes, sha256Hex, toBase64, toBase64Url, toHex } from "../encoding";
+import { movedRecord, type PlacementTarget, previousShardsAfter } from "../placement-moves";
 import type { FunctionRecord } from "../records";
 import type { CreateAccountInput } from "../schemas";
 import { generateWebhookSecret } from "../signing";
@@ -236,31 +237,61 @@ export class RegistryStore {
     return webhookSecret;
   }
 
-  /** Create or replace. A replacement keeps the creation time and the paused flag, and remembers a shard it leaves. */
+  /**
+   * Create or replace. A replacement keeps the creation time and the paused flag, and remembers the shards it leaves.
+   * A function that stays `auto` keeps where automatic placement put it (editing its timeout does not move it back).
+   */
   putFunction(record: FunctionRecord): { created: boolean; record: FunctionRecord } {
     const existing = this.getFunction(record.account, record.name);
-    const stored: FunctionRecord = existing
-      ? {
-          ...record,
-          createdAt: existing.createdAt,
-          version: Math.max(record.version, existing.version + 1),
-          paused: existing.paused ?? false,
-          previousShards: [
-            ...new Set([
-              ...(existing.previousShards ?? []),
-              ...(existing.shard !== record.shard ? [existing.shard] : []),
-            ]),
-          ].filter((shard) => shard !== record.shard),
-        }
-      : record;
+    let stored: FunctionRecord = record;
+    if (existing) {
+      const keepsPlacement = existing.spec.isolation === "auto" && record.spec.isolation === "auto";
+      const where = keepsPlacement
+        ? { shard: existing.shard, ...(existing.placement ? { placement: existing.placement } : {}) }
+        : { shard: record.shard };
+      const { placement: _dropped, ...rest } = record;
+      stored = {
+        ...rest,
+        ...where,
+        createdAt: existing.createdAt,
+        version: Math.max(record.version, existing.version + 1),
+        paused: existing.paused ?? false,
+        previousShards: previousShardsAfter(existing, where),
+      };
+    }
+    this.#writeFunction(stored);
+    return { created: !existing, record: stored };
+  }
+
+  /**
+   * Apply an automatic placement move a shard asked for, if the function is still the version that shard saw (a
+   * compare-and-set: a concurrent edit, or another partition's move, wins and this one is dropped) and still `auto`.
+   */
+  movePlacement(
+    account: string,
+    name: string,
+    seenVersion: number,
+    target: PlacementTarget,
+    sharedShards: number,
+    now: number,
+  ): { moved: true; record: FunctionRecord } | { moved: false; record?: FunctionRecord } {
+    const existing = this.getFunction(account, name);
+    if (!existing || existing.version !== seenVersion || existing.spec.isolation !== "auto") {
+      return existing ? { moved: false, record: existing } : { moved: false };
+    }
+    const record = movedRecord(existing, target, sharedShards, now);
+    this.#writeFunction(record);
+    return { moved: true, record };
+  }
+
+  #writeFunction(record: FunctionRecord): void {
     this.#sql.exec(
       `INSERT INTO functions (account, name, record) VALUES (?, ?, ?)
        ON CONFLICT (account, name) DO UPDATE SET record = excluded.record`,
       record.account,
       record.name,
-      JSON.stringify(stored),
+      JSON.stringify(record),
     );
-    return { created: !existing, record: stored };
   }
 
   /** Suspend or restart dispatch of a function; returns the new record, or undefined for an unknown function. */

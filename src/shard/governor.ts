@@ -18,6 +18,8 @@ import {
   initialAimd,
 } from "../aimd";
 import type { InvocationOutcome } from "../outcome";
+import { partitionsOf } from "../placement";
+import { partitionShare } from "../placement-moves";
 import type { FunctionRecord } from "../records";
 import { functionKey, type ShardContext } from "./context";
 
@@ -41,7 +43,8 @@ export function concurrencyLimit(ctx: ShardContext, account: string, fnName: str
 
 export function aimdParams(ctx: ShardContext, fn: FunctionRecord): AimdParams {
   return {
-    max: fn.spec.maxConcurrency,
+    // A partition of a function runs its share of the function's cap (each has its own window, src/placement.ts).
+    max: partitionShare(fn.spec.maxConcurrency, partitionsOf(fn)),
     decreaseFactor: ctx.settings.aimdDecreaseFactor,
     cooldownMs: ctx.settings.aimdCooldownMs,
     initialWindow: ctx.settings.aimdInitialWindow ?? DEFAULT_INITIAL_WINDOW,

@@ -23,6 +23,7 @@
  * | attention.ts | which functions a dispatch pass visits |
  * | schedules.ts | cron schedules: storage, firing ticks as tasks |
  * | schedule-moves.ts | handing a moved function's schedules to its new shard |
+ * | placement-load.ts | what the placement policy is told about the shard's functions |
  * | wake.ts | the next alarm |
  */
 
@@ -61,6 +62,7 @@ import { flushFinishes, type ObservedFunction, pruneObservations, readMetrics, r
 import { bulk, continueBulk, operate, purge, redeliver } from "./operations";
 import { applyDeliveryReport, deliveryTiming, markHandedOff, pendingHandoffs, reviveSilentDeliveries } from "./outbox";
 import { applyOutcome, checkCallback, complete, heartbeat, recoverExpiredLeases } from "./outcomes";
+import { hasWork, placementLoad } from "./placement-load";
 import { forgetGarbage, pendingGarbage, purgeExpired } from "./retention";
 import { runningCalls } from "./running";
 import { adoptSchedules, forgetMoved, outboundSchedules, redirectMoved } from "./schedule-moves";
@@ -247,6 +249,16 @@ export class ShardStore {
   /** Write finished tasks' timings still in memory (finish-buffer.ts); the alarm does it a second after a finish. */
   flushObservations(now: number): void {
     flushFinishes(this.#ctx, now);
+  }
+
+  // Placement
+  /** The shard's load for the placement policy (placement-load.ts), each backlog counted up to `backlogCap`. */
+  placementLoad(shard: string, now: number, backlogCap: number) {
+    return placementLoad(this.#ctx, shard, now, backlogCap);
+  }
+  /** Whether a function has ready tasks or calls in flight here (asked before a move that takes capacity away). */
+  hasWork(account: string, name: string, now: number): boolean {
+    return hasWork(this.#ctx, account, name, now);
   }
 
   // Retention

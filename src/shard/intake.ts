@@ -15,6 +15,7 @@ import { FUNCTION_DELETED_ERROR, functionKey, readRow, type ShardContext } from 
 import { noteTransition } from "./events";
 import { upsertFunction } from "./functions";
 import { laneOf, nextTag } from "./lanes";
+import { noteArrivals } from "./placement-load";
 import { purgeAt } from "./retention";
 import { taskView } from "./view";
 
@@ -130,7 +131,10 @@ export function accept(ctx: ShardContext, messages: readonly IngestMessage[], no
       now,
       fn ? "enqueue" : "function_deleted",
     );
-    if (fn) noteQueued(ctx, fn, dueAt, dueAt);
+    if (fn) {
+      noteQueued(ctx, fn, dueAt, dueAt);
+      noteArrivals(ctx, fn, now);
+    }
     return { id: task.id, deduplicated: false };
   });
 }

@@ -63,6 +63,7 @@ export function listTasks(
   const last = page[page.length - 1];
   return {
     tasks: page.map(taskSummary),
+    seqs: page.map((row) => row.seq),
     ...(rows.length > limit && last ? { nextBefore: last.seq } : {}),
   };
 }

@@ -20,6 +20,7 @@ import { noteTransition } from "./events";
 import { feedGovernor } from "./governor";
 import { noteActivity, recordFinish } from "./observations";
 import { scheduleDelivery } from "./outbox";
+import { noteCallEnded } from "./placement-load";
 import { discardBlobs, purgeAt } from "./retention";
 import type { TaskRow } from "./schema";
 
@@ -72,7 +73,10 @@ export function applyOutcome(
       finish(ctx, row, "fail", now, outcome.error, undefined, report.durationMs);
       break;
   }
-  if (fn) noteActivity(ctx, fn, now, outcome.kind === "throttled" ? 1 : 0);
+  if (fn) {
+    noteActivity(ctx, fn, now, outcome.kind === "throttled" ? 1 : 0);
+    if (outcome.kind !== "async") noteCallEnded(ctx, fn, now, outcome.kind !== "succeeded");
+  }
   return { applied: true };
 }
 
@@ -93,7 +97,9 @@ export function recoverExpiredLeases(ctx: ShardContext, now: number, random: () 
       ? { kind: "heartbeat_timeout", message: "no completion or heartbeat within timeoutMs" }
       : { kind: "lease_expired", message: "no outcome was reported before the lease ran out" };
     closeCurrentAttempt(ctx, row, now, null, error);
-    retryOrFail(ctx, row, functionOf(ctx, row), now, error, random);
+    const fn = functionOf(ctx, row);
+    retryOrFail(ctx, row, fn, now, error, random);
+    if (fn) noteCallEnded(ctx, fn, now, true);
   }
   return rows.length;
 }

@@ -22,6 +22,7 @@ const DEFAULTS = {
   aimdIdleRestartMs: 60_000,
   dispatchOrder: "fair",
   taskLogs: "transitions",
+  placementReviewMs: 5_000,
 };
 
 describe("readConfig", () => {
@@ -57,6 +58,7 @@ describe("readConfig", () => {
         AIMD_IDLE_RESTART_MS: "5000",
         DISPATCH_ORDER: "fifo",
         TASK_LOGS: "off",
+        PLACEMENT_REVIEW_MS: "250",
       }),
     ).toEqual({
       allowPrivateTargets: true,
@@ -79,6 +81,7 @@ describe("readConfig", () => {
       aimdIdleRestartMs: 5000,
       dispatchOrder: "fifo",
       taskLogs: "off",
+      placementReviewMs: 250,
     });
   });
 

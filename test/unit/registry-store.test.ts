@@ -59,12 +59,78 @@ describe("registry store over node:sqlite", () => {
     const store = new RegistryStore(new NodeSql());
     store.putFunction(fn("a1", "f"));
     store.setPaused("a1", "f", true, T0 + 1);
-    const moved = { ...fn("a1", "f", T0 + 5), shard: "account:a1" };
+    const base = fn("a1", "f", T0 + 5);
+    const moved = { ...base, spec: { ...base.spec, isolation: "account" as const }, shard: "account:a1" };
     const { created, record } = store.putFunction(moved);
     expect(created).toBe(false);
     expect(record).toMatchObject({ createdAt: T0, paused: true, shard: "account:a1", previousShards: ["shared:0"] });
     expect(record.version).toBeGreaterThan(T0 + 1);
     expect(store.deleteFunction("a1", "f")?.name).toBe("f");
     expect(store.getFunction("a1", "f")).toBeUndefined();
+  });
+
+  it("an auto function keeps where placement moved it across edits; a pinned isolation takes over", () => {
+    const store = new RegistryStore(new NodeSql());
+    const first = store.putFunction(fn("a1", "f")).record;
+    const promoted = store.movePlacement(
+      "a1",
+      "f",
+      first.version,
+      { tier: "dedicated", partitions: 2, reason: "backlog" },
+      16,
+      T0 + 10,
+    );
+    expect(promoted.moved).toBe(true);
+    if (!promoted.moved) return;
+    expect(promoted.record).toMatchObject({
+      shard: "dedicated:a1:f",
+      previousShards: ["shared:0"],
+      placement: { tier: "dedicated", partitions: 2, since: T0 + 10, reason: "backlog", moves: 1 },
+    });
+    expect(promoted.record.placement?.log).toEqual([
+      { at: T0 + 10, from: "shared×1", to: "dedicated×2", partitions: 2, reason: "backlog" },
+    ]);
+    // An edit of an auto function (say its timeout) leaves it where it is.
+    const edited = store.putFunction(fn("a1", "f", T0 + 20)).record;
+    expect(edited).toMatchObject({
+      shard: "dedicated:a1:f",
+      placement: { partitions: 2 },
+      previousShards: ["shared:0"],
+    });
+    // A second move from a stale version is refused: the first one (or an edit) won.
+    expect(
+      store.movePlacement(
+        "a1",
+        "f",
+        promoted.record.version,
+        { tier: "shared", partitions: 1, reason: "idle" },
+        16,
+        T0 + 30,
+      ),
+    ).toMatchObject({ moved: false });
+    // Pinning it elsewhere drops the automatic placement and remembers every partition it leaves.
+    const base = fn("a1", "f", T0 + 40);
+    const pinned = store.putFunction({
+      ...base,
+      spec: { ...base.spec, isolation: "account" },
+      shard: "account:a1",
+    }).record;
+    expect(pinned.placement).toBeUndefined();
+    expect(pinned.shard).toBe("account:a1");
+    expect(new Set(pinned.previousShards)).toEqual(new Set(["shared:0", "dedicated:a1:f", "dedicated:a1:f#1"]));
+    // A pinned function never moves automatically.
+    expect(
+      store.movePlacement(
+        "a1",
+        "f",
+        pinned.version,
+        { tier: "dedicated", partitions: 1, reason: "backlog" },
+        16,
+        T0 + 50,
+      ),
+    ).toMatchObject({ moved: false });
+    expect(
+      store.movePlacement("a1", "nope", 1, { tier: "dedicated", partitions: 1, reason: "backlog" }, 16, T0),
+    ).toEqual({ moved: false });
   });
 });

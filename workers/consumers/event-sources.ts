@@ -8,6 +8,7 @@
 import { readConfig } from "../../src/config";
 import { utf8 } from "../../src/encoding";
 import { mintDerivedTaskId } from "../../src/ids";
+import { routeTask } from "../../src/placement";
 import type { IngestMessage } from "../../src/records";
 import { logError } from "../platform/log";
 import { findFunction, taskIdKey } from "../platform/registry-client";
@@ -40,14 +41,18 @@ export async function handleEventSourceBatch(batch: MessageBatch<unknown>, env: 
     return;
   }
   const key = await taskIdKey(env);
-  const messages: IngestMessage[] = [];
+  const byShard = new Map<string, IngestMessage[]>();
   for (const message of batch.messages) {
     const at = message.timestamp.getTime();
-    const id = await mintDerivedTaskId(key, fn.account, fn.shard, at, `event\n${batch.queue}\n${message.id}`);
-    messages.push(await ingestMessage(env, fn, { id, ...encodeBody(message.body), acceptedAt: at }));
+    // The seed also picks the partition, so a redelivered message meets its first task on the same shard.
+    const seed = `event\n${batch.queue}\n${message.id}`;
+    const shard = routeTask(fn, seed);
+    const id = await mintDerivedTaskId(key, fn.account, shard, at, seed);
+    const ingest = await ingestMessage(env, fn, { id, ...encodeBody(message.body), acceptedAt: at, shard });
+    byShard.set(shard, [...(byShard.get(shard) ?? []), ingest]);
   }
   try {
-    await env.SHARD.getByName(fn.shard).accept(messages);
+    await Promise.all([...byShard].map(([shard, messages]) => env.SHARD.getByName(shard).accept(messages)));
     batch.ackAll();
   } catch (error) {
     logError("event source accept failed; retrying", error, { queue: batch.queue });

@@ -1,34 +1,42 @@
 /**
  * @module
- * A function's tasks as a set: `GET /v1/functions/:name/tasks` (newest first, opaque cursor) and the bulk operations
+ * A function's tasks as a set: `GET /v1/functions/:name/tasks` (newest first over every shard holding them, merged by
+ * src/listing-merge.ts; opaque cursor) and the bulk operations
  * `POST /v1/functions/:name/tasks:cancel|:pause|:resume`.
  */
 
 import { Hono } from "hono";
 import { fromBase64Url, toBase64Url, utf8 } from "../../src/encoding";
+import { mergeNewestFirst, type ShardPositions } from "../../src/listing-merge";
 import { Problem, validationProblem } from "../../src/problem";
-import type { TaskOperation, TaskSummary } from "../../src/records";
+import type { TaskOperation } from "../../src/records";
 import { bulkFilterSchema, listQuerySchema, toFieldErrors } from "../../src/schemas";
 import { requireFunction } from "./functions";
 import type { GatewayEnv } from "./middleware";
 import { shard, shardsOf } from "./shards";
 import { parseJsonBody } from "./validation";
 
-/** Position in a listing: which of the function's shards, and the sequence to continue below. */
-interface Cursor {
-  s: number;
-  b?: number;
+/** Longest cursor accepted: a position per shard holding the function's tasks (a handful) fits easily. */
+const MAX_CURSOR_CHARS = 4_096;
+
+function encodeCursor(positions: ShardPositions): string {
+  return toBase64Url(utf8(JSON.stringify({ p: positions })));
 }
 
-function encodeCursor(cursor: Cursor): string {
-  return toBase64Url(utf8(JSON.stringify(cursor)));
-}
-
-function decodeCursor(text: string | undefined): Cursor {
-  if (!text) return { s: 0 };
+function decodeCursor(text: string | undefined): ShardPositions {
+  if (!text) return {};
   try {
-    const value = JSON.parse(new TextDecoder().decode(fromBase64Url(text))) as Cursor;
-    if (Number.isInteger(value.s) && value.s >= 0 && (value.b === undefined || Number.isInteger(value.b))) return value;
+    if (text.length > MAX_CURSOR_CHARS) throw new Error("too long");
+    const value = JSON.parse(new TextDecoder().decode(fromBase64Url(text))) as { p?: unknown };
+    const positions = value.p;
+    if (
+      positions !== null &&
+      typeof positions === "object" &&
+      !Array.isArray(positions) &&
+      Object.values(positions).every((n) => Number.isSafeInteger(n) && (n as number) >= 0)
+    ) {
+      return positions as ShardPositions;
+    }
   } catch {
     // fall through to the problem below
   }
@@ -41,20 +49,20 @@ export const functionTaskRoutes = new Hono<GatewayEnv>()
     const query = listQuerySchema.safeParse(c.req.query());
     if (!query.success) throw validationProblem(toFieldErrors(query.error, ["query"]));
     const { state, limit } = query.data;
-    const shards = shardsOf(fn);
-    let cursor = decodeCursor(query.data.cursor);
-    const tasks: TaskSummary[] = [];
-    let next: Cursor | undefined;
-    while (cursor.s < shards.length && tasks.length < limit) {
-      const name = shards[cursor.s] ?? "";
-      const page = await shard(c.env, name).listTasks(fn.account, fn.name, state, limit - tasks.length, cursor.b);
-      tasks.push(...page.tasks);
-      cursor = page.nextBefore !== undefined ? { s: cursor.s, b: page.nextBefore } : { s: cursor.s + 1 };
-      next = cursor.s < shards.length ? cursor : undefined;
-    }
+    const positions = decodeCursor(query.data.cursor);
+    // Every shard still holding tasks lists a page below its position; the pages merge newest first.
+    const pages = await Promise.all(
+      shardsOf(fn)
+        .filter((name) => positions[name] !== 0)
+        .map(async (name) => {
+          const page = await shard(c.env, name).listTasks(fn.account, fn.name, state, limit, positions[name]);
+          return { shard: name, tasks: page.tasks, seqs: page.seqs, more: page.nextBefore !== undefined };
+        }),
+    );
+    const merged = mergeNewestFirst(pages, positions, limit);
     return c.json({
-      tasks,
-      nextCursor: next ? encodeCursor(next) : null,
+      tasks: merged.tasks,
+      nextCursor: merged.next ? encodeCursor(merged.next) : null,
     });
   })
   .post("/:name/:op{tasks:(?:cancel|pause|resume)}", async (c) => {

@@ -1,13 +1,14 @@
 /**
  * @module
- * Where a function's tasks are: its current shard first, then shards it was placed on before (newest tasks first).
+ * Where a function's tasks are: its current shards (every partition) first, then shards it was placed on before.
  */
 
+import { currentShards, shardsHolding } from "../../src/placement";
 import type { FunctionRecord } from "../../src/records";
 import { registry } from "../platform/registry-client";
 
 export function shardsOf(fn: FunctionRecord): string[] {
-  return [fn.shard, ...[...(fn.previousShards ?? [])].reverse()];
+  return shardsHolding(fn);
 }
 
 export function shard(env: Env, name: string) {
@@ -55,7 +56,7 @@ export async function observedByShard(
   for (const fn of functions) {
     for (const name of shardsOf(fn)) {
       const list = byShard.get(name) ?? [];
-      list.push({ name: fn.name, current: name === fn.shard });
+      list.push({ name: fn.name, current: currentShards(fn).includes(name) });
       byShard.set(name, list);
     }
   }

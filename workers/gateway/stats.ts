@@ -7,8 +7,9 @@
  */
 
 import { Hono } from "hono";
-import { MAX_OBSERVED_FUNCTIONS, mergeShardStats } from "../../src/observability";
-import { tierOf } from "../../src/placement";
+import { HISTORY_STEP_MS, MAX_OBSERVED_FUNCTIONS, mergeShardStats } from "../../src/observability";
+import { currentShards } from "../../src/placement";
+import { placementOf } from "../../src/placement-moves";
 import { requireFunction } from "./functions";
 import type { GatewayEnv } from "./middleware";
 import { observedByShard, shard, shardsOf, shardsOfAccount } from "./shards";
@@ -16,14 +17,14 @@ import { observedByShard, shard, shardsOf, shardsOfAccount } from "./shards";
 export const statsRoutes = new Hono<GatewayEnv>().get("/:name/stats", async (c) => {
   const fn = await requireFunction(c.env, c.get("principal").account, c.req.param("name"));
   const now = Date.now();
-  const current = shard(c.env, fn.shard);
+  const partitions = currentShards(fn);
   const [perShard, fairnessLanes, accountShards] = await Promise.all([
     Promise.all(
       shardsOf(fn).map((name) =>
-        shard(c.env, name).observeStats(fn.account, [{ name: fn.name, current: name === fn.shard }], now),
+        shard(c.env, name).observeStats(fn.account, [{ name: fn.name, current: partitions.includes(name) }], now),
       ),
     ),
-    current.fairnessLanes(fn.account, fn.name),
+    Promise.all(partitions.map((name) => shard(c.env, name).fairnessLanes(fn.account, fn.name))),
     shardsOfAccount(c.env, fn.account),
   ]);
   const accountInFlight = await Promise.all(
@@ -31,19 +32,34 @@ export const statsRoutes = new Hono<GatewayEnv>().get("/:name/stats", async (c) 
   );
   const merged = mergeShardStats(perShard, now);
   const limits = c.get("principal").limits;
+  const placement = placementOf(fn);
+  // A point of the history whose 10 s covers a move names it (`move`: the move's reason).
+  const moves = placement.log.map((m) => ({ ...m, slot: Math.floor(m.at / HISTORY_STEP_MS) * HISTORY_STEP_MS }));
+  const history = merged.history.map((point) => {
+    const move = moves.findLast((m) => m.slot === Date.parse(point.t));
+    return move ? { ...point, move: { reason: move.reason, from: move.from, to: move.to } } : point;
+  });
   return c.json({
     counts: merged.counts,
     inFlight: merged.inFlight,
     queued: merged.queued,
     concurrencyLimit: merged.concurrencyLimit ?? fn.spec.maxConcurrency,
     maxConcurrency: fn.spec.maxConcurrency,
-    placement: { tier: tierOf(fn.shard), shard: fn.shard, partitions: 1 },
+    placement: {
+      tier: placement.tier,
+      shard: fn.shard,
+      partitions: placement.partitions,
+      since: new Date(placement.since).toISOString(),
+      reason: placement.reason,
+      moves: placement.moves,
+      recentMoves: placement.log.map((m) => ({ ...m, at: new Date(m.at).toISOString() })),
+    },
     latencyMs: merged.latencyMs,
     latencyWindow: merged.latencyWindow,
     throughputPerMinute: merged.throughputPerMinute,
-    history: merged.history,
-    /** Fairness-key lanes with work waiting (tasks without a key share one lane). */
-    fairnessLanes,
+    history,
+    /** Fairness-key lanes with work waiting (tasks without a key share one lane), over the function's partitions. */
+    fairnessLanes: fairnessLanes.reduce((a, b) => a + b, 0),
     /** The account's limits and how much of them is in use now (calls in flight over all its functions). */
     account: {
       inFlight: accountInFlight.reduce((a, b) => a + b, 0),

@@ -13,9 +13,15 @@ import { readConfig } from "../../src/config";
 import { utf8 } from "../../src/encoding";
 import { mintTaskId } from "../../src/ids";
 import { MAX_BATCH_BODY_BYTES } from "../../src/limits";
-import { ingestPartition } from "../../src/placement";
+import { ingestPartition, routeTask } from "../../src/placement";
 import { validationProblem } from "../../src/problem";
-import type { FunctionRecord, IngestMessage, ShardAccountLimits, StoredTaskView } from "../../src/records";
+import type {
+  FunctionRecord,
+  IngestMessage,
+  ShardAccountLimits,
+  StoredTaskView,
+  SubmitResult,
+} from "../../src/records";
 import { batchSubmitSchema, preferWaitSeconds, submitHeadersSchema, toFieldErrors } from "../../src/schemas";
 import { isTerminal, type TaskState } from "../../src/task-states";
 import { traceForSubmission } from "../../src/trace";
@@ -50,11 +56,15 @@ function shardLimits(principal: Principal): ShardAccountLimits {
   return { maxConcurrency: principal.limits.maxConcurrency ?? null, version: principal.limitsVersion };
 }
 
-/** A new task of `fn` with a freshly minted id, its body stored, ready for the ingest queue or the shard. */
+/**
+ * A new task of `fn` with a freshly minted id naming the partition it goes to, its body stored, ready for the ingest
+ * queue or the shard.
+ */
 async function newTask(env: Env, fn: FunctionRecord, bytes: Uint8Array, contentType: string, options: TaskOptions) {
   const acceptedAt = Date.now();
-  const id = await mintTaskId(await taskIdKey(env), fn.account, fn.shard, acceptedAt);
-  return ingestMessage(env, fn, { id, bytes, contentType, acceptedAt, ...options });
+  const shard = routeTask(fn, options.idempotencyKey ?? options.fairnessKey);
+  const id = await mintTaskId(await taskIdKey(env), fn.account, shard, acceptedAt);
+  return ingestMessage(env, fn, { id, bytes, contentType, acceptedAt, shard, ...options });
 }
 
 /**
@@ -64,6 +74,7 @@ async function newTask(env: Env, fn: FunctionRecord, bytes: Uint8Array, contentT
 async function waitForEnd(
   c: Context<GatewayEnv>,
   fn: FunctionRecord,
+  where: string,
   id: string,
   seconds: number,
 ): Promise<{ ended: StoredTaskView } | { state: TaskState }> {
@@ -71,13 +82,33 @@ async function waitForEnd(
   let interval = 25;
   let state: TaskState = "accepted";
   for (;;) {
-    const { task } = await shard(c.env, fn.shard).getTask(fn.account, id);
+    const { task } = await shard(c.env, where).getTask(fn.account, id);
     if (task && isTerminal(task.state)) return { ended: task };
     if (task) state = task.state;
     if (Date.now() >= deadline) return { state };
     await new Promise((resolve) => setTimeout(resolve, Math.min(interval, Math.max(0, deadline - Date.now()))));
     interval = Math.min(interval * 2, 500);
   }
+}
+
+/** Hand a batch to the shards its tasks were routed to (one RPC per partition), answering in the batch's order. */
+async function acceptByShard(env: Env, messages: IngestMessage[]): Promise<SubmitResult[]> {
+  const groups = new Map<string, number[]>();
+  for (const [index, message] of messages.entries()) {
+    groups.set(message.task.shard, [...(groups.get(message.task.shard) ?? []), index]);
+  }
+  const results: SubmitResult[] = new Array(messages.length);
+  await Promise.all(
+    [...groups].map(async ([where, indexes]) => {
+      const answers = await shard(env, where).accept(indexes.map((i) => messages[i] as IngestMessage));
+      for (const [k, index] of indexes.entries()) {
+        const answer = answers[k];
+        if (!answer) throw new Error("shard returned too few results");
+        results[index] = answer;
+      }
+    }),
+  );
+  return results;
 }
 
 export const submitRoutes = new Hono<GatewayEnv>()
@@ -107,7 +138,7 @@ export const submitRoutes = new Hono<GatewayEnv>()
     let id = task.id;
     let deduplicated = false;
     if (task.idempotencyKey) {
-      const [result] = await shard(c.env, fn.shard).accept([message]);
+      const [result] = await shard(c.env, task.shard).accept([message]);
       if (!result) throw new Error("shard returned no result");
       ({ id, deduplicated } = result);
       if (deduplicated && task.payload.r2Key) await c.env.BLOBS.delete(task.payload.r2Key);
@@ -121,7 +152,7 @@ export const submitRoutes = new Hono<GatewayEnv>()
     const waitSeconds = preferWaitSeconds(c.req.header("prefer"));
     let state: TaskState = "accepted";
     if (waitSeconds !== undefined && waitSeconds > 0) {
-      const waited = await waitForEnd(c, fn, id, waitSeconds);
+      const waited = await waitForEnd(c, fn, task.shard, id, waitSeconds);
       if ("ended" in waited) {
         c.header("preference-applied", `wait=${waitSeconds}`);
         return c.json({ ...presentTask(c, waited.ended), ...(deduplicated ? { deduplicated } : {}) }, 200);
@@ -155,7 +186,7 @@ export const submitRoutes = new Hono<GatewayEnv>()
         }),
       );
     }
-    const results = await shard(c.env, fn.shard).accept(messages);
+    const results = await acceptByShard(c.env, messages);
     // A repeated key names the first task: the payload just stored for this item belongs to no task.
     const orphans = results.flatMap((r, i) => (r.deduplicated ? [messages[i]?.task.payload.r2Key] : []));
     const keys = orphans.filter((key): key is string => typeof key === "string");

@@ -9,6 +9,7 @@ import type { PlatformConfig } from "../../src/config";
 import { classifyReceiver, type DeliveryAttempt, type DeliveryMessage, r2DestinationKey } from "../../src/delivery";
 import { utf8 } from "../../src/encoding";
 import { mintDerivedTaskId } from "../../src/ids";
+import { routeTask } from "../../src/placement";
 import { signWebhook } from "../../src/signing";
 import { outboundUrlProblem } from "../../src/ssrf";
 import { traceHeader } from "../../src/trace";
@@ -80,7 +81,10 @@ async function deliverToFunction(
   const key = await taskIdKey(env);
   // The same delivery always makes the same task id, so a repeated delivery cannot create a second task.
   const finishedAt = Date.parse(message.envelope.data.timeline.finishedAt ?? message.envelope.timestamp);
-  const id = await mintDerivedTaskId(key, fn.account, fn.shard, finishedAt, `chain\n${message.deliveryId}`);
+  // The seed also picks the partition, so a repeated delivery meets its first task on the same shard.
+  const seed = `chain\n${message.deliveryId}`;
+  const shard = routeTask(fn, seed);
+  const id = await mintDerivedTaskId(key, fn.account, shard, finishedAt, seed);
   const ingest = await ingestMessage(env, fn, {
     id,
     bytes: utf8(JSON.stringify(message.envelope)),
@@ -89,8 +93,9 @@ async function deliverToFunction(
     chainDepth: message.chainDepth + 1,
     origin: message.origin,
     traceparent: message.traceparent,
+    shard,
   });
-  await env.SHARD.getByName(fn.shard).accept([ingest]);
+  await env.SHARD.getByName(shard).accept([ingest]);
   return { verdict: "delivered" };
 }
 

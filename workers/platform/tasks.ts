@@ -21,6 +21,8 @@ export interface NewTask {
   readonly traceparent?: string | undefined;
   /** The account's limits, when the caller knows them (IngestMessage.accountLimits). */
   readonly accountLimits?: ShardAccountLimits | undefined;
+  /** The shard the task's id names (one of the function's partitions, src/placement.ts routeTask). */
+  readonly shard: string;
 }
 
 export async function ingestMessage(env: Env, fn: FunctionRecord, task: NewTask): Promise<IngestMessage> {
@@ -32,7 +34,7 @@ export async function ingestMessage(env: Env, fn: FunctionRecord, task: NewTask)
       id: task.id,
       account: fn.account,
       functionName: fn.name,
-      shard: fn.shard,
+      shard: task.shard,
       payload: await storeBody(env, payloadKey(task.id), task.bytes, task.contentType),
       acceptedAt: task.acceptedAt,
       ...(task.idempotencyKey ? { idempotencyKey: task.idempotencyKey } : {}),

@@ -1,0 +1,237 @@
+/**
+ * Automatic placement through the real bindings inside workerd, with the thresholds of vitest.config.ts's
+ * `placement` project (promote at a ready backlog of 40, a partition per 60, at most 3, reclaim after 2 s idle, 1 s
+ * dwell, a review every 100 ms): a flooding `auto` function is promoted to a dedicated, partitioned shard while its
+ * neighbour keeps being served; new tasks spread over the partitions; tasks from before the move drain where they
+ * are; GET, the merged listing, cancel and bulk find tasks wherever they live; a stale route is still served; the idle
+ * placement is reclaimed; a pinned isolation never moves. Every test counts each task's terminal state.
+ */
+import { env } from "cloudflare:test";
+import { expect, it, vi } from "vitest";
+import { fromBase64 } from "../../src/encoding";
+import { mintTaskId, shardOfTaskId } from "../../src/ids";
+import { REGISTRY_NAME } from "../../src/placement";
+import type { FunctionRecord, IngestMessage } from "../../src/records";
+import {
+  createAccount,
+  demoTarget,
+  getTask,
+  putFunction,
+  quietPeriod,
+  type TestAccount,
+  tenant,
+  waitForState,
+} from "../workers/helpers";
+
+type Summary = { id: string; state: string; attempts: number };
+type Stats = {
+  placement: { tier: string; shard: string; partitions: number; reason: string; moves: number };
+  history: { t: string; move?: { reason: string } }[];
+};
+
+const registry = () => env.REGISTRY.getByName(REGISTRY_NAME);
+
+async function record(account: TestAccount, fn: string): Promise<FunctionRecord> {
+  const found = await registry().getFunction(account.id, fn);
+  if (!found) throw new Error("no function");
+  return found;
+}
+
+async function submitBatch(account: TestAccount, fn: string, items: Record<string, unknown>[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < items.length; i += 100) {
+    const response = await tenant(account, `/v1/functions/${fn}/tasks:batch`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(items.slice(i, i + 100)),
+    });
+    expect(response.status, await response.clone().text()).toBe(202);
+    ids.push(...((await response.json()) as { tasks: { id: string }[] }).tasks.map((t) => t.id));
+  }
+  return ids;
+}
+
+/** Every task of the function, paging through the merged listing 7 at a time (so pages cross shards). */
+async function listAll(account: TestAccount, fn: string): Promise<Summary[]> {
+  const tasks: Summary[] = [];
+  let cursor: string | null = null;
+  do {
+    const query: string = cursor ? `&cursor=${cursor}` : "";
+    const response = await tenant(account, `/v1/functions/${fn}/tasks?limit=7${query}`);
+    expect(response.status).toBe(200);
+    const page = (await response.json()) as { tasks: Summary[]; nextCursor: string | null };
+    tasks.push(...page.tasks);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return tasks;
+}
+
+async function stats(account: TestAccount, fn: string): Promise<Stats> {
+  const response = await tenant(account, `/v1/functions/${fn}/stats`);
+  expect(response.status).toBe(200);
+  return (await response.json()) as Stats;
+}
+
+async function waitAllEnded(account: TestAccount, fn: string, ids: readonly string[], timeout = 30_000) {
+  return vi.waitFor(
+    async () => {
+      const tasks = await listAll(account, fn);
+      // Each task exactly once in the listing, whichever shard holds it.
+      expect(new Set(tasks.map((t) => t.id)).size).toBe(tasks.length);
+      expect(new Set(tasks.map((t) => t.id))).toEqual(new Set(ids));
+      expect(tasks.filter((t) => t.state === "queued" || t.state === "running")).toEqual([]);
+      return tasks;
+    },
+    { timeout, interval: 250 },
+  );
+}
+
+it("promotes a flooding auto function to a dedicated, partitioned shard; reclaims it when idle; nothing lost", async () => {
+  const account = await createAccount("flood");
+  await putFunction(account, "flood", { target: demoTarget, maxConcurrency: 2 });
+  await putFunction(account, "quiet", { target: demoTarget });
+  const shared = (await record(account, "flood")).shard;
+  expect(shared).toMatch(/^shared:/);
+
+  // Delayed tasks queued before the move stay on the shared shard (not ready, so not backlog).
+  const delayedBefore = await submitBatch(
+    account,
+    "flood",
+    Array.from({ length: 3 }, (_, i) => ({ payload: { echo: `late-${i}` }, delaySeconds: 600 })),
+  );
+  const first = await submitBatch(
+    account,
+    "flood",
+    Array.from({ length: 150 }, (_, i) => ({ payload: { sleepMs: 15, echo: i } })),
+  );
+  const quietBefore = await submitBatch(account, "quiet", [{ payload: { echo: "q1" } }]);
+
+  // Promoted for its backlog, with one partition per 60 ready tasks (at most 3).
+  const promoted = await vi.waitFor(
+    async () => {
+      const fn = await record(account, "flood");
+      expect(fn.placement?.tier).toBe("dedicated");
+      return fn;
+    },
+    { timeout: 15_000, interval: 50 },
+  );
+  expect(promoted.shard).toBe(`dedicated:${account.id}:flood`);
+  expect(promoted.placement).toMatchObject({ reason: "backlog", moves: 1 });
+  expect(promoted.placement?.partitions).toBeGreaterThanOrEqual(2);
+  expect(promoted.previousShards).toContain(shared);
+  // Its neighbour was not moved and keeps being served.
+  expect((await record(account, "quiet")).shard).toBe(shared);
+  await waitForState(account, quietBefore[0] as string, "succeeded");
+
+  // After the gateway's cache (CACHE_TTL_MS 1 s) new tasks spread over the partitions.
+  await quietPeriod(1_100, "the gateway caches function records for CACHE_TTL_MS");
+  const second = await submitBatch(
+    account,
+    "flood",
+    Array.from({ length: 60 }, (_, i) => ({ payload: { sleepMs: 5, echo: 1000 + i } })),
+  );
+  const partitions = new Set(second.map((id) => shardOfTaskId(id)));
+  for (const shard of partitions) expect(shard).toMatch(new RegExp(`^dedicated:${account.id}:flood(#\\d)?$`));
+  expect(partitions.size).toBeGreaterThan(1);
+  const delayedAfter = await submitBatch(account, "flood", [{ payload: { echo: "late-new" }, delaySeconds: 600 }]);
+  const quietAfter = await submitBatch(account, "quiet", [{ payload: { echo: "q2" } }]);
+  await waitForState(account, quietAfter[0] as string, "succeeded");
+
+  // A task from before the move is found by id on the shard it stayed on, and ran exactly once.
+  const old = await getTask(account, first[0] as string);
+  expect(shardOfTaskId(old.id)).toBe(shared);
+
+  // Bulk cancel reaches the delayed tasks on the old shard and on the new one.
+  const cancel = await tenant(account, "/v1/functions/flood/tasks:cancel", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ ids: [...delayedBefore, ...delayedAfter] }),
+  });
+  expect(cancel.status, await cancel.clone().text()).toBe(200);
+  expect(((await cancel.json()) as { affected: number }).affected).toBe(4);
+
+  const all = [...delayedBefore, ...first, ...second, ...delayedAfter];
+  const ended = await waitAllEnded(account, "flood", all, 40_000);
+  const byId = new Map(ended.map((t) => [t.id, t]));
+  for (const id of [...delayedBefore, ...delayedAfter]) expect(byId.get(id)?.state).toBe("cancelled");
+  // Every flood task ran, once: no call repeated across the move (the backend never failed).
+  for (const id of [...first, ...second]) {
+    expect(byId.get(id)).toMatchObject({ state: "succeeded", attempts: 1 });
+  }
+
+  // Stats show the placement, and the history marks the move.
+  const seen = await stats(account, "flood");
+  expect(seen.placement).toMatchObject({ tier: "dedicated", reason: "backlog", moves: 1 });
+  expect(seen.history.some((p) => p.move?.reason === "backlog")).toBe(true);
+
+  // Idle for PLACEMENT_RECLAIM_IDLE_MS: reclaimed to the shared tier by the dedicated shard's own alarm.
+  const reclaimed = await vi.waitFor(
+    async () => {
+      const fn = await record(account, "flood");
+      expect(fn.placement?.tier).toBe("shared");
+      return fn;
+    },
+    { timeout: 20_000, interval: 200 },
+  );
+  expect(reclaimed.shard).toBe(shared);
+  expect(reclaimed.placement).toMatchObject({ reason: "idle", moves: 2, partitions: 1 });
+  expect(new Set(reclaimed.previousShards)).toEqual(new Set([...partitions, promoted.shard]));
+  await quietPeriod(1_100, "the gateway caches function records for CACHE_TTL_MS");
+  const back = await submitBatch(account, "flood", [{ payload: { echo: "back" } }]);
+  expect(shardOfTaskId(back[0] as string)).toBe(shared);
+  await waitForState(account, back[0] as string, "succeeded");
+  expect((await stats(account, "flood")).placement).toMatchObject({ tier: "shared", moves: 2 });
+  await waitAllEnded(account, "flood", [...all, ...back]);
+}, 90_000);
+
+it("a task routed to a shard the function left (a stale gateway cache) is served there, once", async () => {
+  const account = await createAccount("stale");
+  await putFunction(account, "f", { target: demoTarget, maxConcurrency: 1 });
+  const before = await record(account, "f");
+  const ids = await submitBatch(
+    account,
+    "f",
+    Array.from({ length: 80 }, (_, i) => ({ payload: { sleepMs: 10, echo: i } })),
+  );
+  await vi.waitFor(async () => expect((await record(account, "f")).placement?.tier).toBe("dedicated"), {
+    timeout: 15_000,
+    interval: 50,
+  });
+  // What a gateway still holding the old record would send: a task whose id names the old shard.
+  const key = fromBase64(await registry().platformKey());
+  const id = await mintTaskId(key, account.id, before.shard, Date.now());
+  const message: IngestMessage = {
+    v: 1,
+    fn: before,
+    task: {
+      id,
+      account: account.id,
+      functionName: "f",
+      shard: before.shard,
+      payload: { contentType: "application/json", size: 2, inline: new TextEncoder().encode("{}") },
+      acceptedAt: Date.now(),
+    },
+  };
+  const [accepted] = await env.SHARD.getByName(before.shard).accept([message]);
+  expect(accepted).toEqual({ id, deduplicated: false });
+  const task = await waitForState(account, id, "succeeded", 30_000);
+  expect(task.attempts).toBe(1);
+  await waitAllEnded(account, "f", [...ids, id], 40_000);
+}, 90_000);
+
+it("a pinned isolation never moves, however deep its backlog", async () => {
+  const account = await createAccount("pinned");
+  await putFunction(account, "p", { target: demoTarget, maxConcurrency: 1, isolation: "shared" });
+  const before = await record(account, "p");
+  const ids = await submitBatch(
+    account,
+    "p",
+    Array.from({ length: 120 }, (_, i) => ({ payload: { sleepMs: 5, echo: i } })),
+  );
+  await quietPeriod(1_500, "several placement reviews (every 100 ms) see the backlog");
+  const after = await record(account, "p");
+  expect(after.shard).toBe(before.shard);
+  expect(after.placement).toBeUndefined();
+  expect((await stats(account, "p")).placement).toMatchObject({ tier: "shared", partitions: 1, reason: "pinned" });
+  await waitAllEnded(account, "p", ids, 40_000);
+}, 90_000);
