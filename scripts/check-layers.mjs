@@ -3,6 +3,7 @@
 //   durable-objects/ may use src/ and workers/platform/, never the gateway or the consumers
 //   workers/platform/ is shared by every shell: it uses src/ only (and other platform files)
 //   workers/gateway/  is reached only from workers/index.ts
+//   sim/             the placement simulation: src/ only (no runtime, no shell)
 //   nothing outside test/ imports a test
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, normalize, relative } from "node:path";
@@ -74,6 +75,11 @@ const rules = [
     why: "the client library runs anywhere: it uses only the pure schemas and vocabularies of src/",
   },
   {
+    where: "sim/",
+    forbid: (r) => /^cloudflare:/.test(r) || /^(workers|durable-objects|test)\//.test(r),
+    why: "the simulation runs the pure policy and scheduler of src/ only, with no runtime",
+  },
+  {
     where: "bench/",
     forbid: (r) => /^test\//.test(r),
     why: "nothing outside test/ imports a test",
@@ -81,7 +87,7 @@ const rules = [
 ];
 
 const offences = [];
-for (const dir of ["src", "durable-objects", "workers", "bench", "scripts", "cli"]) {
+for (const dir of ["src", "durable-objects", "workers", "bench", "scripts", "cli", "sim"]) {
   for (const path of files(dir)) {
     const rel = relative(ROOT, path);
     for (const { resolved } of imports(path)) {

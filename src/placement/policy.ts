@@ -17,9 +17,10 @@
  *   2. `arrival-rate`: `arrivalsPerSec ≥ promoteRatePerSec` and `≥ dominance ×` the largest other arrival rate;
  *   3. `failures`: its failing calls (`inFlight × failingPerSec / callsPerSec`) hold at least `failureShare` of the
  *      shard's calls in flight, and the shard has at least {@link MIN_FAILURE_IN_FLIGHT} in flight;
- *   4. `shard-saturated`: the shard finishes `≥ shardCallsPerSec` calls/s; the movable function with the most calls/s
- *      goes, if it has at least a quarter of the shard's calls (one per shard per plan: the others stay until the
- *      next measurement shows whether that was enough).
+ *   4. `shard-saturated`: the shard finishes `≥ shardCallsPerSec` calls/s, not counting the calls of functions that
+ *      already moved away (they are leaving), and no other move (these rules or an account promotion) is planned
+ *      for it; the movable function with the most calls/s goes, if it has at least a quarter of the shard's calls
+ *      (one per shard per plan: the next measurement shows whether that was enough).
  *
  *   It starts with {@link partitionsFor}`(load, 1)` partitions. The lone function of an account shard is a special
  *   case: it has no mates to protect, and a dedicated shard's only advantage over an account shard of its own is
@@ -209,10 +210,11 @@ function keyOf(f: Pick<FunctionLoad, "account" | "name">): string {
   return `${f.account}/${f.name}`;
 }
 
-function byKey(a: FunctionLoad, b: FunctionLoad): number {
-  const ka = keyOf(a);
-  const kb = keyOf(b);
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
+/** The functions in `<account>/<name>` order (keys built once: a shard may report thousands of functions). */
+function sortedByKey(functions: readonly FunctionLoad[]): FunctionLoad[] {
+  const keyed = functions.map((f) => ({ key: keyOf(f), f }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return keyed.map(({ f }) => f);
 }
 
 /** The largest and second largest of `value` over `functions`, so "the largest other" is O(1) per function. */
@@ -255,7 +257,7 @@ function failureRatio(f: FunctionLoad): number {
  *   DEFAULT_PLACEMENT) // [{ kind: "promote", account: "a", name: "flood", partitions: 1, reason: "arrival-rate" }]
  */
 export function planPlacement(shard: ShardLoad, now: number, settings: PlacementSettings): PlacementMove[] {
-  const functions = [...shard.functions].sort(byKey);
+  const functions = sortedByKey(shard.functions);
   return shard.tier === "dedicated"
     ? planDedicated(shard, functions, now, settings)
     : planShared(shard, functions, now, settings);
@@ -300,12 +302,13 @@ function planShared(
     moved.add(keyOf(f));
   });
 
-  const saturated = saturationMove(shard, functions, moved, now, s, lone);
-  if (saturated) {
-    moves.push(saturated);
-    moved.add(keyOf(saturated));
-  }
   if (shard.tier === "shared") moves.push(...accountMoves(functions, moved, now, s));
+  // Saturation is the shard's own problem, not one function's: any move above already relieves it, and the next
+  // measurement shows whether that was enough. So it promotes only when nothing else moves.
+  if (moves.length === 0) {
+    const saturated = saturationMove(shard, functions, moved, now, s, lone);
+    if (saturated) moves.push(saturated);
+  }
   return moves;
 }
 
@@ -322,8 +325,12 @@ function saturationMove(
   now: number,
   s: PlacementSettings,
   lone: boolean,
-): Extract<PlacementMove, { kind: "promote" }> | undefined {
-  const shardCalls = nonNegative(shard.callsPerSec);
+): PlacementMove | undefined {
+  // Calls of functions that already moved away still fade from the shard's smoothed rate; they are leaving, so they
+  // do not count (or one saturated shard would promote a second function while the first one's average decays).
+  let leaving = 0;
+  for (const f of functions) if (f.placement.tier !== shard.tier) leaving += nonNegative(f.callsPerSec);
+  const shardCalls = Math.max(0, nonNegative(shard.callsPerSec) - leaving);
   if (shardCalls < s.shardCallsPerSec) return undefined;
   let busiest: FunctionLoad | undefined;
   for (const f of functions) {

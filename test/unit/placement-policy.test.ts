@@ -114,6 +114,21 @@ describe("promotion from a shared shard", () => {
     expect(plan(shard("shared", [busy, ...others.slice(0, 2)]))).toEqual([]);
   });
 
+  it("on a saturated shard, moves a busy account instead of one of its functions", () => {
+    const fns = ["a", "b", "c", "d"].map((n) => load("big", n, { callsPerSec: 80, arrivalsPerSec: 80 }));
+    expect(plan(shard("shared", fns))).toEqual([
+      { kind: "promote-account", account: "big", functions: ["a", "b", "c", "d"], reason: "busy-account" },
+    ]);
+  });
+
+  it("does not count the calls of a function that already left when judging saturation", () => {
+    const left = load("a", "gone", { callsPerSec: 110 }, { tier: "dedicated", reason: "shard-saturated", since: 0 });
+    const stay = ["b", "c"].map((acct) => load(acct, "f", { callsPerSec: 110, arrivalsPerSec: 110 }));
+    expect(plan(shard("shared", [left, ...stay]))).toEqual([]);
+    const third = load("d", "f", { callsPerSec: 110, arrivalsPerSec: 110 });
+    expect(plan(shard("shared", [left, ...stay, third]))).toEqual([promote("b", "f", "shard-saturated")]);
+  });
+
   it("never moves a pinned function, but still counts it as a mate", () => {
     const pinned = load("a", "f", { queued: 50_000, arrivalsPerSec: 500 }, { pinned: true });
     expect(plan(shard("shared", [pinned]))).toEqual([]);
