@@ -1,12 +1,13 @@
 /**
  * @module
  * Side effects of a shard object (durable-objects/shard.ts) besides invoker hand-offs: its transactions with their
- * task-transition log lines, asking account limiters for this shard's share of `maxConcurrency`, and sending the
- * outbox of deliveries to the delivery queue.
+ * task-transition log lines, asking account limiters for this shard's share of `maxConcurrency`, sending the
+ * outbox of deliveries to the delivery queue, aborting calls, and deleting purged rows' R2 objects.
  * The decisions (who asks for what, which deliveries wait) are src/shard/'s.
  */
 
-import { limiterName } from "../src/placement";
+import { invokerName, limiterName } from "../src/placement";
+import type { AbortOrder, InvocationJob } from "../src/records";
 import { GRANT_TTL_MS, type ShardStore } from "../src/shard";
 import { logError, logEvent } from "../workers/platform/log";
 
@@ -81,4 +82,37 @@ export function loggedTransaction<T>(
   for (const event of events) logEvent({ ...event, shard });
   if (dropped > 0) logEvent({ event: "task.transition.dropped", dropped, shard });
   return result;
+}
+
+/** Delete from R2 the objects of purged rows (an outbox: keys leave it only once the bucket delete succeeded). */
+export async function collectGarbage(store: ShardStore, storage: Transactions, env: Env, shard: string): Promise<void> {
+  const keys = store.pendingGarbage();
+  if (keys.length === 0) return;
+  try {
+    await env.BLOBS.delete(keys);
+    storage.transactionSync(() => store.forgetGarbage(keys));
+  } catch (error) {
+    logError("R2 garbage collection failed; the alarm retries", error, { shard });
+  }
+}
+
+/** Abort calls in flight. Best effort: an abort that does not arrive only lets the call finish; its outcome is ignored. */
+export async function abortCalls(env: Env, shard: string, aborts: readonly AbortOrder[]): Promise<void> {
+  await Promise.all(
+    aborts.map((order) =>
+      env.INVOKER.getByName(invokerName(shard, order.invoker))
+        .abort(order.taskId, order.invocation)
+        .catch((error: unknown) => logError("abort failed", error, { shard, task: order.taskId })),
+    ),
+  );
+}
+
+/** The earlier of two optional times. */
+export function earliest(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.min(a, b);
+}
+
+/** Inline payload bytes a job carries (everything else in it is small). */
+export function jobBytes(job: InvocationJob): number {
+  return 512 + (job.payload.inline?.byteLength ?? 0);
 }

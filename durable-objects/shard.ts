@@ -14,7 +14,6 @@ import { MAX_RPC_BATCH_BYTES } from "../src/limits";
 import { type FunctionMetrics, MAX_OBSERVED_FUNCTIONS, type ShardStats } from "../src/observability";
 import { invokerName } from "../src/placement";
 import type {
-  AbortOrder,
   BulkFilter,
   BulkResult,
   FunctionRecord,
@@ -34,7 +33,15 @@ import type { ScheduleSpec } from "../src/schedules";
 import { type ObservedFunction, type PutScheduleResult, ShardStore } from "../src/shard";
 import type { TaskState } from "../src/task-states";
 import { logError } from "../workers/platform/log";
-import { handOffDeliveries, loggedTransaction, refreshGrants } from "./shard-effects";
+import {
+  abortCalls,
+  collectGarbage,
+  earliest,
+  handOffDeliveries,
+  jobBytes,
+  loggedTransaction,
+  refreshGrants,
+} from "./shard-effects";
 import { PlacementReviews } from "./shard-placement";
 import { fireDueSchedules, moveSchedules } from "./shard-schedules";
 
@@ -122,7 +129,7 @@ export class ShardDurableObject extends DurableObject<Env> {
 
   async deleteFunction(account: string, name: string): Promise<{ cancelled: number }> {
     const result = this.#tx(() => this.#store.deleteFunction(account, name, Date.now()));
-    await this.#abort(result.aborts);
+    await abortCalls(this.env, this.#name, result.aborts);
     await this.#scheduleAlarm(false);
     return { cancelled: result.cancelled };
   }
@@ -169,7 +176,7 @@ export class ShardDurableObject extends DurableObject<Env> {
   /** `createdAt` is the id's own timestamp: only a young id may still be in the ingest queue. */
   async operate(account: string, id: string, op: TaskOperation, createdAt?: number): Promise<OperationResult> {
     const result = this.#tx(() => this.#store.operate(account, id, op, Date.now(), createdAt));
-    if (result.ok && result.abort) await this.#abort([result.abort]);
+    if (result.ok && result.abort) await abortCalls(this.env, this.#name, [result.abort]);
     if (result.ok) await this.#kick();
     return result;
   }
@@ -187,7 +194,7 @@ export class ShardDurableObject extends DurableObject<Env> {
 
   async bulk(account: string, fnName: string, op: TaskOperation, filter: BulkFilter): Promise<BulkResult> {
     const result = this.#tx(() => this.#store.bulk(account, fnName, op, filter, Date.now()));
-    await this.#abort(result.aborts);
+    await abortCalls(this.env, this.#name, result.aborts);
     await this.#kick();
     return result;
   }
@@ -275,25 +282,13 @@ export class ShardDurableObject extends DurableObject<Env> {
       this.#store.reviveSilentDeliveries(now);
       return this.#store.continueBulk(now);
     });
-    await this.#abort(aborts);
-    await this.#collectGarbage();
+    await abortCalls(this.env, this.#name, aborts);
+    await collectGarbage(this.#store, this.#transactions, this.env, this.#name);
     // Due ticks become tasks before the dispatch run below, which may start them at once.
     await fireDueSchedules(this.#store, this.#transactions, this.env, this.#name);
     await moveSchedules(this.#store, this.#transactions, this.env, this.#name);
     await this.#kick();
     await this.#reviewPlacement();
-  }
-
-  /** Delete from R2 the objects of purged rows (an outbox: keys leave it only once the bucket delete succeeded). */
-  async #collectGarbage(): Promise<void> {
-    const keys = this.#store.pendingGarbage();
-    if (keys.length === 0) return;
-    try {
-      await this.env.BLOBS.delete(keys);
-      this.#tx(() => this.#store.forgetGarbage(keys));
-    } catch (error) {
-      logError("R2 garbage collection failed; the alarm retries", error, { shard: this.#name });
-    }
   }
 
   /** A transaction whose task transitions are printed once it committed (shard-effects.ts); for the effects too. */
@@ -341,17 +336,6 @@ export class ShardDurableObject extends DurableObject<Env> {
 
   async #ensureAlarm(): Promise<void> {
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + SAFETY_ALARM_MS);
-  }
-
-  async #abort(aborts: readonly AbortOrder[]): Promise<void> {
-    // Best effort: an abort that does not arrive only lets the call finish; its outcome is then ignored.
-    await Promise.all(
-      aborts.map((order) =>
-        this.env.INVOKER.getByName(invokerName(this.#name, order.invoker))
-          .abort(order.taskId, order.invocation)
-          .catch((error: unknown) => logError("abort failed", error, { shard: this.#name, task: order.taskId })),
-      ),
-    );
   }
 
   /** Run dispatch passes, hand the jobs to invokers, then make sure one alarm covers whatever still waits. */
@@ -419,13 +403,4 @@ export class ShardDurableObject extends DurableObject<Env> {
     const current = await this.ctx.storage.getAlarm();
     if (current === null || wakeAt < current) await this.ctx.storage.setAlarm(wakeAt);
   }
-}
-
-function earliest(a: number | null, b: number | null): number | null {
-  return a === null ? b : b === null ? a : Math.min(a, b);
-}
-
-/** Inline payload bytes a job carries (everything else in it is small). */
-function jobBytes(job: InvocationJob): number {
-  return 512 + (job.payload.inline?.byteLength ?? 0);
 }
