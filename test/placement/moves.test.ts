@@ -235,3 +235,42 @@ it("a pinned isolation never moves, however deep its backlog", async () => {
   expect((await stats(account, "p")).placement).toMatchObject({ tier: "shared", partitions: 1, reason: "pinned" });
   await waitAllEnded(account, "p", ids, 40_000);
 }, 90_000);
+
+it("several busy functions of one account, none dominant, move together to an account shard and come back idle", async () => {
+  const account = await createAccount("busy");
+  const names = ["a", "b", "c"];
+  for (const name of names) await putFunction(account, name, { target: demoTarget, maxConcurrency: 1 });
+  const shared = (await record(account, "a")).shard;
+  const ids: Record<string, string[]> = {};
+  // 20 ready tasks each: busy (≥ 4, a tenth of the promote backlog), none 4× another's, none at the backlog of 40.
+  for (const name of names) {
+    ids[name] = await submitBatch(
+      account,
+      name,
+      Array.from({ length: 20 }, (_, i) => ({ payload: { sleepMs: 20, echo: i } })),
+    );
+  }
+  for (const name of names) {
+    const moved = await vi.waitFor(
+      async () => {
+        const fn = await record(account, name);
+        expect(fn.placement?.tier).toBe("account");
+        return fn;
+      },
+      { timeout: 15_000, interval: 50 },
+    );
+    expect(moved).toMatchObject({
+      shard: `account:${account.id}`,
+      placement: { reason: "busy-account", partitions: 1 },
+    });
+    expect(moved.previousShards).toEqual([shared]);
+  }
+  for (const name of names) await waitAllEnded(account, name, ids[name] as string[], 40_000);
+  for (const name of names) {
+    for (const task of await listAll(account, name)) expect(task).toMatchObject({ state: "succeeded", attempts: 1 });
+    await vi.waitFor(async () => expect((await record(account, name)).placement?.tier).toBe("shared"), {
+      timeout: 20_000,
+      interval: 200,
+    });
+  }
+}, 90_000);
