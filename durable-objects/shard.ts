@@ -30,6 +30,7 @@ import type {
 } from "../src/records";
 import type { CallbackResult, Completion, OperationResult, Refusal } from "../src/results";
 import type { ScheduleSpec } from "../src/schedules";
+import { MAX_BATCH } from "../src/schemas";
 import { type ObservedFunction, type PutScheduleResult, ShardStore } from "../src/shard";
 import type { TaskState } from "../src/task-states";
 import { logError } from "../workers/platform/log";
@@ -83,6 +84,17 @@ export class ShardDurableObject extends DurableObject<Env> {
     await this.#ensureAlarm();
     void this.#kick();
     return results;
+  }
+
+  /** The tasks these idempotency keys name here, while their windows last (the gateway asks after a move). */
+  idempotentTasks(account: string, fnName: string, keys: string[]): Record<string, string> {
+    const now = Date.now();
+    const found: Record<string, string> = {};
+    for (const key of keys.slice(0, MAX_BATCH)) {
+      const id = this.#store.idempotentTask(account, fnName, key, now);
+      if (id) found[key] = id;
+    }
+    return found;
   }
 
   /** An account's limits changed (PATCH /v1/accounts/:id); an older version than one already known is ignored. */

@@ -55,7 +55,7 @@ import { type DispatchPlan, planDispatch } from "./dispatch";
 import { drainEvents, type TransitionEvent } from "./events";
 import { deleteFunction, upsertFunction } from "./functions";
 import { concurrencyLimit } from "./governor";
-import { accept, expireIdempotencyKeys } from "./intake";
+import { accept, expireIdempotencyKeys, idempotentTask } from "./intake";
 import { activeLanes } from "./lanes";
 import { countByState, getTask, listTasks } from "./listing";
 import { flushFinishes, type ObservedFunction, pruneObservations, readMetrics, readStats } from "./observations";
@@ -135,6 +135,9 @@ export class ShardStore {
   // Intake
   accept(messages: readonly IngestMessage[], now: number): SubmitResult[] {
     return accept(this.#ctx, messages, now);
+  }
+  idempotentTask(account: string, fnName: string, key: string, now: number): string | undefined {
+    return idempotentTask(this.#ctx, account, fnName, key, now);
   }
   expireIdempotencyKeys(now: number): number {
     return expireIdempotencyKeys(this.#ctx, now);

@@ -139,6 +139,25 @@ export function accept(ctx: ShardContext, messages: readonly IngestMessage[], no
   });
 }
 
+/** The task an idempotency key of a function names here, while its window lasts (asked across a placement move). */
+export function idempotentTask(
+  ctx: ShardContext,
+  account: string,
+  fnName: string,
+  key: string,
+  now: number,
+): string | undefined {
+  return ctx.sql
+    .exec<{ task_id: string }>(
+      `SELECT task_id FROM idempotency WHERE account = ? AND function = ? AND key = ? AND expires_at > ?`,
+      account,
+      fnName,
+      key,
+      now,
+    )
+    .toArray()[0]?.task_id;
+}
+
 /** Forget idempotency keys whose window has passed, a bounded number at a time. */
 export function expireIdempotencyKeys(ctx: ShardContext, now: number): number {
   return ctx.sql

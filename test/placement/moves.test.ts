@@ -274,3 +274,44 @@ it("several busy functions of one account, none dominant, move together to an ac
     });
   }
 }, 90_000);
+
+it("an idempotency key used before a move still names its first task after it (single and batch)", async () => {
+  const account = await createAccount("idem");
+  await putFunction(account, "f", { target: demoTarget, maxConcurrency: 1 });
+  const once = (key: string) =>
+    tenant(account, "/v1/functions/f/tasks", {
+      method: "POST",
+      headers: { "content-type": "application/json", "idempotency-key": key },
+      body: JSON.stringify({ sleepMs: 5 }),
+    });
+  const first = (await (await once("k1")).json()) as { id: string };
+  const [batchFirst] = await submitBatch(account, "f", [{ payload: { sleepMs: 5 }, idempotencyKey: "k2" }]);
+  const flood = await submitBatch(
+    account,
+    "f",
+    Array.from({ length: 80 }, (_, i) => ({ payload: { sleepMs: 10, echo: i } })),
+  );
+  await vi.waitFor(async () => expect((await record(account, "f")).placement?.tier).toBe("dedicated"), {
+    timeout: 15_000,
+    interval: 50,
+  });
+  await quietPeriod(1_100, "the gateway caches function records for CACHE_TTL_MS");
+  const again = await once("k1");
+  expect(again.status).toBe(200);
+  expect(await again.json()).toMatchObject({ id: first.id, deduplicated: true });
+  const [batchAgain] = await submitBatch(account, "f", [
+    { payload: { sleepMs: 5 }, idempotencyKey: "k2" },
+    { payload: { sleepMs: 5 }, idempotencyKey: "k3" },
+  ]);
+  expect(batchAgain).toBe(batchFirst);
+  const all = await vi.waitFor(
+    async () => {
+      const tasks = await listAll(account, "f");
+      expect(tasks.filter((t) => t.state === "queued" || t.state === "running")).toEqual([]);
+      return tasks;
+    },
+    { timeout: 40_000, interval: 250 },
+  );
+  // One task per key (k1, k2, k3) and the 80 of the flood: nothing duplicated by the move.
+  expect(all.length).toBe(83);
+}, 90_000);

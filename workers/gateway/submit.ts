@@ -30,7 +30,7 @@ import { type Principal, taskIdKey } from "../platform/registry-client";
 import { ingestMessage } from "../platform/tasks";
 import { requireFunction } from "./functions";
 import type { GatewayEnv } from "./middleware";
-import { shard } from "./shards";
+import { shard, shardsOf } from "./shards";
 import { presentTask, taskUrl } from "./task-view";
 import { parseJsonBody, readBody } from "./validation";
 
@@ -91,6 +91,31 @@ async function waitForEnd(
   }
 }
 
+/**
+ * After a placement move within the function's dedup window, an idempotency key may have been used on another of its
+ * shards (one it left, or another partition while the count changed): the task it named there, if any. Asked only
+ * then, so a function that stays put pays nothing.
+ */
+async function keysUsedElsewhere(
+  env: Env,
+  fn: FunctionRecord,
+  tasks: readonly { shard: string; idempotencyKey?: string | undefined }[],
+): Promise<Record<string, string>> {
+  const window = fn.spec.dedupWindowSeconds * 1000;
+  const movedAt = Math.max(fn.placement?.since ?? 0, (fn.previousShards ?? []).length > 0 ? fn.updatedAt : 0);
+  const keyed = tasks.filter((t) => t.idempotencyKey !== undefined);
+  if (window === 0 || keyed.length === 0 || Date.now() - movedAt >= window) return {};
+  const found: Record<string, string> = {};
+  await Promise.all(
+    shardsOf(fn).map(async (name) => {
+      const keys = keyed.filter((t) => t.shard !== name).map((t) => t.idempotencyKey as string);
+      if (keys.length === 0) return;
+      Object.assign(found, await shard(env, name).idempotentTasks(fn.account, fn.name, keys));
+    }),
+  );
+  return found;
+}
+
 /** Hand a batch to the shards its tasks were routed to (one RPC per partition), answering in the batch's order. */
 async function acceptByShard(env: Env, messages: IngestMessage[]): Promise<SubmitResult[]> {
   const groups = new Map<string, number[]>();
@@ -138,7 +163,10 @@ export const submitRoutes = new Hono<GatewayEnv>()
     let id = task.id;
     let deduplicated = false;
     if (task.idempotencyKey) {
-      const [result] = await shard(c.env, task.shard).accept([message]);
+      const earlier = (await keysUsedElsewhere(c.env, fn, [task]))[task.idempotencyKey];
+      const [result] = earlier
+        ? [{ id: earlier, deduplicated: true }]
+        : await shard(c.env, task.shard).accept([message]);
       if (!result) throw new Error("shard returned no result");
       ({ id, deduplicated } = result);
       if (deduplicated && task.payload.r2Key) await c.env.BLOBS.delete(task.payload.r2Key);
@@ -186,7 +214,19 @@ export const submitRoutes = new Hono<GatewayEnv>()
         }),
       );
     }
-    const results = await acceptByShard(c.env, messages);
+    // A key used on another shard of the function before a move names that task; the rest go to their shards.
+    const earlier = await keysUsedElsewhere(
+      c.env,
+      fn,
+      messages.map((m) => m.task),
+    );
+    const fresh = messages.filter((m) => !(m.task.idempotencyKey && earlier[m.task.idempotencyKey]));
+    const accepted = await acceptByShard(c.env, fresh);
+    const byId = new Map(fresh.map((m, i) => [m.task.id, accepted[i] as SubmitResult]));
+    const results = messages.map((m): SubmitResult => {
+      const id = m.task.idempotencyKey ? earlier[m.task.idempotencyKey] : undefined;
+      return id ? { id, deduplicated: true } : (byId.get(m.task.id) as SubmitResult);
+    });
     // A repeated key names the first task: the payload just stored for this item belongs to no task.
     const orphans = results.flatMap((r, i) => (r.deduplicated ? [messages[i]?.task.payload.r2Key] : []));
     const keys = orphans.filter((key): key is string => typeof key === "string");
