@@ -132,7 +132,7 @@ export async function reviewPlacement(
 export function nextReclaimAt(load: ShardLoad, settings: PlacementSettings): number | null {
   let next: number | null = null;
   for (const fn of load.functions) {
-    if (fn.placement.pinned || fn.placement.tier === "shared") continue;
+    if (fn.placement.pinned || fn.placement.tier === "shared" || fn.placement.tier !== load.tier) continue;
     const at = Math.max(fn.lastActiveAt + settings.reclaimIdleMs, fn.placement.since + settings.minDwellMs) + 1;
     next = next === null ? at : Math.min(next, at);
   }

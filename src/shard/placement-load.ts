@@ -8,7 +8,7 @@
  * reclaimed): a shared shard with thousands of idle functions reads none of them.
  */
 
-import { partitionsOf, tierOf } from "../placement";
+import { currentShards, partitionsOf, tierOf } from "../placement";
 import type { FunctionLoad, FunctionPlacement, ShardLoad } from "../placement/policy";
 import { placementOf } from "../placement-moves";
 import type { FunctionRecord } from "../records";
@@ -160,13 +160,16 @@ export function placementLoad(
   const functions: FunctionLoad[] = [];
   const records = new Map<string, FunctionRecord>();
   for (const [key, fn] of judged) {
-    // A function is judged by its first partition only (one decision for all), and never by a shard it left.
-    if (fn.paused || fn.shard !== shard) continue;
+    if (fn.paused) continue;
+    // A function is judged by its first partition only (one decision for all). On a shard it left it only drains,
+    // but still loads the shard: it is passed as a mate (never moved from here: its record is not offered).
+    const home = fn.shard === shard;
+    if (!home && currentShards(fn).includes(shard)) continue;
     const meter = byFunction.get(key);
     if (meter) advance(meter, now);
-    records.set(key, fn);
+    if (home) records.set(key, fn);
     // Tasks are spread evenly over partitions (routeTask), so the first one's figures × N estimate the function's.
-    const n = partitionsOf(fn);
+    const n = home ? partitionsOf(fn) : 1;
     functions.push({
       account: fn.account,
       name: fn.name,
