@@ -4,8 +4,9 @@
  * ratio against a baseline measured in the same run. Prints a markdown table and writes bench/results/latest.json.
  *
  * Options: `--quick` (smaller sizes, for a smoke run), `--only=B1,B6` (run a subset).
- * B3 and B9 (bench/scenarios/isolation.mjs), B7 (crowded.mjs) and B8 (delivery-isolation.mjs) start platforms of their
- * own, with the variables they need; they report the median of their rounds with the spread in the notes.
+ * B3 and B9 (bench/scenarios/isolation.mjs), B4 (aimd.mjs), B5 (backlog.mjs: 100,000 queued tasks, 10,000 with
+ * `--quick`), B7 (crowded.mjs) and B8 (delivery-isolation.mjs) start platforms of their own, with the variables they
+ * need; they report the median of their rounds with the spread in the notes.
  * Environment: BENCH_VARS='{"INVOKERS_PER_SHARD":"40"}' passes extra platform variables (tuning experiments).
  *
  * Timing: end times come from the tasks' own timelines (`finishedAt`, `queuedAt`) or the baseline's own counters, so
@@ -29,11 +30,19 @@ import {
   tenant,
 } from "./measure.mjs";
 import { runAimd } from "./scenarios/aimd.mjs";
+import { runBacklog } from "./scenarios/backlog.mjs";
 import { runCrowded } from "./scenarios/crowded.mjs";
 import { runDeliveryIsolation } from "./scenarios/delivery-isolation.mjs";
 import { runIsolation } from "./scenarios/isolation.mjs";
 
 const argv = process.argv.slice(2);
+if (argv.includes("--help") || argv.includes("-h")) {
+  console.log(`usage: node bench/run.mjs [--quick] [--only=B1,B5,...]
+  --quick      smaller sizes and 1 round, for a smoke run (B5: a 10,000-task backlog instead of 100,000)
+  --only=IDS   run a subset: B1 B2 B3 B4 B5 B6 B7 B8 B9 (B5 gives rows B5a, B5a batch and B5b)
+environment: BENCH_VARS='{"NAME":"value"}' passes extra platform variables`);
+  process.exit(0);
+}
 const QUICK = argv.includes("--quick");
 const ONLY = (
   argv
@@ -44,16 +53,14 @@ const ONLY = (
 const wants = (id) => ONLY.length === 0 || ONLY.includes(id);
 const EXTRA_VARS = process.env.BENCH_VARS ? JSON.parse(process.env.BENCH_VARS) : {};
 
-const SIZE = QUICK
-  ? { b1: 600, b2: 400, b6: 200, b5Backlog: 2_000, b5Wave: 1_000, b5Probe: 400, b5Fast: 300, conc: 32 }
-  : { b1: 3_000, b2: 2_000, b6: 200, b5Backlog: 8_000, b5Wave: 2_000, b5Probe: 1_500, b5Fast: 1_000, conc: 32 };
+const SIZE = QUICK ? { b1: 600, b2: 400, b6: 200, conc: 32 } : { b1: 3_000, b2: 2_000, b6: 200, conc: 32 };
 
-/** Rounds per measurement (best kept); B5 runs once. */
+/** Rounds per measurement of B1, B2, B6 (best kept). */
 const ROUNDS = QUICK ? 1 : 2;
-/** Rounds of B3, B7, B8, B9: each reports min / median / max over them, the median in the table. */
+/** Rounds of B3, B4, B5, B7, B8, B9: each reports min / median / max over them, the median in the table. */
 const SCENARIO_ROUNDS = QUICK ? 1 : 3;
 /** Benchmarks that share the default platform (runCore). */
-const CORE = ["B1", "B2", "B5", "B6"];
+const CORE = ["B1", "B2", "B6"];
 const started = Date.now();
 const loadAtStart = loadavg()
   .map((x) => x.toFixed(2))
@@ -276,90 +283,6 @@ async function platformFanOut(platform) {
   );
 }
 
-/**
- * B5: a shard holding a deep backlog (tasks of a maxConcurrency-1 function that sleeps 2 s, so they stay queued)
- * against an identical shard that is empty. Two figures: accept rate into the shard (submit -> queued) for more tasks of
- * the backlogged function, and end-to-end rate of a second, no-op function placed on the same shard.
- */
-async function platformBacklog(platform) {
-  const slowSpec = {
-    target: { type: "service", service: "DEMO_FN" },
-    isolation: "account",
-    maxConcurrency: 1,
-    timeoutMs: 120_000,
-  };
-  const fastSpec = { target: { type: "service", service: "DEMO_FN" }, isolation: "account" };
-  // Slow enough that the backlog barely moves (one 2 s call at a time), short enough that a call pinning one invoker
-  // does not dominate the figure (see leaseExpired: an invoker busy with a long call can sit on finished reports).
-  const slowBody = JSON.stringify({ sleepMs: 2_000 });
-
-  async function probe(acct) {
-    // Dispatch first, so the "empty" shard is still empty of backlog when it is measured.
-    const t1 = Date.now();
-    const fast = await flood(platform.url, "/v1/functions/fast/tasks", SIZE.b5Fast, SIZE.conc, { token: acct.apiKey });
-    const fastViews = await settle(platform.url, acct.apiKey, fast.ids, { timeoutMs: 240_000 });
-    const dispatchRate =
-      (fastViews.filter((v) => v.state === "succeeded").length / (maxTime(fastViews, "finishedAt") - t1)) * 1000;
-
-    const t0 = Date.now();
-    const run = await flood(platform.url, "/v1/functions/slow/tasks", SIZE.b5Probe, SIZE.conc, {
-      token: acct.apiKey,
-      body: slowBody,
-    });
-    const views = await settle(platform.url, acct.apiKey, run.ids, {
-      done: (t) => t.state !== "accepted",
-      timeoutMs: 180_000,
-    });
-    const acceptRate = (run.ok / (maxTime(views, "queuedAt") - t0)) * 1000;
-    return {
-      acceptRate,
-      dispatchRate,
-      errors: { ...run.errors, ...fast.errors },
-      fastStates: countStates(fastViews),
-      fastLeaseExpired: leaseExpired(fastViews),
-    };
-  }
-
-  async function setUp(prefix) {
-    const acct = await tenant(platform, prefix);
-    await putFunction(platform.url, acct.apiKey, "slow", slowSpec);
-    await putFunction(platform.url, acct.apiKey, "fast", fastSpec);
-    const warm = await flood(platform.url, "/v1/functions/fast/tasks", 100, SIZE.conc, { token: acct.apiKey });
-    await settle(platform.url, acct.apiKey, warm.ids, { timeoutMs: 60_000 });
-    return acct;
-  }
-
-  const empty = await setUp("bench-b5-empty");
-  const full = await setUp("bench-b5-backlog");
-  log("B5: baseline (empty shard)");
-  const base = await probe(empty);
-
-  // Fill in waves, each drained from the ingest queue before the next, so fewer than 10,000 messages are ever pending.
-  log(`B5: filling a backlog of ${SIZE.b5Backlog} tasks`);
-  const t0 = Date.now();
-  let stored = 0;
-  for (let done = 0; done < SIZE.b5Backlog; done += SIZE.b5Wave) {
-    const wave = await flood(
-      platform.url,
-      "/v1/functions/slow/tasks",
-      Math.min(SIZE.b5Wave, SIZE.b5Backlog - done),
-      SIZE.conc,
-      {
-        token: full.apiKey,
-        body: slowBody,
-      },
-    );
-    stored += wave.ok;
-    const tail = wave.ids.filter(Boolean);
-    const sample = [...tail.slice(-10), ...tail.filter((_, i) => i % 100 === 0)];
-    await settle(platform.url, full.apiKey, sample, { done: (t) => t.state !== "accepted", timeoutMs: 180_000 });
-  }
-  const fillMs = Date.now() - t0;
-  log(`B5: backlog of ${stored} stored in ${(fillMs / 1000).toFixed(1)} s; measuring`);
-  const loaded = await probe(full);
-  return { base, loaded, backlog: stored, fillMs };
-}
-
 // ---------------------------------------------------------------------------------------------------------------- main
 
 async function main() {
@@ -408,6 +331,7 @@ async function main() {
       runAimd(scenario),
     );
   }
+  if (wants("B5")) await runScenario(["B5a", "B5a batch", "B5b"], "backlog", () => runBacklog(scenario));
   if (wants("B7")) await runScenario(["B7a", "B7b"], "crowded shard", () => runCrowded(scenario));
   if (wants("B8")) await runScenario(["B8"], "delivery isolation", () => runDeliveryIsolation(scenario));
 
@@ -421,6 +345,7 @@ async function main() {
     "B4 fixed",
     "B4 re-convergence",
     "B5a",
+    "B5a batch",
     "B5b",
     "B6",
     "B7a",
@@ -469,7 +394,7 @@ async function main() {
   log(`wrote bench/results/latest.json`);
 }
 
-/** B1, B2, B5, B6: on one platform with the default settings (plus BENCH_VARS). */
+/** B1, B2, B6: on one platform with the default settings (plus BENCH_VARS). */
 async function runCore(b1Base, b2Base, notes) {
   log("starting the platform");
   const platform = await startPlatform(EXTRA_VARS);
@@ -531,36 +456,6 @@ async function runCore(b1Base, b2Base, notes) {
       });
       notes.push(
         `B6: rounds s ${m.rounds.map((x) => (-x / 1000).toFixed(2)).join(", ")}; submitting took ${(m.submitMs / 1000).toFixed(2)} s; last task first dispatched ${(m.lastDispatchMs / 1000).toFixed(2)} s after the first submit; peak concurrent calls ${m.peak} (of ${SIZE.b6}); tasks with a lease-expired attempt ${m.leaseExpired}; states ${JSON.stringify(m.states)}`,
-      );
-    }
-
-    if (wants("B5")) {
-      log("B5 platform");
-      const m = await platformBacklog(platform);
-      record({
-        id: "B5a",
-        what: `backlog accept: ${SIZE.b5Probe} submissions -> queued in a shard already holding ${m.backlog} queued tasks of that function`,
-        measured: m.loaded.acceptRate,
-        unit: "tasks/s",
-        baseline: m.base.acceptRate,
-        ratio: m.loaded.acceptRate / m.base.acceptRate,
-        target: ">= 0.8",
-        pass: m.loaded.acceptRate / m.base.acceptRate >= 0.8,
-        details: m,
-      });
-      record({
-        id: "B5b",
-        what: `backlog dispatch: ${SIZE.b5Fast} no-op tasks of another function on that shard, submit -> succeeded`,
-        measured: m.loaded.dispatchRate,
-        unit: "tasks/s",
-        baseline: m.base.dispatchRate,
-        ratio: m.loaded.dispatchRate / m.base.dispatchRate,
-        target: ">= 0.8",
-        pass: m.loaded.dispatchRate / m.base.dispatchRate >= 0.8,
-        details: m,
-      });
-      notes.push(
-        `B5: backlog ${m.backlog} tasks (filled in ${(m.fillMs / 1000).toFixed(1)} s, waves of ${SIZE.b5Wave}); no-op tasks with a lease-expired attempt: empty ${m.base.fastLeaseExpired}, backlog ${m.loaded.fastLeaseExpired}; spec size is 100,000, not reachable under the local 10,000-pending-message limit in this time budget`,
       );
     }
   } catch (error) {
