@@ -15,6 +15,7 @@ import {
   type ShardContext,
 } from "./context";
 import { takeDue } from "./finish-buffer";
+import { forgetGovernor } from "./governor";
 import { dropLanes } from "./lanes";
 import { forgetObservations } from "./observations";
 import { closeCurrentAttempt } from "./outcomes";
@@ -68,6 +69,7 @@ export function deleteFunction(
   // What the deleted function finished in its last second is forgotten with the rest of its figures.
   takeDue(ctx, 0, true, { account, fn: name });
   forgetObservations(ctx.sql, account, name);
+  forgetGovernor(ctx, account, name);
   const running = ctx.sql
     .exec<TaskRow>(
       `SELECT ${ROW_WITHOUT_BODIES} FROM tasks WHERE account = ? AND function = ? AND state = 'running'`,

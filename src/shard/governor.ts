@@ -41,6 +41,15 @@ export function concurrencyLimit(ctx: ShardContext, account: string, fnName: str
   return fn ? aimdLimit(governorOf(ctx, fn)) : undefined;
 }
 
+/** A deleted function's window goes with it: a function created again with its name starts slow, from scratch. */
+export function forgetGovernor(ctx: ShardContext, account: string, fnName: string): void {
+  const key = functionKey(account, fnName);
+  ctx.governors.delete(key);
+  ctx.pauses.delete(key);
+  ctx.executionMs.delete(key);
+  ctx.sql.exec(`DELETE FROM governors WHERE account = ? AND function = ?`, account, fnName);
+}
+
 export function aimdParams(ctx: ShardContext, fn: FunctionRecord): AimdParams {
   return {
     // A partition of a function runs its share of the function's cap (each has its own window, src/placement.ts).

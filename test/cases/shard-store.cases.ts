@@ -327,10 +327,20 @@ export const shardStoreCases: readonly StoreCase[] = [
   },
 
   {
-    name: "deleting a function: a task made for an earlier function of the same name never runs on the new one",
+    name: "deleting a function: a task made for an earlier function of the same name never runs on the new one, nor inherits its window",
     run: (sql) => {
-      const { submit, dispatch, store, fn, task } = setup(sql);
+      const { submit, dispatch, store, fn, task, report } = setup(sql);
+      // The old function was throttled: its window was cut and stored.
+      const [job] = (submit(T0 - 500), dispatch(T0 - 500));
+      if (!job) throw new Error("no job");
+      report(job, T0 - 400, { kind: "throttled" });
+      const governors = () =>
+        sql
+          .exec<{ n: number }>(`SELECT COUNT(*) AS n FROM governors WHERE account = 'acme' AND function = 'work'`)
+          .one().n;
+      expect(governors()).toBe(1);
       store.deleteFunction("acme", "work", T0);
+      expect(governors()).toBe(0);
       const reborn: FunctionRecord = { ...fn, version: 2, createdAt: T0 + 5, updatedAt: T0 + 5 };
       store.upsertFunction(reborn);
       // Still in the ingest queue with the old function's snapshot when the new one was created.
@@ -338,6 +348,9 @@ export const shardStoreCases: readonly StoreCase[] = [
       const fresh = submit(T0 + 10, {}, reborn);
       expect(task(stale)).toMatchObject({ state: "cancelled", error: { kind: "function_deleted" } });
       expect(dispatch(T0 + 20).map((j) => j.taskId)).toEqual([fresh]);
+      // The new function starts slow from scratch (AIMD_INITIAL_WINDOW), not from the old one's cut window.
+      const initial = Math.min(TEST_SHARD_SETTINGS.aimdInitialWindow ?? 4, reborn.spec.maxConcurrency);
+      expect(store.concurrencyLimit("acme", "work")).toBe(initial);
     },
   },
 
