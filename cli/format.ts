@@ -84,8 +84,10 @@ export function formatStats(name: string, stats: Stats): string {
     ["window", `${window} of max ${stats.maxConcurrency ?? "-"}`],
   ];
   if (stats.placement) {
-    const partitions = stats.placement.partitions;
-    head.push(["placement", `${stats.placement.tier}${partitions ? `, ${partitions} partition(s)` : ""}`]);
+    const { tier, partitions, reason, since } = stats.placement;
+    const why =
+      reason && reason !== "initial" && reason !== "pinned" ? ` (${reason}${since ? ` since ${since}` : ""})` : "";
+    head.push(["placement", `${tier}${partitions ? `, ${partitions} partition(s)` : ""}${why}`]);
   }
   if (stats.throughputPerMinute !== undefined && stats.throughputPerMinute !== null) {
     head.push(["throughput", `${stats.throughputPerMinute}/min`]);

@@ -115,7 +115,15 @@ export const statsSchema = z.looseObject({
   inFlight: z.number(),
   concurrencyLimit: z.number().nullable().optional(),
   maxConcurrency: z.number().nullable().optional(),
-  placement: z.looseObject({ tier: z.string(), partitions: z.number().optional() }).optional(),
+  placement: z
+    .looseObject({
+      tier: z.string(),
+      partitions: z.number().optional(),
+      reason: z.string().optional(),
+      since: z.string().optional(),
+      moves: z.number().optional(),
+    })
+    .optional(),
   latencyMs: z
     .looseObject({
       queueWait: percentilesSchema.optional(),

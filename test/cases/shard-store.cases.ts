@@ -333,7 +333,7 @@ export const shardStoreCases: readonly StoreCase[] = [
       // The old function was throttled: its window was cut and stored.
       const [job] = (submit(T0 - 500), dispatch(T0 - 500));
       if (!job) throw new Error("no job");
-      report(job, T0 - 400, { kind: "throttled" });
+      report(job, T0 - 400, { kind: "throttled", status: 429 });
       const governors = () =>
         sql
           .exec<{ n: number }>(`SELECT COUNT(*) AS n FROM governors WHERE account = 'acme' AND function = 'work'`)

@@ -155,6 +155,11 @@ describe("how a task and stats read", () => {
     const text = formatStats("echo", base);
     expect(text).toContain("window     70.4 of max 100");
     expect(text).toContain("placement  shared, 1 partition(s)");
+    const moved = formatStats("flood", {
+      ...base,
+      placement: { tier: "dedicated", partitions: 3, reason: "backlog", since: "2026-12-02T13:00:00.000Z" },
+    });
+    expect(moved).toContain("placement  dedicated, 3 partition(s) (backlog since 2026-12-02T13:00:00.000Z)");
     expect(text).toMatch(/ACCEPTED\s+QUEUED\s+PAUSED\s+RUNNING\s+SUCCEEDED/);
     expect(text).toMatch(/\n\s+0\s+7\s+0\s+2\s+41\s+0\s+0\s+0$/);
     expect(text).not.toContain("LATENCY");
