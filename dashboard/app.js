@@ -82,6 +82,14 @@ function selectFunction(name) {
   refresh();
 }
 
+/** `dedicated × 2 (backlog)`: the tier, its partitions, and why it moved there (nothing for where it started). */
+function placementText(placement) {
+  if (!placement) return "–";
+  const parts = placement.partitions > 1 ? ` × ${placement.partitions}` : "";
+  const why = placement.reason && placement.reason !== "initial" && placement.reason !== "pinned";
+  return `${placement.tier}${parts}${why ? ` (${placement.reason})` : ""}`;
+}
+
 function card(label, value, field) {
   return el("div", { class: "card", "data-field": field }, el("span", { class: "label" }, label), el("b", {}, value));
 }
@@ -108,6 +116,7 @@ async function refreshFunction(name, view) {
     card("In flight", fmt(stats.inFlight), "inFlight"),
     card("AIMD window", `${fmt(stats.concurrencyLimit)} / ${fmt(stats.maxConcurrency)}`, "window"),
     card("Throughput / min", fmt(stats.throughputPerMinute), "throughput"),
+    card("Placement", placementText(stats.placement), "placement"),
     card("Tasks by state", counts.length ? counts.join(", ") : "none", "counts"),
   );
   const stages = [

@@ -133,6 +133,7 @@ describe("dashboard in chromium", () => {
     await page.waitForSelector('#fn-cards [data-field="counts"]');
     await page.waitForFunction(() => document.querySelector("#fn-cards")?.textContent?.includes("succeeded 5"));
     expect(await page.textContent("#fn-title")).toBe("resize");
+    expect(await page.textContent('#fn-cards [data-field="placement"]')).toContain("shared");
     expect(await page.locator("#chart-window canvas").count()).toBe(1);
     expect(await page.locator("#chart-queue canvas").count()).toBe(1);
     expect(await page.isHidden("#chart-empty")).toBe(true);
