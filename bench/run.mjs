@@ -4,8 +4,9 @@
  * ratio against a baseline measured in the same run. Prints a markdown table and writes bench/results/latest.json.
  *
  * Options: `--quick` (smaller sizes, for a smoke run), `--only=B1,B6` (run a subset).
- * B3 and B9 (bench/scenarios/isolation.mjs), B7 (crowded.mjs) and B8 (delivery-isolation.mjs) start platforms of their
- * own, with the variables they need; they report the median of their rounds with the spread in the notes.
+ * B3 and B9 (bench/scenarios/isolation.mjs), B7 (crowded.mjs), B8 (delivery-isolation.mjs) and B10 (partitions.mjs)
+ * start platforms of their own, with the variables they need; they report the median of their rounds with the spread
+ * in the notes.
  * Environment: BENCH_VARS='{"INVOKERS_PER_SHARD":"40"}' passes extra platform variables (tuning experiments).
  *
  * Timing: end times come from the tasks' own timelines (`finishedAt`, `queuedAt`) or the baseline's own counters, so
@@ -32,6 +33,7 @@ import { runAimd } from "./scenarios/aimd.mjs";
 import { runCrowded } from "./scenarios/crowded.mjs";
 import { runDeliveryIsolation } from "./scenarios/delivery-isolation.mjs";
 import { runIsolation } from "./scenarios/isolation.mjs";
+import { runPartitions } from "./scenarios/partitions.mjs";
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");
@@ -410,12 +412,14 @@ async function main() {
   }
   if (wants("B7")) await runScenario(["B7a", "B7b"], "crowded shard", () => runCrowded(scenario));
   if (wants("B8")) await runScenario(["B8"], "delivery isolation", () => runDeliveryIsolation(scenario));
+  if (wants("B10")) await runScenario(["B10"], "partitions", () => runPartitions(scenario));
 
   const order = [
     "B1",
     "B2",
     "B3",
     "B3 fifo",
+    "B3 placement",
     "B4 50 ms",
     "B4 200 ms",
     "B4 fixed",
@@ -428,6 +432,7 @@ async function main() {
     "B8",
     "B9",
     "B9 fifo",
+    "B10",
   ];
   results.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
   const lines = [
