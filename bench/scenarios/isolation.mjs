@@ -174,7 +174,39 @@ async function promotionOf(platform, apiKey, fn, floodStart, quietTasks, floodTa
     quietAfter: { n: after.length, p99: percentile(e2e(after), 99), p50: percentile(e2e(after), 50) },
     floodAcceptedBefore: floodTasks.filter((t) => accepted(t) < at).length,
     floodTasks: floodTasks.length,
+    floodByShard: byShard(floodTasks),
   };
+}
+
+/** The shard a task id names (`tsk_<base64url shard>.<nonce>.<mac>`, src/ids.ts), or "?" if it does not parse. */
+function shardOfId(id) {
+  const match = /^tsk_([A-Za-z0-9_-]+)\./.exec(id ?? "");
+  return match ? Buffer.from(match[1], "base64url").toString("utf8") : "?";
+}
+
+/** How many of the tasks each shard held, and the most of them that were running at once (dispatch → finished). */
+function byShard(tasks) {
+  const out = {};
+  for (const t of tasks) {
+    const shard = shardOfId(t.id);
+    out[shard] ??= { tasks: 0, edges: [] };
+    out[shard].tasks++;
+    const from = Date.parse(t.timeline.firstDispatchedAt ?? "");
+    const to = Date.parse(t.timeline.finishedAt ?? "");
+    if (Number.isFinite(from) && Number.isFinite(to)) out[shard].edges.push([from, 1], [to, -1]);
+  }
+  const all = Object.values(out).flatMap((s) => s.edges);
+  const peak = (edges) => {
+    edges.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+    let n = 0;
+    let most = 0;
+    for (const [, d] of edges) most = Math.max(most, (n += d));
+    return most;
+  };
+  const shards = Object.fromEntries(
+    Object.entries(out).map(([shard, s]) => [shard, { tasks: s.tasks, peakRunning: peak(s.edges) }]),
+  );
+  return { shards, peakRunning: peak(all) };
 }
 
 /** Submit `perSmall` tasks for each of `small` customers (keys c1…cN), one request each with the header. */
@@ -395,5 +427,11 @@ export async function runIsolation({ quick, rounds, extraVars, log, resultsDir, 
 function promotionText(p) {
   if (!p?.moved) return `flood not promoted (placement ${p?.tier}, ${p?.partitions} partition(s), ${p?.moves} moves)`;
   const q = (x) => `p99 ${x.p99 ?? "-"} ms (p50 ${x.p50 ?? "-"}, ${x.n} tasks)`;
-  return `flood promoted (${p.reason}) ${p.afterS.toFixed(1)} s after the flood started, ${p.from} → ${p.to} with ${p.partitions} partition(s) (${p.moves} move(s) in all, ${p.finalPartitions} at the end; ${p.floodAcceptedBefore} of ${p.floodTasks} flood tasks accepted before it); quiet tenant before it ${q(p.quietBefore)}, after it ${q(p.quietAfter)}`;
+  return `flood promoted (${p.reason}) ${p.afterS.toFixed(1)} s after the flood started, ${p.from} → ${p.to} with ${p.partitions} partition(s) (${p.moves} move(s) in all, ${p.finalPartitions} at the end; ${p.floodAcceptedBefore} of ${p.floodTasks} flood tasks accepted before it; flood tasks by shard ${Object.entries(
+    p.floodByShard?.shards ?? {},
+  )
+    .map(([shard, x]) => `${shard} ${x.tasks} (at most ${x.peakRunning} running)`)
+    .join(
+      ", ",
+    )}, at most ${p.floodByShard?.peakRunning} running in all); quiet tenant before it ${q(p.quietBefore)}, after it ${q(p.quietAfter)}`;
 }
