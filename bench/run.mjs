@@ -5,8 +5,8 @@
  *
  * Options: `--quick` (smaller sizes, for a smoke run), `--only=B1,B6` (run a subset).
  * B3 and B9 (bench/scenarios/isolation.mjs), B4 (aimd.mjs), B5 (backlog.mjs: 100,000 queued tasks, 10,000 with
- * `--quick`), B7 (crowded.mjs) and B8 (delivery-isolation.mjs) start platforms of their own, with the variables they
- * need; they report the median of their rounds with the spread in the notes.
+ * `--quick`), B7 (crowded.mjs), B8 (delivery-isolation.mjs) and B10 (partitions.mjs) start platforms of their own,
+ * with the variables they need; they report the median of their rounds with the spread in the notes.
  * Environment: BENCH_VARS='{"INVOKERS_PER_SHARD":"40"}' passes extra platform variables (tuning experiments).
  *
  * Timing: end times come from the tasks' own timelines (`finishedAt`, `queuedAt`) or the baseline's own counters, so
@@ -34,12 +34,13 @@ import { runBacklog } from "./scenarios/backlog.mjs";
 import { runCrowded } from "./scenarios/crowded.mjs";
 import { runDeliveryIsolation } from "./scenarios/delivery-isolation.mjs";
 import { runIsolation } from "./scenarios/isolation.mjs";
+import { runPartitions } from "./scenarios/partitions.mjs";
 
 const argv = process.argv.slice(2);
 if (argv.includes("--help") || argv.includes("-h")) {
   console.log(`usage: node bench/run.mjs [--quick] [--only=B1,B5,...]
   --quick      smaller sizes and 1 round, for a smoke run (B5: a 10,000-task backlog instead of 100,000)
-  --only=IDS   run a subset: B1 B2 B3 B4 B5 B6 B7 B8 B9 (B5 gives rows B5a, B5a batch and B5b)
+  --only=IDS   run a subset: B1 B2 B3 B4 B5 B6 B7 B8 B9 B10 (B5 gives rows B5a, B5a batch and B5b)
 environment: BENCH_VARS='{"NAME":"value"}' passes extra platform variables`);
   process.exit(0);
 }
@@ -334,12 +335,14 @@ async function main() {
   if (wants("B5")) await runScenario(["B5a", "B5a batch", "B5b"], "backlog", () => runBacklog(scenario));
   if (wants("B7")) await runScenario(["B7a", "B7b"], "crowded shard", () => runCrowded(scenario));
   if (wants("B8")) await runScenario(["B8"], "delivery isolation", () => runDeliveryIsolation(scenario));
+  if (wants("B10")) await runScenario(["B10"], "partitions", () => runPartitions(scenario));
 
   const order = [
     "B1",
     "B2",
     "B3",
     "B3 fifo",
+    "B3 placement",
     "B4 50 ms",
     "B4 200 ms",
     "B4 fixed",
@@ -353,6 +356,7 @@ async function main() {
     "B8",
     "B9",
     "B9 fifo",
+    "B10",
   ];
   results.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
   const lines = [

@@ -7,6 +7,10 @@
  * B3: three accounts on that one shard. The quiet tenant trickles 10 tasks/s to a fast function; the flood tenant
  * submits 5,000 tasks to a 500 ms function (maxConcurrency 100); the storm tenant's function always answers 500 and
  * is retried. Figure: the quiet tenant's p99 end-to-end (acceptedAt → finishedAt) with the neighbours ÷ alone.
+ * B3 runs on a third platform too ("B3 placement", default order and default PLACEMENT_* settings): the same rounds
+ * with the flood function `isolation: "auto"`, so automatic placement may promote it to a dedicated shard; the pinned
+ * runs measure the scheduler alone. It reports when the flood moved (stats' `placement.recentMoves`), to how many
+ * partitions, and the quiet tenant's p99 for tasks accepted before and after the move.
  *
  * B9: one function (20 ms, maxConcurrency 10). One customer submits 5,000 tasks with fairness key `big`, then 20 small
  * customers (`c1`…`c20`) a few each. Figure: the small customers' p99 end-to-end ÷ the same submissions alone.
@@ -33,9 +37,12 @@ import {
 import { linePlot } from "../svg.mjs";
 
 const MODES = [
-  { name: "sluice", label: "Sluice", vars: {} },
-  { name: "fifo", label: "FIFO", vars: { DISPATCH_ORDER: "fifo" } },
+  { name: "sluice", label: "Sluice", vars: {}, floodIsolation: "shared", b9: true },
+  { name: "fifo", label: "FIFO", vars: { DISPATCH_ORDER: "fifo" }, floodIsolation: "shared", b9: true },
+  // B3 only: the flood function left to automatic placement (B9 is not run here).
+  { name: "placement", label: "Sluice, flood auto", vars: {}, floodIsolation: "auto", b9: false },
 ];
+const ROW_ID = { sluice: "B3", fifo: "B3 fifo", placement: "B3 placement" };
 
 const demo = { type: "service", service: "DEMO_FN" };
 const e2e = (tasks) => tasks.map((t) => span(t, "acceptedAt", "finishedAt")).filter(Number.isFinite);
@@ -47,7 +54,7 @@ function sizes(quick) {
 }
 
 /** One B3 round on a platform: the quiet trickle alone, then again with the flood and the storm running. */
-async function b3Round(platform, accounts, round, size, log) {
+async function b3Round(platform, accounts, round, size, log, floodIsolation = "shared") {
   const { quiet, flood, storm } = accounts;
   const fast = `quiet-${round}`;
   const slow = `flood-${round}`;
@@ -55,7 +62,7 @@ async function b3Round(platform, accounts, round, size, log) {
   await putFunction(platform.url, quiet.apiKey, fast, { target: demo, isolation: "shared" });
   await putFunction(platform.url, flood.apiKey, slow, {
     target: demo,
-    isolation: "shared",
+    isolation: floodIsolation,
     maxConcurrency: 100,
     timeoutMs: 10_000,
   });
@@ -118,8 +125,10 @@ async function b3Round(platform, accounts, round, size, log) {
   const floodDone = await collect(platform.url, flood.apiKey, slow, floodRun.ids, { timeoutMs: 180_000 });
   const stormDone = await collect(platform.url, storm.apiKey, broken, stormRun.ids, { timeoutMs: 180_000 });
   const floodTimes = floodDone.tasks.map((t) => Date.parse(t.timeline.finishedAt)).filter(Number.isFinite);
+  const promotion = await promotionOf(platform, flood.apiKey, slow, floodStart, noisyDone.tasks, floodDone.tasks);
 
   return {
+    promotion,
     alone: { p99: percentile(e2e(aloneDone.tasks), 99), stages: stages(aloneDone.tasks), done: tally(aloneDone) },
     noisy: { p99: percentile(e2e(noisyDone.tasks), 99), stages: stages(noisyDone.tasks), done: tally(noisyDone) },
     floodDone: tally(floodDone),
@@ -137,6 +146,67 @@ async function b3Round(platform, accounts, round, size, log) {
       ]),
     },
   };
+}
+
+/**
+ * The flood function's first automatic move (from stats' `placement.recentMoves`), in seconds after the flood started,
+ * and the quiet tenant's p99 end-to-end for its tasks accepted before and after it. Null when it never moved.
+ */
+async function promotionOf(platform, apiKey, fn, floodStart, quietTasks, floodTasks) {
+  const placement = (await functionStats(platform.url, apiKey, fn)).placement;
+  const first = placement.recentMoves?.[0];
+  if (!first) return { moved: false, tier: placement.tier, partitions: placement.partitions, moves: placement.moves };
+  const at = Date.parse(first.at);
+  const accepted = (t) => Date.parse(t.timeline.acceptedAt);
+  const before = quietTasks.filter((t) => accepted(t) < at);
+  const after = quietTasks.filter((t) => accepted(t) >= at);
+  return {
+    moved: true,
+    afterS: (at - floodStart) / 1000,
+    from: first.from,
+    to: first.to,
+    partitions: first.partitions,
+    reason: first.reason,
+    moves: placement.moves,
+    recentMoves: placement.recentMoves,
+    finalPartitions: placement.partitions,
+    quietBefore: { n: before.length, p99: percentile(e2e(before), 99), p50: percentile(e2e(before), 50) },
+    quietAfter: { n: after.length, p99: percentile(e2e(after), 99), p50: percentile(e2e(after), 50) },
+    floodAcceptedBefore: floodTasks.filter((t) => accepted(t) < at).length,
+    floodTasks: floodTasks.length,
+    floodByShard: byShard(floodTasks),
+  };
+}
+
+/** The shard a task id names (`tsk_<base64url shard>.<nonce>.<mac>`, src/ids.ts), or "?" if it does not parse. */
+function shardOfId(id) {
+  const match = /^tsk_([A-Za-z0-9_-]+)\./.exec(id ?? "");
+  return match ? Buffer.from(match[1], "base64url").toString("utf8") : "?";
+}
+
+/** How many of the tasks each shard held, and the most of them that were running at once (dispatch → finished). */
+function byShard(tasks) {
+  const out = {};
+  for (const t of tasks) {
+    const shard = shardOfId(t.id);
+    out[shard] ??= { tasks: 0, edges: [] };
+    out[shard].tasks++;
+    const from = Date.parse(t.timeline.firstDispatchedAt ?? "");
+    const to = Date.parse(t.timeline.finishedAt ?? "");
+    if (Number.isFinite(from) && Number.isFinite(to)) out[shard].edges.push([from, 1], [to, -1]);
+  }
+  const all = Object.values(out).flatMap((s) => s.edges);
+  const peak = (edges) => {
+    edges.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+    let n = 0;
+    let most = 0;
+    for (const [, d] of edges) most = Math.max(most, (n += d));
+    return most;
+  };
+  const shards = Object.fromEntries(
+    Object.entries(out).map(([shard, s]) => [shard, { tasks: s.tasks, peakRunning: peak(s.edges) }]),
+  );
+  return { shards, peakRunning: peak(all) };
 }
 
 /** Submit `perSmall` tasks for each of `small` customers (keys c1…cN), one request each with the header. */
@@ -214,6 +284,7 @@ export async function runIsolation({ quick, rounds, extraVars, log, resultsDir, 
   const b3 = {};
   const b9 = {};
   for (const mode of MODES) {
+    if (!want.b3 && !mode.b9) continue;
     const vars = { ...extraVars, SHARED_SHARDS: "1", ...mode.vars };
     log(`B3/B9 [${mode.name}]: starting the platform with ${JSON.stringify(vars)}`);
     const started = Date.now();
@@ -227,10 +298,14 @@ export async function runIsolation({ quick, rounds, extraVars, log, resultsDir, 
           storm: await tenant(platform, "b3-storm"),
         };
         b3[mode.name] = [];
-        for (let r = 1; r <= rounds; r++) b3[mode.name].push(await b3Round(platform, accounts, r, size, log));
+        for (let r = 1; r <= rounds; r++) {
+          const result = await b3Round(platform, accounts, r, size, log, mode.floodIsolation);
+          b3[mode.name].push(result);
+          if (mode.floodIsolation === "auto") log(`B3 [${mode.name}] round ${r}: ${promotionText(result.promotion)}`);
+        }
       }
       const b9Started = Date.now();
-      if (want.b9) {
+      if (want.b9 && mode.b9) {
         const acct = await tenant(platform, "b9-fair");
         b9[mode.name] = [];
         for (let r = 1; r <= rounds; r++) b9[mode.name].push(await b9Round(platform, acct, r, size, log));
@@ -253,9 +328,15 @@ export async function runIsolation({ quick, rounds, extraVars, log, resultsDir, 
       const baseline = spread(rs.map((r) => r.alone.p99));
       const ratio = measured.median / baseline.median;
       const contrast = mode.name === "fifo";
+      const auto = mode.floodIsolation === "auto";
+      const variant = contrast
+        ? " (contrast: DISPATCH_ORDER=fifo)"
+        : auto
+          ? " (flood function isolation auto: placement may promote it)"
+          : "";
       rows.push({
-        id: contrast ? "B3 fifo" : "B3",
-        what: `isolation${contrast ? " (contrast: DISPATCH_ORDER=fifo)" : ""}: quiet tenant (${size.rate}/s, 3 ms fn) p99 end-to-end while, on the same shared shard, one tenant floods ${size.flood} × 500 ms tasks (maxConcurrency 100) and another's ${size.storm} tasks fail with retries (5 attempts)`,
+        id: ROW_ID[mode.name],
+        what: `isolation${variant}: quiet tenant (${size.rate}/s, 3 ms fn) p99 end-to-end while, on the same shared shard, one tenant floods ${size.flood} × 500 ms tasks (maxConcurrency 100) and another's ${size.storm} tasks fail with retries (5 attempts)`,
         measured: measured.median,
         unit: "ms",
         baseline: baseline.median,
@@ -267,13 +348,36 @@ export async function runIsolation({ quick, rounds, extraVars, log, resultsDir, 
       });
       const r0 = rs[0];
       notes.push(
-        `${contrast ? "B3 fifo" : "B3"}: quiet p99 ms with neighbours ${spreadText(measured)}, alone ${spreadText(baseline)}, per-round ratio ${spreadText(spread(rs.map((r) => r.noisy.p99 / r.alone.p99)), 2)}; flood ended ${rs.map((r) => (r.floodWallMs / 1000).toFixed(1)).join(", ")} s after it started; round 1 stages alone: ${stagesText(r0.alone.stages)}; with neighbours: ${stagesText(r0.noisy.stages)}; ${rs
+        `${ROW_ID[mode.name]}: quiet p99 ms with neighbours ${spreadText(measured)}, alone ${spreadText(baseline)}, per-round ratio ${spreadText(spread(rs.map((r) => r.noisy.p99 / r.alone.p99)), 2)}; flood ended ${rs.map((r) => (r.floodWallMs / 1000).toFixed(1)).join(", ")} s after it started; round 1 stages alone: ${stagesText(r0.alone.stages)}; with neighbours: ${stagesText(r0.noisy.stages)}; ${rs
           .map(
             (r, i) =>
               `round ${i + 1}: ${accountingText("quiet alone", r.alone.done)}, ${accountingText("quiet noisy", r.noisy.done)}, ${accountingText("flood", r.floodDone)}, ${accountingText("storm", r.stormDone)}; submit errors ${JSON.stringify(r.errors)}`,
           )
-          .join("; ")}`,
+          .join(
+            "; ",
+          )}${auto ? `; ${rs.map((r, i) => `round ${i + 1}: ${promotionText(r.promotion)}`).join("; ")}` : ""}`,
       );
+    }
+    const series = [
+      { name: "FIFO (DISPATCH_ORDER=fifo), with neighbours", points: b3.fifo[0].series.noisy },
+      { name: "Sluice, with neighbours", points: b3.sluice[0].series.noisy },
+      { name: "alone (Sluice)", points: b3.sluice[0].series.alone },
+    ];
+    const placed = b3.placement?.[0];
+    if (placed) {
+      series.push({ name: "Sluice, flood auto (placement), with neighbours", points: placed.series.noisy });
+      if (placed.promotion.moved) {
+        // The promotion as a vertical line through the plotted range (two points at the same x).
+        const ys = series.flatMap((s) => s.points.map(([, y]) => y)).filter((y) => Number.isFinite(y) && y > 0);
+        series.push({
+          name: `flood promoted (${placed.promotion.partitions} partition${placed.promotion.partitions === 1 ? "" : "s"}) at ${placed.promotion.afterS.toFixed(1)} s`,
+          color: "#7f7f7f",
+          points: [
+            [placed.promotion.afterS, Math.min(...ys)],
+            [placed.promotion.afterS, Math.max(...ys)],
+          ],
+        });
+      }
     }
     const svg = linePlot({
       title: "B3: quiet tenant's end-to-end latency per task (round 1)",
@@ -281,18 +385,14 @@ export async function runIsolation({ quick, rounds, extraVars, log, resultsDir, 
       xLabel: "seconds since the flood started (alone: since the trickle started)",
       yLabel: "acceptedAt → finishedAt, ms",
       yScale: "log",
-      series: [
-        { name: "FIFO (DISPATCH_ORDER=fifo), with neighbours", points: b3.fifo[0].series.noisy },
-        { name: "Sluice, with neighbours", points: b3.sluice[0].series.noisy },
-        { name: "alone (Sluice)", points: b3.sluice[0].series.alone },
-      ],
+      series,
     });
     await writeFile(join(resultsDir, "b3-quiet-latency.svg"), svg);
     log("wrote bench/results/b3-quiet-latency.svg");
   }
 
   if (want.b9) {
-    for (const mode of MODES) {
+    for (const mode of MODES.filter((m) => m.b9)) {
       const rs = b9[mode.name];
       const measured = spread(rs.map((r) => r.loaded.p99));
       const baseline = spread(rs.map((r) => r.alone.p99));
@@ -321,4 +421,17 @@ export async function runIsolation({ quick, rounds, extraVars, log, resultsDir, 
     }
   }
   return { rows, notes };
+}
+
+/** One line about a placement round's promotion, for the log and the notes. */
+function promotionText(p) {
+  if (!p?.moved) return `flood not promoted (placement ${p?.tier}, ${p?.partitions} partition(s), ${p?.moves} moves)`;
+  const q = (x) => `p99 ${x.p99 ?? "-"} ms (p50 ${x.p50 ?? "-"}, ${x.n} tasks)`;
+  return `flood promoted (${p.reason}) ${p.afterS.toFixed(1)} s after the flood started, ${p.from} → ${p.to} with ${p.partitions} partition(s) (${p.moves} move(s) in all, ${p.finalPartitions} at the end; ${p.floodAcceptedBefore} of ${p.floodTasks} flood tasks accepted before it; flood tasks by shard ${Object.entries(
+    p.floodByShard?.shards ?? {},
+  )
+    .map(([shard, x]) => `${shard} ${x.tasks} (at most ${x.peakRunning} running)`)
+    .join(
+      ", ",
+    )}, at most ${p.floodByShard?.peakRunning} running in all); quiet tenant before it ${q(p.quietBefore)}, after it ${q(p.quietAfter)}`;
 }
