@@ -93,6 +93,11 @@ export class RegistryDurableObject extends DurableObject<Env> {
     );
   }
 
+  /** A shard saw the function's old shards drained (durable-objects/shard-placement.ts). */
+  endDrain(account: string, name: string, seenVersion: number): FunctionRecord | undefined {
+    return this.ctx.storage.transactionSync(() => this.#store.endDrain(account, name, seenVersion, Date.now()));
+  }
+
   getFunction(account: string, name: string): FunctionRecord | undefined {
     return this.#store.getFunction(account, name);
   }

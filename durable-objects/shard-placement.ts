@@ -87,6 +87,24 @@ function takesCapacity(record: FunctionRecord, target: PlacementTarget): boolean
     : target.partitions < before.partitions;
 }
 
+/** When none of the shards the function left holds work, its shards stop splitting the cap with them. */
+async function endDrain(
+  store: ShardStore,
+  storage: Transactions,
+  env: Env,
+  shard: string,
+  record: FunctionRecord,
+): Promise<void> {
+  const left = record.previousShards ?? [];
+  const answers = await Promise.all(left.map((name) => env.SHARD.getByName(name).hasWork(record.account, record.name)));
+  if (answers.some(Boolean)) return;
+  const next = await env.REGISTRY.getByName(REGISTRY_NAME).endDrain(record.account, record.name, record.version);
+  if (!next || next.placement?.draining) return;
+  storage.transactionSync(() => store.upsertFunction(next));
+  logEvent({ event: "placement.drained", shard, account: record.account, function: record.name });
+  await pushRecord(env, shard, next);
+}
+
 async function busyElsewhere(env: Env, shard: string, record: FunctionRecord): Promise<boolean> {
   const others = shardsHolding(record).filter((name) => name !== shard);
   const answers = await Promise.all(
@@ -115,11 +133,16 @@ export async function reviewPlacement(
 ): Promise<number | null> {
   try {
     const { load, records } = store.placementLoad(shard, now, backlogCap(settings));
+    const moved = new Set<string>();
     for (const move of planPlacement(load, now, settings)) {
       for (const { name, target } of targetsOf(move)) {
-        const record = records.get(functionKey(move.account, name));
-        if (record) await applyMove(store, storage, env, shard, record, target);
+        const key = functionKey(move.account, name);
+        const record = records.get(key);
+        if (record && (await applyMove(store, storage, env, shard, record, target))) moved.add(key);
       }
+    }
+    for (const [key, record] of records) {
+      if (record.placement?.draining && !moved.has(key)) await endDrain(store, storage, env, shard, record);
     }
     return nextReclaimAt(load, settings);
   } catch (error) {
@@ -173,8 +196,15 @@ async function applyMove(
     moves: next.placement?.moves ?? 0,
     sharedShards: readConfig(env).sharedShards,
   });
-  // Every other shard of the function learns the move now; a shard that misses it learns it from the next task's
-  // message (messages carry the record), and a function's old shards drain what they hold either way.
+  await pushRecord(env, shard, next);
+  return true;
+}
+
+/**
+ * Every other shard of the function learns its new record now; a shard that misses it learns it from the next task's
+ * message (messages carry the record), and a function's old shards drain what they hold either way.
+ */
+async function pushRecord(env: Env, shard: string, next: FunctionRecord): Promise<void> {
   await Promise.all(
     shardsHolding(next)
       .filter((name) => name !== shard)
@@ -184,5 +214,4 @@ async function applyMove(
           .catch((error: unknown) => logError("placement push failed", error, { shard: name, function: next.name })),
       ),
   );
-  return true;
 }

@@ -5,7 +5,7 @@
  * the function learns the new record. Pure, so the registry's store and the tests share it.
  */
 
-import { currentShards, shardFor, tierOf } from "./placement";
+import { currentShards, partitionsOf, shardFor, tierOf } from "./placement";
 import type { FunctionRecord, PlacementRecord } from "./records";
 
 /** Moves a record remembers (stats history marks them). */
@@ -77,13 +77,30 @@ export function movedRecord(
       },
     ].slice(-PLACEMENT_LOG_LENGTH),
   };
-  const moved = { shard, placement };
+  const previousShards = previousShardsAfter(record, { shard, placement });
   return {
     ...record,
-    ...moved,
-    previousShards: previousShardsAfter(record, moved),
+    shard,
+    placement: { ...placement, draining: previousShards.length > 0 },
+    previousShards,
     version: Math.max(now, record.version + 1),
   };
+}
+
+/** The record once no shard the function left holds work any more (its shards stop splitting the cap with them). */
+export function drainedRecord(record: FunctionRecord, now: number): FunctionRecord {
+  const placement = placementOf(record);
+  return { ...record, placement: { ...placement, draining: false }, version: Math.max(now, record.version + 1) };
+}
+
+/**
+ * Calls one shard of the function may run at once. Its partitions split `maxConcurrency` (rounded down, so together
+ * they never exceed it); while shards it left still drain, those count as partitions too, so the old shard and the
+ * new ones together stay within the cap during a move.
+ */
+export function shardCap(fn: FunctionRecord): number {
+  const sharing = partitionsOf(fn) + (fn.placement?.draining ? (fn.previousShards ?? []).length : 0);
+  return partitionShare(fn.spec.maxConcurrency, sharing);
 }
 
 /**

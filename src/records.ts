@@ -39,6 +39,11 @@ export interface PlacementRecord {
   readonly reason: string;
   /** Automatic moves so far. */
   readonly moves: number;
+  /**
+   * A shard the function left may still hold work: until its first shard sees none anywhere, every shard of the
+   * function (partitions and the ones left) splits `maxConcurrency` among all of them (src/placement-moves.ts).
+   */
+  readonly draining?: boolean;
   /** The last few moves, newest last (stats history marks them). */
   readonly log: readonly PlacementMoveLog[];
 }

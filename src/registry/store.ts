@@ -6,7 +6,7 @@
  */
 
 import { randomBytes, sha256Hex, toBase64, toBase64Url, toHex } from "../encoding";
-import { movedRecord, type PlacementTarget, previousShardsAfter } from "../placement-moves";
+import { drainedRecord, movedRecord, type PlacementTarget, previousShardsAfter } from "../placement-moves";
 import type { FunctionRecord } from "../records";
 import type { CreateAccountInput } from "../schemas";
 import { generateWebhookSecret } from "../signing";
@@ -282,6 +282,15 @@ export class RegistryStore {
     const record = movedRecord(existing, target, sharedShards, now);
     this.#writeFunction(record);
     return { moved: true, record };
+  }
+
+  /** A shard saw that no shard the function left holds work: its shards stop sharing the cap with them. */
+  endDrain(account: string, name: string, seenVersion: number, now: number): FunctionRecord | undefined {
+    const existing = this.getFunction(account, name);
+    if (!existing || existing.version !== seenVersion || !existing.placement?.draining) return existing;
+    const record = drainedRecord(existing, now);
+    this.#writeFunction(record);
+    return record;
   }
 
   #writeFunction(record: FunctionRecord): void {

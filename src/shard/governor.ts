@@ -18,8 +18,7 @@ import {
   initialAimd,
 } from "../aimd";
 import type { InvocationOutcome } from "../outcome";
-import { partitionsOf } from "../placement";
-import { partitionShare } from "../placement-moves";
+import { shardCap } from "../placement-moves";
 import type { FunctionRecord } from "../records";
 import { functionKey, type ShardContext } from "./context";
 
@@ -53,7 +52,7 @@ export function forgetGovernor(ctx: ShardContext, account: string, fnName: strin
 export function aimdParams(ctx: ShardContext, fn: FunctionRecord): AimdParams {
   return {
     // A partition of a function runs its share of the function's cap (each has its own window, src/placement.ts).
-    max: partitionShare(fn.spec.maxConcurrency, partitionsOf(fn)),
+    max: shardCap(fn),
     decreaseFactor: ctx.settings.aimdDecreaseFactor,
     cooldownMs: ctx.settings.aimdCooldownMs,
     initialWindow: ctx.settings.aimdInitialWindow ?? DEFAULT_INITIAL_WINDOW,

@@ -1,5 +1,6 @@
 /** The registry store in Node over node:sqlite: accounts, key hashes and revocation, functions and their paging. */
 import { describe, expect, it } from "vitest";
+import { shardCap } from "../../src/placement-moves";
 import type { FunctionRecord } from "../../src/records";
 import { issueKey, RegistryStore } from "../../src/registry/store";
 import { functionSpecSchema } from "../../src/schemas";
@@ -87,11 +88,20 @@ describe("registry store over node:sqlite", () => {
       previousShards: ["shared:0"],
       placement: { tier: "dedicated", partitions: 2, since: T0 + 10, reason: "backlog", moves: 1 },
     });
+    // Until the shared shard is seen drained, the old shard and the 2 partitions split maxConcurrency three ways.
+    expect(promoted.record.placement?.draining).toBe(true);
+    expect(shardCap(promoted.record)).toBe(Math.floor(promoted.record.spec.maxConcurrency / 3));
+    const drained = store.endDrain("a1", "f", promoted.record.version, T0 + 11);
+    expect(drained?.placement?.draining).toBe(false);
+    expect(shardCap(drained as FunctionRecord)).toBe(Math.floor(promoted.record.spec.maxConcurrency / 2));
+    // A stale version changes nothing.
+    expect(store.endDrain("a1", "f", promoted.record.version, T0 + 12)?.version).toBe(drained?.version);
     expect(promoted.record.placement?.log).toEqual([
       { at: T0 + 10, from: "shared×1", to: "dedicated×2", partitions: 2, reason: "backlog" },
     ]);
     // An edit of an auto function (say its timeout) leaves it where it is.
     const edited = store.putFunction(fn("a1", "f", T0 + 20)).record;
+    expect(shardCap({ ...edited, spec: { ...edited.spec, maxConcurrency: 1 } })).toBe(1);
     expect(edited).toMatchObject({
       shard: "dedicated:a1:f",
       placement: { partitions: 2 },
