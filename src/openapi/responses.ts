@@ -166,6 +166,7 @@ export const functionStatsSchema = z.looseObject({
       since: z.string(),
       reason: z.string(),
       moves: z.number().int(),
+      draining: z.boolean(),
       recentMoves: z.array(
         z.looseObject({
           at: z.string(),

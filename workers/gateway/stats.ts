@@ -52,6 +52,8 @@ export const statsRoutes = new Hono<GatewayEnv>().get("/:name/stats", async (c) 
       since: new Date(placement.since).toISOString(),
       reason: placement.reason,
       moves: placement.moves,
+      /** Shards it left still hold work: all of its shards split maxConcurrency with them. */
+      draining: placement.draining ?? false,
       recentMoves: placement.log.map((m) => ({ ...m, at: new Date(m.at).toISOString() })),
     },
     latencyMs: merged.latencyMs,
