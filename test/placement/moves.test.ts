@@ -287,7 +287,7 @@ it("an idempotency key used before a move still names its first task after it (s
     });
   const first = (await (await once("k1")).json()) as { id: string };
   const [batchFirst] = await submitBatch(account, "f", [{ payload: { sleepMs: 5 }, idempotencyKey: "k2" }]);
-  const flood = await submitBatch(
+  await submitBatch(
     account,
     "f",
     Array.from({ length: 80 }, (_, i) => ({ payload: { sleepMs: 10, echo: i } })),
