@@ -26,7 +26,6 @@ import type { Transactions } from "./shard-effects";
 export function targetsOf(move: PlacementMove): { name: string; target: PlacementTarget }[] {
   switch (move.kind) {
     case "promote":
-      return [{ name: move.name, target: { tier: "dedicated", partitions: move.partitions, reason: move.reason } }];
     case "repartition":
       return [{ name: move.name, target: { tier: "dedicated", partitions: move.partitions, reason: move.reason } }];
     case "promote-account":
@@ -95,9 +94,7 @@ async function endDrain(
   shard: string,
   record: FunctionRecord,
 ): Promise<void> {
-  const left = record.previousShards ?? [];
-  const answers = await Promise.all(left.map((name) => env.SHARD.getByName(name).hasWork(record.account, record.name)));
-  if (answers.some(Boolean)) return;
+  if (await anyHasWork(env, record, record.previousShards ?? [])) return;
   const next = await env.REGISTRY.getByName(REGISTRY_NAME).endDrain(record.account, record.name, record.version);
   if (!next || next.placement?.draining) return;
   storage.transactionSync(() => store.upsertFunction(next));
@@ -105,10 +102,10 @@ async function endDrain(
   await pushRecord(env, shard, next);
 }
 
-async function busyElsewhere(env: Env, shard: string, record: FunctionRecord): Promise<boolean> {
-  const others = shardsHolding(record).filter((name) => name !== shard);
+/** Whether any of these shards has ready tasks or calls in flight of the function. */
+async function anyHasWork(env: Env, record: FunctionRecord, shards: readonly string[]): Promise<boolean> {
   const answers = await Promise.all(
-    others.map((name) => env.SHARD.getByName(name).hasWork(record.account, record.name)),
+    shards.map((name) => env.SHARD.getByName(name).hasWork(record.account, record.name)),
   );
   return answers.some(Boolean);
 }
@@ -172,7 +169,10 @@ async function applyMove(
 ): Promise<boolean> {
   // A move that takes capacity away (fewer partitions, or back to a shared tier) waits until no other shard of the
   // function has work: its partitions and the shards it left (which drain what they hold) see load this one cannot.
-  if (takesCapacity(record, target) && (await busyElsewhere(env, shard, record))) return false;
+  if (takesCapacity(record, target)) {
+    const others = shardsHolding(record).filter((name) => name !== shard);
+    if (await anyHasWork(env, record, others)) return false;
+  }
   const answer = await env.REGISTRY.getByName(REGISTRY_NAME).movePlacement(
     record.account,
     record.name,

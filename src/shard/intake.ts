@@ -58,16 +58,8 @@ export function accept(ctx: ShardContext, messages: readonly IngestMessage[], no
     const current = ctx.functions.get(functionKey(task.account, task.functionName));
     const fn = current && current.createdAt === snapshot.createdAt ? current : undefined;
     if (task.idempotencyKey && fn && fn.spec.dedupWindowSeconds > 0) {
-      const first = ctx.sql
-        .exec<{ task_id: string }>(
-          `SELECT task_id FROM idempotency WHERE account = ? AND function = ? AND key = ? AND expires_at > ?`,
-          task.account,
-          task.functionName,
-          task.idempotencyKey,
-          now,
-        )
-        .toArray()[0];
-      if (first) return { id: first.task_id, deduplicated: true };
+      const first = idempotentTask(ctx, task.account, task.functionName, task.idempotencyKey, now);
+      if (first) return { id: first, deduplicated: true };
       ctx.sql.exec(
         `INSERT INTO idempotency (account, function, key, task_id, expires_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (account, function, key) DO UPDATE SET task_id = excluded.task_id, expires_at = excluded.expires_at`,
@@ -139,7 +131,7 @@ export function accept(ctx: ShardContext, messages: readonly IngestMessage[], no
   });
 }
 
-/** The task an idempotency key of a function names here, while its window lasts (asked across a placement move). */
+/** The task an idempotency key of a function names here, while its window lasts (accept, and across a move). */
 export function idempotentTask(
   ctx: ShardContext,
   account: string,
