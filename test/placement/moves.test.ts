@@ -18,6 +18,7 @@ import {
   getTask,
   putFunction,
   quietPeriod,
+  submitBatch,
   type TestAccount,
   tenant,
   waitForState,
@@ -37,18 +38,16 @@ async function record(account: TestAccount, fn: string): Promise<FunctionRecord>
   return found;
 }
 
-async function submitBatch(account: TestAccount, fn: string, items: Record<string, unknown>[]): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < items.length; i += 100) {
-    const response = await tenant(account, `/v1/functions/${fn}/tasks:batch`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(items.slice(i, i + 100)),
-    });
-    expect(response.status, await response.clone().text()).toBe(202);
-    ids.push(...((await response.json()) as { tasks: { id: string }[] }).tasks.map((t) => t.id));
-  }
-  return ids;
+/** The function's record once automatic placement put it on `tier`. */
+function placedOn(account: TestAccount, fn: string, tier: string, timeout = 15_000): Promise<FunctionRecord> {
+  return vi.waitFor(
+    async () => {
+      const found = await record(account, fn);
+      expect(found.placement?.tier).toBe(tier);
+      return found;
+    },
+    { timeout, interval: 50 },
+  );
 }
 
 /** Every task of the function, paging through the merged listing 7 at a time (so pages cross shards). */
@@ -107,14 +106,7 @@ it("promotes a flooding auto function to a dedicated, partitioned shard; reclaim
   const quietBefore = await submitBatch(account, "quiet", [{ payload: { echo: "q1" } }]);
 
   // Promoted for its backlog, with one partition per 60 ready tasks (at most 3).
-  const promoted = await vi.waitFor(
-    async () => {
-      const fn = await record(account, "flood");
-      expect(fn.placement?.tier).toBe("dedicated");
-      return fn;
-    },
-    { timeout: 15_000, interval: 50 },
-  );
+  const promoted = await placedOn(account, "flood", "dedicated");
   expect(promoted.shard).toBe(`dedicated:${account.id}:flood`);
   // The shared shard still holds the backlog: until it is drained, it and the partitions split maxConcurrency.
   expect(promoted.placement).toMatchObject({ reason: "backlog", moves: 1, draining: true });
@@ -166,14 +158,7 @@ it("promotes a flooding auto function to a dedicated, partitioned shard; reclaim
   expect(seen.history.some((p) => p.move?.reason === "backlog")).toBe(true);
 
   // Idle for PLACEMENT_RECLAIM_IDLE_MS: reclaimed to the shared tier by the dedicated shard's own alarm.
-  const reclaimed = await vi.waitFor(
-    async () => {
-      const fn = await record(account, "flood");
-      expect(fn.placement?.tier).toBe("shared");
-      return fn;
-    },
-    { timeout: 20_000, interval: 200 },
-  );
+  const reclaimed = await placedOn(account, "flood", "shared", 20_000);
   expect(reclaimed.shard).toBe(shared);
   expect(reclaimed.placement).toMatchObject({ reason: "idle", moves: 2, partitions: 1 });
   expect(new Set(reclaimed.previousShards)).toEqual(new Set([...partitions, promoted.shard]));
@@ -194,10 +179,7 @@ it("a task routed to a shard the function left (a stale gateway cache) is served
     "f",
     Array.from({ length: 80 }, (_, i) => ({ payload: { sleepMs: 10, echo: i } })),
   );
-  await vi.waitFor(async () => expect((await record(account, "f")).placement?.tier).toBe("dedicated"), {
-    timeout: 15_000,
-    interval: 50,
-  });
+  await placedOn(account, "f", "dedicated");
   // What a gateway still holding the old record would send: a task whose id names the old shard.
   const key = fromBase64(await registry().platformKey());
   const id = await mintTaskId(key, account.id, before.shard, Date.now());
@@ -252,14 +234,7 @@ it("several busy functions of one account, none dominant, move together to an ac
     );
   }
   for (const name of names) {
-    const moved = await vi.waitFor(
-      async () => {
-        const fn = await record(account, name);
-        expect(fn.placement?.tier).toBe("account");
-        return fn;
-      },
-      { timeout: 15_000, interval: 50 },
-    );
+    const moved = await placedOn(account, name, "account");
     expect(moved).toMatchObject({
       shard: `account:${account.id}`,
       placement: { reason: "busy-account", partitions: 1 },
@@ -269,10 +244,7 @@ it("several busy functions of one account, none dominant, move together to an ac
   for (const name of names) await waitAllEnded(account, name, ids[name] as string[], 40_000);
   for (const name of names) {
     for (const task of await listAll(account, name)) expect(task).toMatchObject({ state: "succeeded", attempts: 1 });
-    await vi.waitFor(async () => expect((await record(account, name)).placement?.tier).toBe("shared"), {
-      timeout: 20_000,
-      interval: 200,
-    });
+    await placedOn(account, name, "shared", 20_000);
   }
 }, 90_000);
 
@@ -292,10 +264,7 @@ it("an idempotency key used before a move still names its first task after it (s
     "f",
     Array.from({ length: 80 }, (_, i) => ({ payload: { sleepMs: 10, echo: i } })),
   );
-  await vi.waitFor(async () => expect((await record(account, "f")).placement?.tier).toBe("dedicated"), {
-    timeout: 15_000,
-    interval: 50,
-  });
+  await placedOn(account, "f", "dedicated");
   await quietPeriod(1_100, "the gateway caches function records for CACHE_TTL_MS");
   const again = await once("k1");
   expect(again.status).toBe(200);

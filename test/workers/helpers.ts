@@ -68,6 +68,25 @@ export async function submit(
   return json.id;
 }
 
+/** Submit `items` through `tasks:batch`, 100 a request; the ids in order. */
+export async function submitBatch(
+  account: TestAccount,
+  fn: string,
+  items: Record<string, unknown>[],
+): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < items.length; i += 100) {
+    const response = await tenant(account, `/v1/functions/${fn}/tasks:batch`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(items.slice(i, i + 100)),
+    });
+    expect(response.status, await response.clone().text()).toBe(202);
+    ids.push(...((await response.json()) as { tasks: { id: string }[] }).tasks.map((t) => t.id));
+  }
+  return ids;
+}
+
 export type TaskJson = {
   id: string;
   state: string;

@@ -7,7 +7,7 @@
 import { env } from "cloudflare:test";
 import { expect, it, vi } from "vitest";
 import { fnv1a, REGISTRY_NAME } from "../../src/placement";
-import { admin, demoTarget, putFunction, type TestAccount, tenant, uniqueId } from "./helpers";
+import { admin, demoTarget, putFunction, submitBatch, type TestAccount, tenant, uniqueId } from "./helpers";
 
 type Summary = { id: string; state: string; timeline: { firstDispatchedAt: string | null } };
 
@@ -18,20 +18,6 @@ async function accountOnSharedShard(prefix: string, slot: number, limits?: Recor
   const response = await admin("/v1/accounts", { method: "POST", body: JSON.stringify({ id, limits }) });
   expect(response.status).toBe(201);
   return (await response.json()) as TestAccount;
-}
-
-async function submitBatch(account: TestAccount, fn: string, items: Record<string, unknown>[]): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < items.length; i += 100) {
-    const response = await tenant(account, `/v1/functions/${fn}/tasks:batch`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(items.slice(i, i + 100)),
-    });
-    expect(response.status, await response.clone().text()).toBe(202);
-    ids.push(...((await response.json()) as { tasks: { id: string }[] }).tasks.map((t) => t.id));
-  }
-  return ids;
 }
 
 async function list(account: TestAccount, fn: string): Promise<Summary[]> {
