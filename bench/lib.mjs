@@ -75,6 +75,18 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
 }
 
 /**
+ * The switch that turns off `wrangler dev`'s DevTools relay: wrangler and Miniflare leave it off inside a VS Code
+ * JavaScript debug terminal, which they recognise by this variable (there is no command-line flag). With the relay on,
+ * every `console.log` of the Worker is also sent over the DevTools protocol, with a stack trace, through a second
+ * workerd process to wrangler's Node process: about three processes' work per log line, on the same two cores as the
+ * platform (B2 measured 0.33 with it, 0.44 without, and 0.44 with TASK_LOGS=off, on 2026-12-02). A deployed Worker has
+ * no such relay, so runs here go without it; the lines still reach wrangler through workerd's structured stdout
+ * (printed at --log-level warn only for warnings and errors). `bench/profile-flood.mjs` needs the inspector and asks
+ * for it with `devtools: true`.
+ */
+const DEVTOOLS_OFF = "VSCODE_INSPECTOR_OPTIONS";
+
+/**
  * Start `wrangler dev` for the given configs on a free loopback port.
  * @param {object} options
  * @param {string[]} options.configs wrangler config paths relative to the repo root; the first one is the Worker served
@@ -85,6 +97,7 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
  * @param {string} [options.stateDir] keep local state here instead of a fresh temporary directory, so a second start
  *   (after `kill()`) finds what the first one stored; the caller removes it
  * @param {number} [options.port] serve on this port (default: a free one)
+ * @param {boolean} [options.devtools] keep wrangler's DevTools relay (default off, see DEVTOOLS_OFF)
  * @returns {Promise<{url: string, port: number, pid: number, inspectorPort: number, logs: () => string,
  *   stop: () => Promise<void>, kill: () => Promise<void>}>} `pid` is the process group of wrangler and its workerd;
  *   `kill()` sends SIGKILL to the whole group at once (a crash: nothing is flushed) and keeps `stateDir`
@@ -97,6 +110,7 @@ export async function startWrangler({
   readyTimeoutMs = 90_000,
   stateDir,
   port: wantedPort,
+  devtools = false,
 }) {
   const dir = await mkdtemp(join(tmpdir(), `sluice-${label}-`));
   const envFile = join(dir, "dev.env");
@@ -130,6 +144,8 @@ export async function startWrangler({
 
   const env = { ...process.env, WRANGLER_SEND_METRICS: "false", X_LOCAL_OBSERVABILITY: "false", CI: "1" };
   for (const name of PLATFORM_VAR_NAMES) delete env[name];
+  if (devtools) delete env[DEVTOOLS_OFF];
+  else env[DEVTOOLS_OFF] = "{}";
 
   const child = spawn(nodeBinary(), args, { cwd: REPO_ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   liveGroups.add(child.pid);
@@ -215,7 +231,7 @@ export async function startWrangler({
  */
 export async function startPlatform(
   extraVars = {},
-  { stateDir, port, adminToken = `test-admin-${randomBytes(12).toString("hex")}` } = {},
+  { stateDir, port, devtools = false, adminToken = `test-admin-${randomBytes(12).toString("hex")}` } = {},
 ) {
   const server = await startWrangler({
     label: "platform",
@@ -223,6 +239,7 @@ export async function startPlatform(
     vars: { ADMIN_TOKEN: adminToken, ALLOW_PRIVATE_TARGETS: "true", ...extraVars },
     stateDir,
     port,
+    devtools,
   });
   return { ...server, adminToken };
 }

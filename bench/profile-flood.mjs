@@ -5,6 +5,10 @@
  * Worker's isolate over the inspector for `PROFILE_SECONDS` (default 12). Prints self time by function and by
  * source file, and writes the profile to bench/results/flood.cpuprofile (open it in Chrome DevTools).
  *
+ * `PROFILE_SCENARIO=e2e` profiles B2's load instead: 32 clients submitting single no-op tasks (DEMO_FN {"echo":1})
+ * through the ingest queue while they run, with the platform's default variables (transition logs on unless
+ * BENCH_VARS says otherwise).
+ *
  * Usage: node bench/profile-flood.mjs   (the `ws` client wrangler installs; Node's own WebSocket is refused by the
  * local inspector proxy)
  */
@@ -13,16 +17,28 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import WebSocket from "ws";
 import { createAccount, putFunction, REPO_ROOT, sleep, startPlatform } from "./lib.mjs";
-import { batchSubmit, trickle } from "./measure.mjs";
+import { batchSubmit, flood, trickle } from "./measure.mjs";
 
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 12);
-const platform = await startPlatform({ SHARED_SHARDS: "1" });
+const E2E = process.env.PROFILE_SCENARIO === "e2e";
+const EXTRA_VARS = process.env.BENCH_VARS ? JSON.parse(process.env.BENCH_VARS) : {};
+const platform = await startPlatform({ SHARED_SHARDS: "1", ...EXTRA_VARS }, { devtools: true });
 try {
-  const flood = await createAccount(platform.url, platform.adminToken, "prof-flood");
+  const floodAccount = await createAccount(platform.url, platform.adminToken, "prof-flood");
   const quiet = await createAccount(platform.url, platform.adminToken, "prof-quiet");
   const demo = { type: "service", service: "DEMO_FN" };
-  await putFunction(platform.url, flood.apiKey, "slow", { target: demo, isolation: "shared", maxConcurrency: 100 });
+  await putFunction(platform.url, floodAccount.apiKey, "slow", {
+    target: demo,
+    isolation: "shared",
+    maxConcurrency: 100,
+  });
   await putFunction(platform.url, quiet.apiKey, "fast", { target: demo, isolation: "shared" });
+
+  /** B2's load: single submissions by 32 clients for the profiled seconds. */
+  const submitWhileProfiling = async (apiKey) => {
+    const until = Date.now() + SECONDS * 1000;
+    while (Date.now() < until) await flood(platform.url, "/v1/functions/fast/tasks", 320, 32, { token: apiKey });
+  };
 
   const targets = await (await fetch(`http://127.0.0.1:${platform.inspectorPort}/json`)).json();
   const target = targets.find((t) => t.webSocketDebuggerUrl) ?? targets[0];
@@ -49,13 +65,17 @@ try {
   await send("Profiler.enable");
   await send("Profiler.setSamplingInterval", { interval: 500 });
 
-  const quietRun = trickle(platform.url, quiet.apiKey, "fast", { ratePerSecond: 10, maxMs: (SECONDS + 2) * 1000 });
+  const quietRun = E2E
+    ? Promise.resolve()
+    : trickle(platform.url, quiet.apiKey, "fast", { ratePerSecond: 10, maxMs: (SECONDS + 2) * 1000 });
   await send("Profiler.start");
-  const floodRun = batchSubmit(platform.url, "/v1/functions/slow/tasks:batch", 3000, {
-    token: flood.apiKey,
-    payload: { sleepMs: 500 },
-    parallel: 8,
-  });
+  const floodRun = E2E
+    ? submitWhileProfiling(quiet.apiKey)
+    : batchSubmit(platform.url, "/v1/functions/slow/tasks:batch", 3000, {
+        token: floodAccount.apiKey,
+        payload: { sleepMs: 500 },
+        parallel: 8,
+      });
   await sleep(SECONDS * 1000);
   const { result } = await send("Profiler.stop");
   await Promise.all([quietRun, floodRun]);

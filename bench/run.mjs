@@ -278,10 +278,31 @@ async function platformFanOut(platform) {
         leaseExpired: leaseExpired(views),
         peak: peakConcurrency(views),
         lastDispatchMs: maxTime(views, "firstDispatchedAt") - t0,
+        callStages: callStages(views),
       };
     },
     (r) => -r.wallMs,
   );
+}
+
+/**
+ * Where a fan-out's time goes, per call (p50/max ms over the tasks' last attempts): dispatch -> the invoker starts
+ * the call, the call itself as the invoker timed it, and the call's end -> the shard stored the outcome.
+ */
+function callStages(views) {
+  const handOff = [];
+  const call = [];
+  const report = [];
+  for (const v of views) {
+    const attempt = v.attemptLog?.at(-1);
+    if (!attempt?.startedAt) continue;
+    const started = Date.parse(attempt.startedAt);
+    handOff.push(started - Date.parse(v.timeline.firstDispatchedAt));
+    call.push(attempt.durationMs);
+    report.push(Date.parse(v.timeline.finishedAt) - (started + attempt.durationMs));
+  }
+  const of = (xs) => `${percentile(xs, 50)}/${Math.max(...xs)}`;
+  return `dispatch→call start ${of(handOff)}, call ${of(call)}, call end→outcome stored ${of(report)} ms (p50/max)`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------- main
@@ -459,7 +480,7 @@ async function runCore(b1Base, b2Base, notes) {
         details: m,
       });
       notes.push(
-        `B6: rounds s ${m.rounds.map((x) => (-x / 1000).toFixed(2)).join(", ")}; submitting took ${(m.submitMs / 1000).toFixed(2)} s; last task first dispatched ${(m.lastDispatchMs / 1000).toFixed(2)} s after the first submit; peak concurrent calls ${m.peak} (of ${SIZE.b6}); tasks with a lease-expired attempt ${m.leaseExpired}; states ${JSON.stringify(m.states)}`,
+        `B6: rounds s ${m.rounds.map((x) => (-x / 1000).toFixed(2)).join(", ")}; submitting took ${(m.submitMs / 1000).toFixed(2)} s; last task first dispatched ${(m.lastDispatchMs / 1000).toFixed(2)} s after the first submit; peak concurrent calls ${m.peak} (of ${SIZE.b6}); ${m.callStages}; tasks with a lease-expired attempt ${m.leaseExpired}; states ${JSON.stringify(m.states)}`,
       );
     }
   } catch (error) {

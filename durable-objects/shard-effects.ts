@@ -58,7 +58,7 @@ export async function handOffDeliveries(
     ),
   );
   const handedOff = sent.filter((id): id is string => id !== undefined);
-  storage.transactionSync(() => store.markHandedOff(handedOff, Date.now()));
+  storage.transactionSync(() => store.markHandedOff(handedOff, Date.now(), messages.length - handedOff.length));
 }
 
 /**

@@ -34,8 +34,13 @@ export function fromBase64Url(text: string): Uint8Array {
   return fromBase64(padded);
 }
 
+/** Two hex digits per byte value: a lookup, since ids, trace ids and key names are encoded on every call. */
+const HEX_PAIRS = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
 export function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  let out = "";
+  for (const b of bytes) out += HEX_PAIRS[b];
+  return out;
 }
 
 export function randomBytes(length: number): Uint8Array {
@@ -56,9 +61,26 @@ export async function sha256Hex(text: string): Promise<string> {
   return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", utf8(text))));
 }
 
+/** HMAC keys imported lately, by their bytes (as hex): the id key and active signing secrets repeat on every call. */
+const importedKeys = new Map<string, Promise<CryptoKey>>();
+/** Keys kept at most (the oldest import is forgotten first); a few hundred accounts' secrets, not every tenant's. */
+const MAX_IMPORTED_KEYS = 256;
+
+function hmacKey(key: Uint8Array): Promise<CryptoKey> {
+  const name = toHex(key);
+  let imported = importedKeys.get(name);
+  if (!imported) {
+    imported = crypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    // A key whose import failed is not kept: the next call tries again.
+    imported.catch(() => importedKeys.delete(name));
+    importedKeys.set(name, imported);
+    if (importedKeys.size > MAX_IMPORTED_KEYS) importedKeys.delete(importedKeys.keys().next().value as string);
+  }
+  return imported;
+}
+
 export async function hmacSha256(key: Uint8Array, message: Uint8Array): Promise<Uint8Array> {
-  const cryptoKey = await crypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  return new Uint8Array(await crypto.subtle.sign("HMAC", cryptoKey, message));
+  return new Uint8Array(await crypto.subtle.sign("HMAC", await hmacKey(key), message));
 }
 
 /** Constant-time comparison, so a MAC check does not leak how many leading bytes matched. */

@@ -17,6 +17,8 @@ import type { InvocationJob } from "../../src/records";
 import { logError } from "../../workers/platform/log";
 import { invokeTenant } from "./call";
 
+/** Outcomes one turn of the drain loop reads to report. */
+const REPORT_BATCH = 100;
 /** Wait before retrying reports the shard did not take. */
 const REPORT_RETRY_MS = 1_000;
 /** An alarm may run 15 minutes; a busy invoker stops taking new calls after this and continues in a fresh alarm. */
@@ -27,6 +29,13 @@ export class InvokerDurableObject extends DurableObject<Env> {
   readonly #active = new Map<string, AbortController>();
   readonly #jobs: JobStore;
   #draining: Promise<void> | undefined;
+  /**
+   * Whether stored jobs may wait to start, and outcomes to be reported: set by every write that leaves one (and on
+   * start, for what an earlier incarnation stored), cleared when a look found them all. A busy invoker then reads its
+   * table only when there is something to read, not on every turn of the drain loop.
+   */
+  #maybeWaiting = true;
+  #maybeFinished = true;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -37,6 +46,7 @@ export class InvokerDurableObject extends DurableObject<Env> {
   async enqueue(jobs: InvocationJob[]): Promise<{ queued: number }> {
     const now = Date.now();
     this.ctx.storage.transactionSync(() => this.#jobs.enqueue(jobs, now));
+    this.#maybeWaiting = true;
     if (this.#draining) this.#pump();
     else {
       // Run now, even if a later alarm (a report retry) is already set.
@@ -81,8 +91,10 @@ export class InvokerDurableObject extends DurableObject<Env> {
       this.#signalled = false;
       unreported = (await this.#reportFinished()) || unreported;
       const free = CALLS_PER_INVOKER - this.#active.size;
-      if (free > 0 && Date.now() < stopTakingAt) {
-        for (const job of this.#jobs.waiting(free, new Set(this.#active.keys()))) this.#start(job);
+      if (free > 0 && this.#maybeWaiting && Date.now() < stopTakingAt) {
+        const jobs = this.#jobs.waiting(free, new Set(this.#active.keys()));
+        if (jobs.length < free) this.#maybeWaiting = false;
+        for (const job of jobs) this.#start(job);
       }
       if (this.#active.size === 0 && !this.#signalled) break;
       // Something finished while we were reporting: go round again without waiting.
@@ -101,7 +113,10 @@ export class InvokerDurableObject extends DurableObject<Env> {
     this.#active.set(key, controller);
     const config = readConfig(this.env);
     void invokeTenant(this.env, config, job, controller.signal)
-      .then(({ startedAt, durationMs, outcome }) => this.#jobs.recordOutcome(job, startedAt, durationMs, outcome))
+      .then(({ startedAt, durationMs, outcome }) => {
+        this.#jobs.recordOutcome(job, startedAt, durationMs, outcome);
+        this.#maybeFinished = true;
+      })
       .catch((error: unknown) => logError("invocation bookkeeping failed", error))
       .finally(() => {
         this.#active.delete(key);
@@ -116,12 +131,16 @@ export class InvokerDurableObject extends DurableObject<Env> {
 
   /** Call slots no running or stored job will take. */
   #freeSlots(): number {
-    return Math.max(0, CALLS_PER_INVOKER - Math.max(this.#active.size, this.#jobs.unfinished()));
+    const unfinished = this.#maybeWaiting ? this.#jobs.unfinished() : this.#active.size;
+    return Math.max(0, CALLS_PER_INVOKER - Math.max(this.#active.size, unfinished));
   }
 
   /** Send finished outcomes to their shards (RPCs of bounded size); jobs leave storage only once the shard has them. */
   async #reportFinished(): Promise<boolean> {
-    const finished = this.#jobs.finished(100);
+    if (!this.#maybeFinished) return false;
+    const finished = this.#jobs.finished(REPORT_BATCH);
+    // Fewer than asked for: that was all of them (a call that ends during the RPCs below sets the flag again).
+    if (finished.length < REPORT_BATCH) this.#maybeFinished = false;
     if (finished.length === 0) return false;
     const byShard = new Map<string, FinishedCall[]>();
     for (const call of finished) byShard.set(call.shard, [...(byShard.get(call.shard) ?? []), call]);
@@ -138,9 +157,13 @@ export class InvokerDurableObject extends DurableObject<Env> {
               from,
             );
             for (const call of batch) this.#jobs.remove(call.taskId, call.invocation);
-            if (jobs.length > 0) this.ctx.storage.transactionSync(() => this.#jobs.enqueue(jobs, Date.now()));
+            if (jobs.length > 0) {
+              this.ctx.storage.transactionSync(() => this.#jobs.enqueue(jobs, Date.now()));
+              this.#maybeWaiting = true;
+            }
           } catch (error) {
             failed = true;
+            this.#maybeFinished = true;
             logError("report to shard failed; will retry", error, { shard });
           }
         }),

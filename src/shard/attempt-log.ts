@@ -70,7 +70,7 @@ export function logAttempt(sql: Sql, entry: AttemptEntry): void {
     entry.error ? JSON.stringify(entry.error) : null,
     entry.throttled ? 1 : 0,
   ).rowsWritten;
-  if (inserted > 0) trimAttemptLog(sql, entry.taskId);
+  if (inserted > 0) trimAttemptLog(sql, entry.taskId, entry.invocation);
 }
 
 /**
@@ -92,11 +92,15 @@ export function closeAttempt(sql: Sql, entry: Omit<AttemptEntry, "durationMs" | 
     entry.status,
     entry.error ? JSON.stringify(entry.error) : null,
   );
-  trimAttemptLog(sql, entry.taskId);
+  trimAttemptLog(sql, entry.taskId, entry.invocation);
 }
 
-/** Keep the newest ATTEMPT_LOG_LIMIT rows; the task counts what was dropped. */
-function trimAttemptLog(sql: Sql, taskId: string): void {
+/**
+ * Keep the newest ATTEMPT_LOG_LIMIT rows; the task counts what was dropped. Rows are keyed by invocation, which only
+ * grows (dispatch numbers each call), so up to invocation ATTEMPT_LOG_LIMIT there cannot be too many: no query then.
+ */
+function trimAttemptLog(sql: Sql, taskId: string, invocation: number): void {
+  if (invocation <= ATTEMPT_LOG_LIMIT) return;
   const dropped = sql
     .exec(
       `DELETE FROM attempts WHERE task_id = ? AND invocation <= (

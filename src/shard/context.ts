@@ -70,6 +70,12 @@ export interface ShardContext {
   readonly attention: Map<string, Attention>;
   /** When a pass last visited every function (attention.ts, SWEEP_MS). */
   lastSweepAt: number;
+  /**
+   * Whether a delivery row may wait for its hand-off to the delivery queue (outbox.ts): set by every write that
+   * leaves one (a task ending with a destination, a redelivery, a silent delivery revived, a failed send) and on
+   * start, cleared when a look found them all; so a shard without deliveries pays no outbox query per call.
+   */
+  handoffsWaiting: boolean;
   /** Transitions noted since the shard object last printed them (events.ts), and how many the bound dropped. */
   readonly events: TransitionEvent[];
   eventsDropped: number;

@@ -256,7 +256,10 @@ export function expireStale(ctx: ShardContext, fn: FunctionRecord, now: number):
       errorKind: "expired",
     });
   }
-  if (fn.spec.destinations.onFailure) for (const { id } of expired) scheduleDelivery(ctx, id, "expired", now);
+  if (fn.spec.destinations.onFailure) {
+    for (const row of expired)
+      scheduleDelivery(ctx, { ...row, account: fn.account, function: fn.name }, "expired", now);
+  }
   recordEnding(ctx.sql, fn.account, fn.name, "expired", expired.length);
   return expired.length;
 }

@@ -116,6 +116,7 @@ export class ShardStore {
       concurrencyGrants: new Map(),
       attention: new Map(),
       lastSweepAt: 0,
+      handoffsWaiting: true,
       events: [],
       eventsDropped: 0,
     };
@@ -239,14 +240,18 @@ export class ShardStore {
   pendingHandoffs(shard: string, limit: number, now: number): DeliveryMessage[] {
     return pendingHandoffs(this.#ctx, shard, limit, now);
   }
-  markHandedOff(deliveryIds: readonly string[], now: number): void {
+  /** `unsent`: how many of the deliveries handed out could not be sent (the next outbox pass tries them again). */
+  markHandedOff(deliveryIds: readonly string[], now: number, unsent = 0): void {
     markHandedOff(this.#ctx, deliveryIds, now);
+    if (unsent > 0) this.#ctx.handoffsWaiting = true;
   }
   applyDeliveryReport(report: DeliveryReport): { applied: boolean } {
     return applyDeliveryReport(this.#ctx, report);
   }
   reviveSilentDeliveries(now: number): number {
-    return reviveSilentDeliveries(this.#ctx.sql, now, deliveryTiming(this.#ctx));
+    const revived = reviveSilentDeliveries(this.#ctx.sql, now, deliveryTiming(this.#ctx));
+    if (revived > 0) this.#ctx.handoffsWaiting = true;
+    return revived;
   }
 
   /** Write finished tasks' timings still in memory (finish-buffer.ts); the alarm does it a second after a finish. */

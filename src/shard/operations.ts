@@ -167,6 +167,7 @@ export function redeliver(ctx: ShardContext, account: string, id: string, now: n
     now,
     id,
   );
+  ctx.handoffsWaiting = true;
   return { ok: true, task: fullView(ctx, row) };
 }
 

@@ -22,9 +22,9 @@ import { viewResult } from "../result-view";
 import type { Sql } from "../sql";
 import { bytesOf } from "../sql";
 import type { TaskState } from "../task-states";
-import { functionOf, readRow, readRowWithBodies, type ShardContext } from "./context";
+import { functionKey, functionOf, readRow, readRowWithBodies, type ShardContext } from "./context";
 import { recordDelivery } from "./observations";
-import type { DeliveryRow } from "./schema";
+import type { DeliveryRow, TaskRow } from "./schema";
 import { taskView } from "./view";
 
 /** Tables this part owns (one delivery per ended task with a destination); applied by schema.ts. */
@@ -41,28 +41,39 @@ export const DELIVERIES_SCHEMA: readonly string[] = [
 /** How soon a delivery that could not be handed to the delivery queue is tried again. */
 export const HANDOFF_RETRY_MS = 1_000;
 
-/** Outbox: a task that ended with a destination gets a delivery row in the same transaction as its transition. */
-export function scheduleDelivery(ctx: ShardContext, taskId: string, state: TaskState, now: number): void {
-  const row = readRow(ctx, taskId);
-  const fn = row ? functionOf(ctx, row) : undefined;
-  if (!row || !fn) return;
+/**
+ * Outbox: a task that ended with a destination gets a delivery row in the same transaction as its transition. `row`
+ * is the task as the transition found it (its id, run, account and function do not change when it ends).
+ */
+export function scheduleDelivery(
+  ctx: ShardContext,
+  row: Pick<TaskRow, "id" | "run" | "account" | "function">,
+  state: TaskState,
+  now: number,
+): void {
+  const fn = ctx.functions.get(functionKey(row.account, row.function));
+  if (!fn) return;
   const destination = destinationFor(state, fn.spec.destinations);
   if (!destination) return;
   ctx.sql.exec(
     `INSERT OR REPLACE INTO deliveries (task_id, delivery_id, destination, state, attempts, handed_off, updated_at)
      VALUES (?, ?, ?, 'pending', 0, 0, ?)`,
-    taskId,
-    `dlv_${row.run}_${taskId}`,
+    row.id,
+    `dlv_${row.run}_${row.id}`,
     JSON.stringify(destination),
     now,
   );
+  ctx.handoffsWaiting = true;
 }
 
 /** Deliveries written but not yet handed to the delivery queue (after a crash, too), with their envelopes. */
 export function pendingHandoffs(ctx: ShardContext, shard: string, limit: number, now: number): DeliveryMessage[] {
+  if (!ctx.handoffsWaiting) return [];
   const rows = ctx.sql
     .exec<DeliveryRow>(`SELECT * FROM deliveries WHERE handed_off = 0 ORDER BY updated_at LIMIT ?`, limit)
     .toArray();
+  // Fewer than asked for: that was all of them (every write that leaves one sets the flag again).
+  if (rows.length < limit) ctx.handoffsWaiting = false;
   const messages: DeliveryMessage[] = [];
   for (const delivery of rows) {
     const row = readRowWithBodies(ctx, delivery.task_id);

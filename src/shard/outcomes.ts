@@ -254,7 +254,7 @@ export function finish(
     purgeAt(now, functionOf(ctx, row)?.spec.retentionSeconds),
     row.id,
   );
-  scheduleDelivery(ctx, row.id, to, now);
+  scheduleDelivery(ctx, row, to, now);
 }
 
 /** Record how the current invocation ended when no invoker report says so (a callback, a lost lease, a cancel). */

@@ -24,7 +24,7 @@ export function nextWakeAt(ctx: ShardContext, now: number, moreReady: boolean): 
     ctx.sql.exec<{ t: number | null }>(`SELECT MIN(lease_until) AS t FROM tasks WHERE state = 'running'`).one().t,
     ctx.sql.exec<{ t: number | null }>(`SELECT MIN(expires_at) AS t FROM idempotency`).one().t,
     ctx.sql.exec(`SELECT 1 FROM bulk_ops LIMIT 1`).toArray().length > 0 ? now + BULK_CONTINUE_MS : null,
-    ctx.sql.exec(`SELECT 1 FROM deliveries WHERE handed_off = 0 LIMIT 1`).toArray().length > 0
+    ctx.handoffsWaiting && ctx.sql.exec(`SELECT 1 FROM deliveries WHERE handed_off = 0 LIMIT 1`).toArray().length > 0
       ? now + HANDOFF_RETRY_MS
       : null,
     nextRetentionWake(ctx.sql),

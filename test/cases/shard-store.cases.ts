@@ -356,6 +356,41 @@ export const shardStoreCases: readonly StoreCase[] = [
   },
 
   {
+    name: "delivery outbox: a send that failed is handed out again; with nothing waiting the outbox is not read, and every write that leaves one re-arms it",
+    run: (sql) => {
+      const { submit, dispatch, report, store } = setup(sql, {
+        destinations: { onSuccess: { type: "webhook", url: "https://hooks.example.com/x" } },
+      });
+      const ok = (job: InvocationJob) =>
+        report(job, T0, { kind: "succeeded", status: 200, body: { contentType: "text/plain", size: 0 } });
+      const idA = submit(T0);
+      const [a] = dispatch(T0).filter((j) => j.taskId === idA);
+      if (!a) throw new Error("nothing dispatched");
+      ok(a);
+      const [first] = store.pendingHandoffs("s", 10, T0);
+      if (!first) throw new Error("no hand-off");
+      // The send failed: nothing marked, and the next look hands the same delivery out again.
+      store.markHandedOff([], T0, 1);
+      expect(store.pendingHandoffs("s", 10, T0 + 1)).toMatchObject([{ deliveryId: first.deliveryId }]);
+      store.markHandedOff([first.deliveryId], T0 + 1);
+      expect(store.pendingHandoffs("s", 10, T0 + 2)).toEqual([]);
+      // A row left unsent behind the store's back is not seen: after a look found none, only a write re-arms it
+      // (this is what spares a busy shard the outbox query after every call).
+      sql.exec(`UPDATE deliveries SET handed_off = 0`);
+      expect(store.pendingHandoffs("s", 10, T0 + 3)).toEqual([]);
+      const idB = submit(T0 + 4);
+      const [b] = dispatch(T0 + 4).filter((j) => j.taskId === idB);
+      if (!b) throw new Error("nothing dispatched");
+      ok(b);
+      expect(store.pendingHandoffs("s", 10, T0 + 5).map((m) => m.taskId)).toHaveLength(2);
+      // A look that filled its limit may have left more: the next look reads again.
+      store.markHandedOff([], T0 + 5, 2);
+      expect(store.pendingHandoffs("s", 1, T0 + 6)).toHaveLength(1);
+      expect(store.pendingHandoffs("s", 1, T0 + 6)).toHaveLength(1);
+    },
+  },
+
+  {
     name: "delivery outbox recovery: hands a delivery off again when no report came long after its next attempt was due, continuing its count",
     run: (sql) => {
       const { submit, handedOffDelivery, store } = setup(sql, {
