@@ -3,7 +3,7 @@
  * A shard: holds queued tasks of the functions placed on it, dispatches them fairly to its pool of invokers and applies
  * every transition as one SQLite transaction. All logic lives in src/shard/; each method here loads, delegates
  * in one transaction, performs the side effects the store asked for (invoker hand-offs and aborts, R2 deletes), and
- * keeps exactly one alarm pending while any task needs looking at.
+ * leaves dispatch runs and the alarm to shard-dispatch.ts.
  */
 
 import { DurableObject } from "cloudflare:workers";
@@ -34,29 +34,15 @@ import { MAX_BATCH } from "../src/schemas";
 import { type ObservedFunction, type PutScheduleResult, ShardStore } from "../src/shard";
 import type { TaskState } from "../src/task-states";
 import { logError } from "../workers/platform/log";
-import {
-  abortCalls,
-  collectGarbage,
-  earliest,
-  handOffDeliveries,
-  jobBytes,
-  loggedTransaction,
-  refreshGrants,
-} from "./shard-effects";
+import { DispatchRuns } from "./shard-dispatch";
+import { abortCalls, collectGarbage, jobBytes, loggedTransaction } from "./shard-effects";
 import { PlacementReviews } from "./shard-placement";
 import { fireDueSchedules, moveSchedules } from "./shard-schedules";
 
-/** How many dispatch passes one call may run before leaving the rest to the alarm (bounds CPU per invocation). */
-const PASSES_PER_CALL = 5;
-/** Safety net: an alarm at most this far away whenever a request changed tasks, in case a background run dies. */
-const SAFETY_ALARM_MS = 5_000;
-
 export class ShardDurableObject extends DurableObject<Env> {
   readonly #store: ShardStore;
-  /** The dispatch run in progress, if any; `#again` asks it to go round once more. */
-  #dispatching: Promise<void> | undefined;
-  #again = false;
   readonly #placement: PlacementReviews;
+  readonly #runs: DispatchRuns;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -74,6 +60,14 @@ export class ShardDurableObject extends DurableObject<Env> {
       taskLogs: config.taskLogs,
       delivery: { schedule: config.deliverySchedule, timeoutMs: config.deliveryTimeoutMs },
     });
+    this.#runs = new DispatchRuns({
+      store: this.#store,
+      env,
+      storage: ctx.storage,
+      transactions: this.#transactions,
+      placement: this.#placement,
+      name: () => this.#name,
+    });
   }
 
   /** Take tasks (from the ingest consumer, or directly for deduplicated and batch submissions). Idempotent by id. */
@@ -81,8 +75,8 @@ export class ShardDurableObject extends DurableObject<Env> {
     const now = Date.now();
     const results = this.#tx(() => this.#store.accept(messages, now));
     // Answer the ingest consumer at once; dispatch runs behind the answer, and the alarm backs it up.
-    await this.#ensureAlarm();
-    void this.#kick();
+    await this.#runs.ensureAlarm();
+    void this.#runs.kick();
     return results;
   }
 
@@ -100,20 +94,20 @@ export class ShardDurableObject extends DurableObject<Env> {
   /** An account's limits changed (PATCH /v1/accounts/:id); an older version than one already known is ignored. */
   async setAccountLimits(account: string, limits: ShardAccountLimits): Promise<void> {
     const changed = this.#tx(() => this.#store.setAccountLimits(account, limits));
-    if (changed) await this.#kick();
+    if (changed) await this.#runs.kick();
   }
 
   async upsertFunction(record: FunctionRecord): Promise<void> {
     this.#tx(() => this.#store.upsertFunction(record));
     // The function may have moved to another shard: its schedules here stop firing and follow it.
     await moveSchedules(this.#store, this.#transactions, this.env, this.#name);
-    await this.#kick();
+    await this.#runs.kick();
   }
 
   /** Create or replace a schedule of `fn` (API.md "Schedules"); `origin` is the gateway's, for result URLs. */
   async putSchedule(fn: FunctionRecord, id: string, spec: ScheduleSpec, origin: string): Promise<PutScheduleResult> {
     const result = this.#tx(() => this.#store.putSchedule(this.#name, fn, id, spec, origin, Date.now()));
-    if (result.ok) await this.#scheduleAlarm(false);
+    if (result.ok) await this.#runs.scheduleAlarm(false);
     return result;
   }
 
@@ -135,14 +129,14 @@ export class ShardDurableObject extends DurableObject<Env> {
     rows: ScheduleTransfer[],
   ): Promise<{ ok: true; adopted: number } | { ok: false; movedTo?: string }> {
     const result = this.#tx(() => this.#store.adoptSchedules(this.#name, fn, rows));
-    if (result.ok) await this.#scheduleAlarm(false);
+    if (result.ok) await this.#runs.scheduleAlarm(false);
     return result;
   }
 
   async deleteFunction(account: string, name: string): Promise<{ cancelled: number }> {
     const result = this.#tx(() => this.#store.deleteFunction(account, name, Date.now()));
     await abortCalls(this.env, this.#name, result.aborts);
-    await this.#scheduleAlarm(false);
+    await this.#runs.scheduleAlarm(false);
     return { cancelled: result.cancelled };
   }
 
@@ -189,7 +183,7 @@ export class ShardDurableObject extends DurableObject<Env> {
   async operate(account: string, id: string, op: TaskOperation, createdAt?: number): Promise<OperationResult> {
     const result = this.#tx(() => this.#store.operate(account, id, op, Date.now(), createdAt));
     if (result.ok && result.abort) await abortCalls(this.env, this.#name, [result.abort]);
-    if (result.ok) await this.#kick();
+    if (result.ok) await this.#runs.kick();
     return result;
   }
 
@@ -207,13 +201,13 @@ export class ShardDurableObject extends DurableObject<Env> {
   async bulk(account: string, fnName: string, op: TaskOperation, filter: BulkFilter): Promise<BulkResult> {
     const result = this.#tx(() => this.#store.bulk(account, fnName, op, filter, Date.now()));
     await abortCalls(this.env, this.#name, result.aborts);
-    await this.#kick();
+    await this.#runs.kick();
     return result;
   }
 
   async complete(id: string, token: string, outcome: Completion): Promise<CallbackResult> {
     const result = this.#tx(() => this.#store.complete(id, token, outcome, Date.now()));
-    if (result.ok) await this.#kick();
+    if (result.ok) await this.#runs.kick();
     return result;
   }
 
@@ -224,7 +218,7 @@ export class ShardDurableObject extends DurableObject<Env> {
 
   async heartbeat(id: string, token: string): Promise<CallbackResult> {
     const result = this.#tx(() => this.#store.heartbeat(id, token, Date.now()));
-    if (result.ok) await this.#scheduleAlarm(false);
+    if (result.ok) await this.#runs.scheduleAlarm(false);
     return result;
   }
 
@@ -250,12 +244,12 @@ export class ShardDurableObject extends DurableObject<Env> {
         passNeeded: plan === undefined || plan.exhausted || this.#store.hasAccountLimits(),
       };
     });
-    await this.#ensureAlarm();
+    await this.#runs.ensureAlarm();
     // Many invokers report at once; one dispatch run (going round again if needed) serves them all.
-    if (passNeeded) void this.#kick();
-    else void this.#afterReport(reports.some((r) => r.outcome.kind !== "succeeded"));
+    if (passNeeded) void this.#runs.kick();
+    else void this.#runs.afterReport(reports.some((r) => r.outcome.kind !== "succeeded"));
     // A function served only through report answers runs no dispatch pass: its placement is reviewed from here.
-    void this.#reviewPlacement();
+    void this.#runs.reviewPlacement();
     // An answer stays within the RPC bound; the rest (only with a large INLINE_LIMIT_BYTES) goes the usual way.
     const [answer = [], ...rest] = batchBySize(jobs, jobBytes, MAX_RPC_BATCH_BYTES);
     if (from && rest.length > 0) {
@@ -281,7 +275,7 @@ export class ShardDurableObject extends DurableObject<Env> {
 
   async redeliver(account: string, id: string) {
     const result = this.#tx(() => this.#store.redeliver(account, id, Date.now()));
-    if (result.ok) await this.#handOffDeliveries();
+    if (result.ok) await this.#runs.handOffDeliveries();
     return result;
   }
 
@@ -299,8 +293,8 @@ export class ShardDurableObject extends DurableObject<Env> {
     // Due ticks become tasks before the dispatch run below, which may start them at once.
     await fireDueSchedules(this.#store, this.#transactions, this.env, this.#name);
     await moveSchedules(this.#store, this.#transactions, this.env, this.#name);
-    await this.#kick();
-    await this.#reviewPlacement();
+    await this.#runs.kick();
+    await this.#runs.reviewPlacement();
   }
 
   /** A transaction whose task transitions are printed once it committed (shard-effects.ts); for the effects too. */
@@ -319,100 +313,5 @@ export class ShardDurableObject extends DurableObject<Env> {
     const name = this.ctx.id.name;
     if (name === undefined) throw new Error("a shard must be addressed by name (SHARD.getByName)");
     return name;
-  }
-
-  /**
-   * Start a dispatch run unless one is running, in which case that run goes round once more: one run at a time,
-   * whoever asks. Returns the run, which rejects if dispatch failed, so an alarm that awaits it is retried; callers
-   * that do not wait have the failure logged, and the safety alarm comes back.
-   */
-  #kick(): Promise<void> {
-    if (this.#dispatching) {
-      this.#again = true;
-      return this.#dispatching;
-    }
-    const run = (async () => {
-      try {
-        do {
-          this.#again = false;
-          await this.#dispatch();
-        } while (this.#again);
-      } finally {
-        this.#dispatching = undefined;
-      }
-    })();
-    run.catch((error: unknown) => logError("dispatch run failed", error, { shard: this.#name }));
-    this.#dispatching = run;
-    return run;
-  }
-
-  async #ensureAlarm(): Promise<void> {
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + SAFETY_ALARM_MS);
-  }
-
-  /** Run dispatch passes, hand the jobs to invokers, then make sure one alarm covers whatever still waits. */
-  async #dispatch(): Promise<void> {
-    const shard = this.#name;
-    const sends: Promise<unknown>[] = [];
-    let more = false;
-    await this.#refreshGrants();
-    for (let pass = 0; pass < PASSES_PER_CALL; pass++) {
-      const plan = this.#tx(() => this.#store.planDispatch(shard, Date.now()));
-      for (const [index, jobs] of plan.byInvoker) {
-        const invoker = this.env.INVOKER.getByName(invokerName(shard, index));
-        // A failed hand-off is not retried here: the task's lease runs out and the alarm re-queues it. Each RPC
-        // carries a bounded amount of inline payload, whatever tenants submit.
-        for (const batch of batchBySize(jobs, jobBytes, MAX_RPC_BATCH_BYTES)) {
-          sends.push(
-            invoker.enqueue(batch).catch((error: unknown) => logError("invoker hand-off failed", error, { shard })),
-          );
-        }
-      }
-      more = plan.more;
-      if (!more) break;
-    }
-    await Promise.all(sends);
-    await this.#handOffDeliveries();
-    await this.#scheduleAlarm(more);
-    void this.#reviewPlacement();
-  }
-
-  /** At most every PLACEMENT_REVIEW_MS, behind the caller: the policy may move a function that loads this shard. */
-  async #reviewPlacement(): Promise<void> {
-    try {
-      if (await this.#placement.review(this.#store, this.#transactions, this.#name)) await this.#scheduleAlarm(false);
-    } catch (error) {
-      logError("placement review bookkeeping failed", error, { shard: this.#name });
-    }
-  }
-
-  #refreshGrants(): Promise<void> {
-    return refreshGrants(this.#store, this.env, this.#name);
-  }
-
-  /**
-   * What a dispatch run does after its passes, for a report whose answer already started all there was to start:
-   * the delivery hand-off, and the alarm when a call did not succeed (a retry's backoff or a throttle's pause may end
-   * before the alarm now set).
-   */
-  async #afterReport(retried: boolean): Promise<void> {
-    try {
-      await this.#handOffDeliveries();
-      if (retried) await this.#scheduleAlarm(false);
-    } catch (error) {
-      logError("after-report bookkeeping failed; the alarm retries", error, { shard: this.#name });
-    }
-  }
-
-  #handOffDeliveries(): Promise<void> {
-    return handOffDeliveries(this.#store, this.#transactions, this.env, this.#name);
-  }
-
-  async #scheduleAlarm(moreReady: boolean): Promise<void> {
-    const now = Date.now();
-    const wakeAt = earliest(this.#store.nextWakeAt(now, moreReady), this.#placement.wakeAt(now));
-    if (wakeAt === null) return;
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || wakeAt < current) await this.ctx.storage.setAlarm(wakeAt);
   }
 }

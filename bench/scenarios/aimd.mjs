@@ -206,6 +206,9 @@ export async function runAimd({ quick, rounds, extraVars, log, resultsDir }) {
     }
     log(`B4: re-convergence, C = 16 -> 32 -> 8 every ${phaseMs / 1000} s`);
     reconv = await reconvergence(platform, acct, phaseMs);
+  } catch (error) {
+    console.error(platform.logs().slice(-5_000));
+    throw error;
   } finally {
     await platform.stop();
   }

@@ -1,0 +1,139 @@
+/**
+ * @module
+ * A shard object's dispatch runs (durable-objects/shard.ts): one run at a time, whoever asks; each runs dispatch
+ * passes, hands the jobs to invokers, sends the delivery outbox, and keeps exactly one alarm pending while any task
+ * needs looking at. The decisions (who runs next, when to wake) are src/shard/'s.
+ */
+
+import { batchBySize } from "../src/batches";
+import { MAX_RPC_BATCH_BYTES } from "../src/limits";
+import { invokerName } from "../src/placement";
+import type { ShardStore } from "../src/shard";
+import { logError } from "../workers/platform/log";
+import { earliest, handOffDeliveries, jobBytes, refreshGrants, type Transactions } from "./shard-effects";
+import type { PlacementReviews } from "./shard-placement";
+
+/** How many dispatch passes one call may run before leaving the rest to the alarm (bounds CPU per invocation). */
+const PASSES_PER_CALL = 5;
+/** Safety net: an alarm at most this far away whenever a request changed tasks, in case a background run dies. */
+const SAFETY_ALARM_MS = 5_000;
+
+export interface DispatchDeps {
+  readonly store: ShardStore;
+  readonly env: Env;
+  readonly storage: DurableObjectStorage;
+  readonly transactions: Transactions;
+  readonly placement: PlacementReviews;
+  /** The shard's own name (read lazily: `ctx.id.name`). */
+  readonly name: () => string;
+}
+
+export class DispatchRuns {
+  readonly #deps: DispatchDeps;
+  /** The dispatch run in progress, if any; `#again` asks it to go round once more. */
+  #dispatching: Promise<void> | undefined;
+  #again = false;
+
+  constructor(deps: DispatchDeps) {
+    this.#deps = deps;
+  }
+
+  /**
+   * Start a dispatch run unless one is running, in which case that run goes round once more. Returns the run, which
+   * rejects if dispatch failed, so an alarm that awaits it is retried; callers that do not wait have the failure
+   * logged, and the safety alarm comes back.
+   */
+  kick(): Promise<void> {
+    if (this.#dispatching) {
+      this.#again = true;
+      return this.#dispatching;
+    }
+    const run = (async () => {
+      try {
+        do {
+          this.#again = false;
+          await this.#dispatch();
+        } while (this.#again);
+      } finally {
+        this.#dispatching = undefined;
+      }
+    })();
+    run.catch((error: unknown) => logError("dispatch run failed", error, { shard: this.#deps.name() }));
+    this.#dispatching = run;
+    return run;
+  }
+
+  /** An alarm at most SAFETY_ALARM_MS away, unless one is set already. */
+  async ensureAlarm(): Promise<void> {
+    const storage = this.#deps.storage;
+    if ((await storage.getAlarm()) === null) await storage.setAlarm(Date.now() + SAFETY_ALARM_MS);
+  }
+
+  /** Make sure one alarm covers whatever still waits (`moreReady`: the last pass stopped at its budget). */
+  async scheduleAlarm(moreReady: boolean): Promise<void> {
+    const { store, placement, storage } = this.#deps;
+    const now = Date.now();
+    const wakeAt = earliest(store.nextWakeAt(now, moreReady), placement.wakeAt(now));
+    if (wakeAt === null) return;
+    const current = await storage.getAlarm();
+    if (current === null || wakeAt < current) await storage.setAlarm(wakeAt);
+  }
+
+  /** Send deliveries recorded by transitions to the delivery queue. */
+  handOffDeliveries(): Promise<void> {
+    const { store, transactions, env, name } = this.#deps;
+    return handOffDeliveries(store, transactions, env, name());
+  }
+
+  /**
+   * What a dispatch run does after its passes, for a report whose answer already started all there was to start:
+   * the delivery hand-off, and the alarm when a call did not succeed (a retry's backoff or a throttle's pause may end
+   * before the alarm now set).
+   */
+  async afterReport(retried: boolean): Promise<void> {
+    try {
+      await this.handOffDeliveries();
+      if (retried) await this.scheduleAlarm(false);
+    } catch (error) {
+      logError("after-report bookkeeping failed; the alarm retries", error, { shard: this.#deps.name() });
+    }
+  }
+
+  /** At most every PLACEMENT_REVIEW_MS, behind the caller: the policy may move a function that loads this shard. */
+  async reviewPlacement(): Promise<void> {
+    const { store, transactions, placement, name } = this.#deps;
+    try {
+      if (await placement.review(store, transactions, name())) await this.scheduleAlarm(false);
+    } catch (error) {
+      logError("placement review bookkeeping failed", error, { shard: name() });
+    }
+  }
+
+  /** Run dispatch passes, hand the jobs to invokers, then make sure one alarm covers whatever still waits. */
+  async #dispatch(): Promise<void> {
+    const { store, env, transactions } = this.#deps;
+    const shard = this.#deps.name();
+    const sends: Promise<unknown>[] = [];
+    let more = false;
+    await refreshGrants(store, env, shard);
+    for (let pass = 0; pass < PASSES_PER_CALL; pass++) {
+      const plan = transactions.transactionSync(() => store.planDispatch(shard, Date.now()));
+      for (const [index, jobs] of plan.byInvoker) {
+        const invoker = env.INVOKER.getByName(invokerName(shard, index));
+        // A failed hand-off is not retried here: the task's lease runs out and the alarm re-queues it. Each RPC
+        // carries a bounded amount of inline payload, whatever tenants submit.
+        for (const batch of batchBySize(jobs, jobBytes, MAX_RPC_BATCH_BYTES)) {
+          sends.push(
+            invoker.enqueue(batch).catch((error: unknown) => logError("invoker hand-off failed", error, { shard })),
+          );
+        }
+      }
+      more = plan.more;
+      if (!more) break;
+    }
+    await Promise.all(sends);
+    await this.handOffDeliveries();
+    await this.scheduleAlarm(more);
+    void this.reviewPlacement();
+  }
+}
