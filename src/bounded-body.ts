@@ -39,6 +39,8 @@ export async function readBounded(
     return { ok: false, reason: "too_large", limit: maxBytes };
   }
   if (!stream) return { ok: true, bytes: new Uint8Array() };
+  const fast = declared === undefined ? undefined : byobReader(stream);
+  if (fast && declared !== undefined) return readDeclared(fast, declared, maxBytes);
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -57,6 +59,56 @@ export async function readBounded(
     reader.releaseLock();
   }
   return { ok: true, bytes: joinChunks(chunks, total) };
+}
+
+/** workerd's extension of the BYOB reader: fill at least `min` elements of `view` unless the stream ends first. */
+type FillingReader = ReadableStreamBYOBReader & {
+  readAtLeast<T extends ArrayBufferView>(min: number, view: T): Promise<ReadableStreamReadResult<T>>;
+};
+
+/**
+ * A reader that can fill a buffer in one native call (a byte stream in workerd: request and response bodies), or
+ * undefined (other runtimes, or a stream that is not a byte stream): the chunk loop then reads it.
+ */
+function byobReader(stream: ReadableStream<Uint8Array>): FillingReader | undefined {
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = stream.getReader({ mode: "byob" });
+  } catch {
+    return undefined;
+  }
+  if (typeof (reader as Partial<FillingReader>).readAtLeast === "function") return reader as FillingReader;
+  reader.releaseLock();
+  return undefined;
+}
+
+/**
+ * A body that declared its length (at most `maxBytes`): one buffer of that length plus one byte, filled in one
+ * call, so a body that keeps to its Content-Length costs no chunk-by-chunk reading. The declared length is not
+ * trusted: the extra byte shows a longer body, which is then read on with the same running cap.
+ */
+async function readDeclared(reader: FillingReader, declared: number, maxBytes: number): Promise<BoundedRead> {
+  try {
+    const first = await reader.readAtLeast(declared + 1, new Uint8Array(declared + 1));
+    const head = first.value ?? new Uint8Array();
+    // Fewer bytes than asked for: the stream ended.
+    if (head.byteLength <= declared) return { ok: true, bytes: head };
+    const chunks: Uint8Array[] = [head];
+    let total = head.byteLength;
+    for (;;) {
+      if (total > maxBytes) {
+        await reader.cancel().catch(() => {});
+        return { ok: false, reason: "too_large", limit: maxBytes };
+      }
+      const { done, value } = await reader.read(new Uint8Array(Math.min(64 * 1024, maxBytes + 1 - total)));
+      if (done || !value) break;
+      total += value.byteLength;
+      chunks.push(value);
+    }
+    return { ok: true, bytes: joinChunks(chunks, total) };
+  } finally {
+    reader.releaseLock();
+  }
 }
 
 /** The first `maxBytes` of a stream (an error excerpt); the rest is never read. */
