@@ -36,6 +36,7 @@ import { functionKey, type ShardContext } from "./context";
 import { bufferFinish, type PendingFinishes, takeDue } from "./finish-buffer";
 import { concurrencyLimit } from "./governor";
 import { countByState } from "./listing";
+import { functionInFlight } from "./running";
 import type { TaskRow } from "./schema";
 
 /** Tables this part owns; applied by schema.ts. */
@@ -207,16 +208,6 @@ interface Sample {
 /** The last history sample per function, per store (memory only: after an eviction the next event samples). */
 const lastSamples = new WeakMap<ShardContext, Map<string, Sample>>();
 
-function inFlightOf(sql: Sql, account: string, fnName: string): number {
-  return sql
-    .exec<{ n: number }>(
-      `SELECT COUNT(*) AS n FROM tasks INDEXED BY tasks_running WHERE state = 'running' AND account = ? AND function = ?`,
-      account,
-      fnName,
-    )
-    .one().n;
-}
-
 function queuedOf(sql: Sql, account: string, fnName: string): number {
   return sql
     .exec<{ n: number }>(
@@ -258,7 +249,7 @@ export function noteActivity(
   }
   const slot = slotOf(now);
   const last = samples.get(key);
-  const inFlight = knownInFlight ?? inFlightOf(ctx.sql, fn.account, fn.name);
+  const inFlight = knownInFlight ?? functionInFlight(ctx.sql, fn.account, fn.name);
   const idle = inFlight === 0 && !anyQueued(ctx.sql, fn.account, fn.name);
   const due = !last || slotOf(last.at) !== slot || now - last.at >= SAMPLE_EVERY_MS || last.idle !== idle;
   if (throttled > 0) {
@@ -448,7 +439,7 @@ export function readMetrics(
       name,
       endings: totals.endings,
       queued: queuedOf(ctx.sql, account, name),
-      inFlight: inFlightOf(ctx.sql, account, name),
+      inFlight: functionInFlight(ctx.sql, account, name),
       concurrencyLimit: current ? (concurrencyLimit(ctx, account, name) ?? null) : null,
       throttled: totals.throttled,
       histograms: totals.stages,

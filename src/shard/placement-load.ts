@@ -13,7 +13,7 @@ import type { FunctionLoad, FunctionPlacement, ShardLoad } from "../placement/po
 import { placementOf } from "../placement-moves";
 import type { FunctionRecord } from "../records";
 import { functionKey, type ShardContext } from "./context";
-import { runningCalls } from "./running";
+import { functionInFlight, runningCalls } from "./running";
 
 /** Meters count in 10 s buckets over the last minute. */
 const BUCKET_MS = 10_000;
@@ -121,7 +121,7 @@ function lastStored(ctx: ShardContext, fn: FunctionRecord): number {
 export function hasWork(ctx: ShardContext, account: string, name: string, now: number): boolean {
   const fn = ctx.functions.get(functionKey(account, name));
   if (!fn) return false;
-  return readyBacklog(ctx, fn, now, 1) > 0 || (runningCalls(ctx).running.get(functionKey(account, name)) ?? 0) > 0;
+  return readyBacklog(ctx, fn, now, 1) > 0 || functionInFlight(ctx.sql, account, name) > 0;
 }
 
 /** The function's placement as the policy sees it. */

@@ -4,6 +4,7 @@
  * covering partial index of running rows (`tasks_running`), so a count never touches the table.
  */
 
+import type { Sql } from "../sql";
 import { functionKey, type ShardContext } from "./context";
 
 export interface RunningCalls {
@@ -34,4 +35,15 @@ export function runningCalls(ctx: ShardContext): RunningCalls {
       load[row.invoker] = (load[row.invoker] ?? 0) + row.n;
   }
   return { running, accountRunning, load };
+}
+
+/** Calls in flight of one function (the same index, one count). */
+export function functionInFlight(sql: Sql, account: string, fnName: string): number {
+  return sql
+    .exec<{ n: number }>(
+      `SELECT COUNT(*) AS n FROM tasks INDEXED BY tasks_running WHERE state = 'running' AND account = ? AND function = ?`,
+      account,
+      fnName,
+    )
+    .one().n;
 }
