@@ -106,9 +106,20 @@ export class ShardDurableObject extends DurableObject<Env> {
 
   /** Create or replace a schedule of `fn` (API.md "Schedules"); `origin` is the gateway's, for result URLs. */
   async putSchedule(fn: FunctionRecord, id: string, spec: ScheduleSpec, origin: string): Promise<PutScheduleResult> {
-    const result = this.#tx(() => this.#store.putSchedule(this.#name, fn, id, spec, origin, Date.now()));
+    // Schedules still on shards the function left are on their way here: they count against the limit (over-counted
+    // for a moment while both hold one, never under), so moving and adding cannot grow a function past it.
+    const left = (fn.previousShards ?? []).filter((name) => name !== this.#name);
+    const elsewhere = (
+      await Promise.all(left.map((name) => this.env.SHARD.getByName(name).scheduleCount(fn.account, fn.name)))
+    ).reduce((sum, n) => sum + n, 0);
+    const result = this.#tx(() => this.#store.putSchedule(this.#name, fn, id, spec, origin, Date.now(), elsewhere));
     if (result.ok) await this.#runs.scheduleAlarm(false);
     return result;
+  }
+
+  /** How many schedules of a function are here (a shard it moved to asks, to hold the per-function limit). */
+  scheduleCount(account: string, fnName: string): number {
+    return this.#store.scheduleCount(account, fnName);
   }
 
   getSchedule(account: string, fnName: string, id: string): ScheduleView | undefined {

@@ -76,6 +76,7 @@ import {
   type PutScheduleResult,
   planTicks,
   putSchedule,
+  scheduleCount,
   type TickPlan,
 } from "./schedules";
 import { applyShardSchema } from "./schema";
@@ -290,8 +291,12 @@ export class ShardStore {
     spec: ScheduleSpec,
     origin: string,
     now: number,
+    elsewhere = 0,
   ): PutScheduleResult {
-    return putSchedule(this.#ctx, shard, fn, id, spec, origin, now);
+    return putSchedule(this.#ctx, shard, fn, id, spec, origin, now, elsewhere);
+  }
+  scheduleCount(account: string, fnName: string): number {
+    return scheduleCount(this.#ctx, account, fnName);
   }
   getSchedule(account: string, fnName: string, id: string): ScheduleView | undefined {
     return getSchedule(this.#ctx, account, fnName, id);

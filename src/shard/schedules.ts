@@ -132,6 +132,13 @@ export function nextRunAt(row: Pick<ScheduleRow, "cron" | "timezone" | "paused" 
   return row.paused ? null : nextTick({ cron: row.cron, timezone: row.timezone }, row.anchor);
 }
 
+/** How many schedules of a function this shard holds (its own, and any waiting to move elsewhere). */
+export function scheduleCount(ctx: ShardContext, account: string, fnName: string): number {
+  return ctx.sql
+    .exec<{ n: number }>(`SELECT COUNT(*) AS n FROM schedules WHERE account = ? AND function = ?`, account, fnName)
+    .one().n;
+}
+
 /**
  * Create or replace a schedule of `fn` on this shard (`shard`, its name). The function record the gateway saw is
  * stored first (the newest copy wins), so the answer reflects where the function lives now.
@@ -144,6 +151,8 @@ export function putSchedule(
   spec: ScheduleSpec,
   origin: string,
   now: number,
+  /** Schedules of the function still held by shards it left (on their way here): they count against the limit. */
+  elsewhere = 0,
 ): PutScheduleResult {
   upsertFunction(ctx, fn);
   const known = ctx.functions.get(functionKey(fn.account, fn.name));
@@ -151,15 +160,8 @@ export function putSchedule(
   if (known.shard !== shard) return { ok: false, reason: "moved", shard: known.shard };
   const existing = readSchedule(ctx, fn.account, fn.name, id);
   if (existing?.moved_to) return { ok: false, reason: "moved", shard: existing.moved_to };
-  if (!existing) {
-    const { n } = ctx.sql
-      .exec<{ n: number }>(
-        `SELECT COUNT(*) AS n FROM schedules WHERE account = ? AND function = ?`,
-        fn.account,
-        fn.name,
-      )
-      .one();
-    if (n >= MAX_SCHEDULES_PER_FUNCTION) return { ok: false, reason: "limit", limit: MAX_SCHEDULES_PER_FUNCTION };
+  if (!existing && scheduleCount(ctx, fn.account, fn.name) + elsewhere >= MAX_SCHEDULES_PER_FUNCTION) {
+    return { ok: false, reason: "limit", limit: MAX_SCHEDULES_PER_FUNCTION };
   }
   // Ticks before a change of timetable, and ticks while paused, are not owed: count from now. A replacement that
   // keeps the timetable running (a new payload, say) keeps its anchor, so a tick due right now still fires.

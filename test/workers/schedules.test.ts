@@ -3,8 +3,9 @@
  * (`runDurableObjectAlarm`) with real local Durable Objects. Time is moved by shifting a schedule's stored anchor
  * and next tick back (what an outage of that length leaves behind), never by sleeping.
  */
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
+import { REGISTRY_NAME } from "../../src/placement";
 import { MAX_SCHEDULES_PER_FUNCTION } from "../../src/schedules";
 import {
   createAccount,
@@ -211,6 +212,37 @@ describe("schedule routes", () => {
     expect((await putSchedule(account, "job", "one-more", { cron: "0 0 * * *" })).status).toBe(201);
     const list = (await (await tenant(account, "/v1/functions/job/schedules")).json()) as { schedules: unknown[] };
     expect(list.schedules).toHaveLength(MAX_SCHEDULES_PER_FUNCTION);
+  });
+
+  it("schedules still on a shard the function left count against the limit on its new shard", async () => {
+    const account = await createAccount("sched-cap-move");
+    await putFunction(account, "job", { target: demoTarget, isolation: "account" });
+    const oldShard = await shardOf(account, "job");
+    await putFunction(account, "job", { target: demoTarget, isolation: "dedicated" });
+    const record = await env.REGISTRY.getByName(REGISTRY_NAME).getFunction(account.id, "job");
+    expect(record?.previousShards?.length).toBeGreaterThan(0);
+    // 999 schedules caught on their way (the old shard's hand-off has not run yet, or failed and waits to retry).
+    await runInDurableObject(oldShard, (_instance, state) => {
+      for (let i = 0; i < MAX_SCHEDULES_PER_FUNCTION - 1; i++) {
+        state.storage.sql.exec(
+          `INSERT INTO schedules (account, function, id, cron, timezone, payload, content_type, paused, origin, home,
+             moved_to, anchor, next_run_at, created_at, updated_at)
+           VALUES (?, 'job', ?, '0 0 * * *', 'UTC', NULL, 'application/json', 0, NULL, 'old', ?, 0, NULL, 0, 0)`,
+          account.id,
+          `moving-${i}`,
+          record?.shard ?? "",
+        );
+      }
+    });
+    await created(account, "job", "new-0", { cron: "0 0 * * *" });
+    const full = await expectProblem(
+      await putSchedule(account, "job", "new-1", { cron: "0 0 * * *" }),
+      409,
+      "limit-exceeded",
+    );
+    expect(full.limit).toBe(MAX_SCHEDULES_PER_FUNCTION);
+    // Replacing one this shard holds is not adding one.
+    expect((await putSchedule(account, "job", "new-0", { cron: "0 1 * * *" })).status).toBe(200);
   });
 });
 
