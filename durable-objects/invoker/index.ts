@@ -86,6 +86,10 @@ export class InvokerDurableObject extends DurableObject<Env> {
 
   async #drain(): Promise<void> {
     const stopTakingAt = Date.now() + MAX_DRAIN_MS;
+    // Each drain starts from what storage says (a call whose bookkeeping failed is waiting again, say); the flags
+    // then spare the turns after it.
+    this.#maybeWaiting = true;
+    this.#maybeFinished = true;
     let unreported = false;
     for (;;) {
       this.#signalled = false;
@@ -117,7 +121,11 @@ export class InvokerDurableObject extends DurableObject<Env> {
         this.#jobs.recordOutcome(job, startedAt, durationMs, outcome);
         this.#maybeFinished = true;
       })
-      .catch((error: unknown) => logError("invocation bookkeeping failed", error))
+      .catch((error: unknown) => {
+        // The outcome was not stored: the job waits again and runs again (at least once).
+        this.#maybeWaiting = true;
+        logError("invocation bookkeeping failed", error);
+      })
       .finally(() => {
         this.#active.delete(key);
         this.#pump();
