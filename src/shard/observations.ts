@@ -12,7 +12,6 @@ import {
   type LatencySketch,
   mergeInto,
   parseSketch,
-  recordValue,
   type SerializedSketch,
   serializeSketch,
 } from "../latency-sketch";

@@ -22,7 +22,7 @@ import { viewResult } from "../result-view";
 import type { Sql } from "../sql";
 import { bytesOf } from "../sql";
 import type { TaskState } from "../task-states";
-import { functionKey, functionOf, readRow, readRowWithBodies, type ShardContext } from "./context";
+import { functionKey, readRow, readRowWithBodies, type ShardContext } from "./context";
 import { recordDelivery } from "./observations";
 import type { DeliveryRow, TaskRow } from "./schema";
 import { taskView } from "./view";
