@@ -113,6 +113,6 @@ export function scopeOf(account?: string, fnName?: string): { where: string; bin
   return { where: "WHERE account = ? AND function = ?", bindings: [account, fnName] };
 }
 
-export function functionOf(ctx: ShardContext, row: TaskRow): FunctionRecord | undefined {
+export function functionOf(ctx: ShardContext, row: Pick<TaskRow, "account" | "function">): FunctionRecord | undefined {
   return ctx.functions.get(functionKey(row.account, row.function));
 }

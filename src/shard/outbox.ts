@@ -22,7 +22,7 @@ import { viewResult } from "../result-view";
 import type { Sql } from "../sql";
 import { bytesOf } from "../sql";
 import type { TaskState } from "../task-states";
-import { functionKey, readRow, readRowWithBodies, type ShardContext } from "./context";
+import { functionOf, readRow, readRowWithBodies, type ShardContext } from "./context";
 import { recordDelivery } from "./observations";
 import type { DeliveryRow, TaskRow } from "./schema";
 import { taskView } from "./view";
@@ -51,7 +51,7 @@ export function scheduleDelivery(
   state: TaskState,
   now: number,
 ): void {
-  const fn = ctx.functions.get(functionKey(row.account, row.function));
+  const fn = functionOf(ctx, row);
   if (!fn) return;
   const destination = destinationFor(state, fn.spec.destinations);
   if (!destination) return;
