@@ -39,24 +39,41 @@ export async function readBounded(
     return { ok: false, reason: "too_large", limit: maxBytes };
   }
   if (!stream) return { ok: true, bytes: new Uint8Array() };
-  const fast = declared === undefined ? undefined : byobReader(stream);
-  if (fast && declared !== undefined) return readDeclared(fast, declared, maxBytes);
+  if (declared !== undefined) {
+    const filling = byobReader(stream);
+    if (filling) return readDeclared(filling, declared, maxBytes);
+  }
   const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
   try {
-    for (;;) {
+    return await readCapped([], maxBytes, reader, async () => {
       const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (total > maxBytes) {
-        await reader.cancel().catch(() => {});
-        return { ok: false, reason: "too_large", limit: maxBytes };
-      }
-      chunks.push(value);
-    }
+      return done ? undefined : value;
+    });
   } finally {
     reader.releaseLock();
+  }
+}
+
+/**
+ * Read on after `chunks` with `next` (undefined at the end) while the total stays within `maxBytes`; past it, cancel
+ * `reader` and say so. The one running cap of both readers below.
+ */
+async function readCapped(
+  chunks: Uint8Array[],
+  maxBytes: number,
+  reader: { cancel(): Promise<void> },
+  next: (total: number) => Promise<Uint8Array | undefined>,
+): Promise<BoundedRead> {
+  let total = chunks.reduce((n, chunk) => n + chunk.byteLength, 0);
+  for (;;) {
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => {});
+      return { ok: false, reason: "too_large", limit: maxBytes };
+    }
+    const value = await next(total);
+    if (!value) break;
+    total += value.byteLength;
+    chunks.push(value);
   }
   return { ok: true, bytes: joinChunks(chunks, total) };
 }
@@ -93,19 +110,10 @@ async function readDeclared(reader: FillingReader, declared: number, maxBytes: n
     const head = first.value ?? new Uint8Array();
     // Fewer bytes than asked for: the stream ended.
     if (head.byteLength <= declared) return { ok: true, bytes: head };
-    const chunks: Uint8Array[] = [head];
-    let total = head.byteLength;
-    for (;;) {
-      if (total > maxBytes) {
-        await reader.cancel().catch(() => {});
-        return { ok: false, reason: "too_large", limit: maxBytes };
-      }
+    return await readCapped([head], maxBytes, reader, async (total) => {
       const { done, value } = await reader.read(new Uint8Array(Math.min(64 * 1024, maxBytes + 1 - total)));
-      if (done || !value) break;
-      total += value.byteLength;
-      chunks.push(value);
-    }
-    return { ok: true, bytes: joinChunks(chunks, total) };
+      return done ? undefined : value;
+    });
   } finally {
     reader.releaseLock();
   }
