@@ -108,7 +108,9 @@ export class ShardDurableObject extends DurableObject<Env> {
   async putSchedule(fn: FunctionRecord, id: string, spec: ScheduleSpec, origin: string): Promise<PutScheduleResult> {
     // Schedules still on shards the function left are on their way here: they count against the limit (over-counted
     // for a moment while both hold one, never under), so moving and adding cannot grow a function past it.
-    const left = (fn.previousShards ?? []).filter((name) => name !== this.#name);
+    // Only a put that adds one is counted: a replacement asks no one.
+    const adding = this.#store.getSchedule(fn.account, fn.name, id) === undefined;
+    const left = adding ? (fn.previousShards ?? []).filter((name) => name !== this.#name) : [];
     const elsewhere = (
       await Promise.all(left.map((name) => this.env.SHARD.getByName(name).scheduleCount(fn.account, fn.name)))
     ).reduce((sum, n) => sum + n, 0);
