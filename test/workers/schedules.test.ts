@@ -49,6 +49,12 @@ async function created(account: TestAccount, fn: string, id: string, body: unkno
   return (await response.json()) as Schedule;
 }
 
+/** Adding schedule `id` to `job` is refused: the function holds its limit (409 limit-exceeded naming it). */
+async function expectFull(account: TestAccount, id: string): Promise<void> {
+  const full = await expectProblem(await putSchedule(account, "job", id, { cron: "0 0 * * *" }), 409, "limit-exceeded");
+  expect(full.limit).toBe(MAX_SCHEDULES_PER_FUNCTION);
+}
+
 /** A function of its own on a dedicated shard, so an alarm run here fires only this test's schedules. */
 async function setUp(spec: Record<string, unknown> = {}) {
   const account = await createAccount("sched");
@@ -201,12 +207,7 @@ describe("schedule routes", () => {
       }
     });
     await created(account, "job", "last", { cron: "0 0 * * *" });
-    const full = await expectProblem(
-      await putSchedule(account, "job", "one-more", { cron: "0 0 * * *" }),
-      409,
-      "limit-exceeded",
-    );
-    expect(full.limit).toBe(MAX_SCHEDULES_PER_FUNCTION);
+    await expectFull(account, "one-more");
     expect((await putSchedule(account, "job", "last", { cron: "0 1 * * *" })).status).toBe(200);
     expect((await tenant(account, "/v1/functions/job/schedules/s5", { method: "DELETE" })).status).toBe(200);
     expect((await putSchedule(account, "job", "one-more", { cron: "0 0 * * *" })).status).toBe(201);
@@ -235,12 +236,7 @@ describe("schedule routes", () => {
       }
     });
     await created(account, "job", "new-0", { cron: "0 0 * * *" });
-    const full = await expectProblem(
-      await putSchedule(account, "job", "new-1", { cron: "0 0 * * *" }),
-      409,
-      "limit-exceeded",
-    );
-    expect(full.limit).toBe(MAX_SCHEDULES_PER_FUNCTION);
+    await expectFull(account, "new-1");
     // Replacing one this shard holds is not adding one.
     expect((await putSchedule(account, "job", "new-0", { cron: "0 1 * * *" })).status).toBe(200);
   });
