@@ -152,9 +152,13 @@ it("promotes a flooding auto function to a dedicated, partitioned shard; reclaim
     expect(byId.get(id)).toMatchObject({ state: "succeeded", attempts: 1 });
   }
 
-  // Stats show the placement, and the history marks the move.
+  // Stats show the placement and the history marks the move. PLACEMENT_RECLAIM_IDLE_MS (2 s) after the last task the
+  // function goes back to the shared tier; under load that may already have happened.
   const seen = await stats(account, "flood");
-  expect(seen.placement).toMatchObject({ tier: "dedicated", reason: "backlog", moves: 1 });
+  const placement = seen.placement as { tier: string; reason: string; moves: number };
+  expect(["dedicated/backlog/1", "shared/idle/2"]).toContain(
+    `${placement.tier}/${placement.reason}/${placement.moves}`,
+  );
   expect(seen.history.some((p) => p.move?.reason === "backlog")).toBe(true);
 
   // Idle for PLACEMENT_RECLAIM_IDLE_MS: reclaimed to the shared tier by the dedicated shard's own alarm.
