@@ -58,6 +58,10 @@ export function planDispatch(
   now: number,
   to?: { readonly invoker: number; readonly free: number },
 ): DispatchPlan {
+  // Only functions with due work (attention.ts): thousands of idle ones cost nothing here, and a pass with none (the
+  // answer to a report once the backlog is gone) reads nothing at all, not even the calls in flight.
+  const visited = functionsToVisit(ctx, now);
+  if (visited.length === 0) return { byInvoker: new Map(), dispatched: 0, expired: 0, more: false, exhausted: false };
   const { running, accountRunning, load } = runningCalls(ctx);
   const perInvoker = ctx.settings.callsPerInvoker;
   const freeSlots =
@@ -72,8 +76,6 @@ export function planDispatch(
   const demands: Demand[] = [];
   /** Room of every visited, unpaused function, also those with none (the FIFO contrast blocks on them). */
   const rooms = new Map<string, number>();
-  // Only functions with due work (attention.ts): thousands of idle ones cost nothing here.
-  const visited = functionsToVisit(ctx, now);
   for (const fn of visited) {
     const key = functionKey(fn.account, fn.name);
     expired += expireStale(ctx, fn, now);

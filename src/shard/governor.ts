@@ -160,7 +160,11 @@ export function nextUnpause(ctx: ShardContext, now: number): number | null {
   return earliest;
 }
 
-/** Keep the new state in memory; write it when a persisted field changed (not for every success at a full window). */
+/**
+ * Keep the new state in memory; write it when a persisted field changed, the window by whole slots (a success in
+ * congestion avoidance adds 1/window: a restarted shard loses less than one slot of growth, and a busy function
+ * writes its row once per round trip instead of once per call).
+ */
 function store(ctx: ShardContext, fn: FunctionRecord, after: AimdState, now: number, before?: AimdState): void {
   const key = functionKey(fn.account, fn.name);
   ctx.governors.set(key, after);
@@ -168,7 +172,7 @@ function store(ctx: ShardContext, fn: FunctionRecord, after: AimdState, now: num
   if (release !== null) ctx.pauses.set(key, Math.min(release, ctx.pauses.get(key) ?? release));
   const unchanged =
     before !== undefined &&
-    after.window === before.window &&
+    Math.floor(after.window) === Math.floor(before.window) &&
     after.ssthresh === before.ssthresh &&
     after.lastDecreaseAt === before.lastDecreaseAt &&
     after.pausedUntil === before.pausedUntil;
