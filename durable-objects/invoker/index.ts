@@ -2,15 +2,17 @@
  * @module
  * One member of a shard's invoker pool. Cloudflare lets one invocation hold only 6 outgoing connections open at a time
  * (the 7th waits), and the local runtime does not enforce it, so each invoker runs at most CALLS_PER_INVOKER calls at
- * once, from its own alarm, and a shard spreads its window over many invokers. Jobs and their outcomes are kept in
- * SQLite until the shard has them, so an eviction mid-call re-runs the call (at-least-once) and an outcome that could
- * not be reported is reported later without calling the function again.
+ * once, from its own alarm, and a shard spreads its window over many invokers. Jobs are kept in SQLite until the
+ * shard has their outcome, so an eviction mid-call re-runs the call (at-least-once). An outcome goes to the shard as
+ * soon as its call ends and is written down only if that report does not get through (then it is reported later
+ * without calling the function again): a busy invoker pays no write and no read per call for it, and an eviction in
+ * the few milliseconds between a call's end and the shard's answer re-runs that call, like one mid-call.
  */
 
 import { DurableObject } from "cloudflare:workers";
 import { batchBySize } from "../../src/batches";
 import { CALLS_PER_INVOKER, readConfig } from "../../src/config";
-import { callKey, type FinishedCall, JobStore } from "../../src/invoker/jobs";
+import { callKey, type FinishedCall, finishedCall, JobStore } from "../../src/invoker/jobs";
 import { MAX_RPC_BATCH_BYTES } from "../../src/limits";
 import { parseInvokerName } from "../../src/placement";
 import type { InvocationJob } from "../../src/records";
@@ -36,6 +38,10 @@ export class InvokerDurableObject extends DurableObject<Env> {
    */
   #maybeWaiting = true;
   #maybeFinished = true;
+  /** Outcomes of calls that just ended, not written down, on their way to the shard (at most CALLS_PER_INVOKER). */
+  readonly #finished: FinishedCall[] = [];
+  /** Keys of those calls and of the ones being reported: their rows still look waiting, and must not run again. */
+  readonly #reporting = new Set<string>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -58,9 +64,11 @@ export class InvokerDurableObject extends DurableObject<Env> {
 
   /** The task was cancelled: abort its call if it is running here, drop it if it has not started. */
   abort(taskId: string, invocation: number): { aborted: boolean } {
-    const controller = this.#active.get(callKey(taskId, invocation));
+    const key = callKey(taskId, invocation);
+    const controller = this.#active.get(key);
     controller?.abort(new Error("the task was cancelled"));
-    if (!controller) this.#jobs.dropWaiting(taskId, invocation);
+    // A call that ended is being reported: the shard ignores a cancelled task's outcome.
+    if (!controller && !this.#reporting.has(key)) this.#jobs.dropWaiting(taskId, invocation);
     return { aborted: controller !== undefined };
   }
 
@@ -96,7 +104,7 @@ export class InvokerDurableObject extends DurableObject<Env> {
       unreported = (await this.#reportFinished()) || unreported;
       const free = CALLS_PER_INVOKER - this.#active.size;
       if (free > 0 && this.#maybeWaiting && Date.now() < stopTakingAt) {
-        const jobs = this.#jobs.waiting(free, new Set(this.#active.keys()));
+        const jobs = this.#jobs.waiting(free, new Set([...this.#active.keys(), ...this.#reporting]));
         if (jobs.length < free) this.#maybeWaiting = false;
         for (const job of jobs) this.#start(job);
       }
@@ -118,8 +126,8 @@ export class InvokerDurableObject extends DurableObject<Env> {
     const config = readConfig(this.env);
     void invokeTenant(this.env, config, job, controller.signal)
       .then(({ startedAt, durationMs, outcome }) => {
-        this.#jobs.recordOutcome(job, startedAt, durationMs, outcome);
-        this.#maybeFinished = true;
+        this.#reporting.add(key);
+        this.#finished.push(finishedCall(job, startedAt, durationMs, outcome));
       })
       .catch((error: unknown) => {
         // The outcome was not stored: the job waits again and runs again (at least once).
@@ -137,19 +145,24 @@ export class InvokerDurableObject extends DurableObject<Env> {
     return parseInvokerName(this.ctx.id.name);
   }
 
-  /** Call slots no running or stored job will take. */
+  /** Call slots no running or stored job will take (a job whose outcome is being reported takes none). */
   #freeSlots(): number {
-    const unfinished = this.#maybeWaiting ? this.#jobs.unfinished() : this.#active.size;
+    const unfinished = this.#maybeWaiting ? this.#jobs.unfinished() - this.#reporting.size : this.#active.size;
     return Math.max(0, CALLS_PER_INVOKER - Math.max(this.#active.size, unfinished));
   }
 
-  /** Send finished outcomes to their shards (RPCs of bounded size); jobs leave storage only once the shard has them. */
+  /**
+   * Send finished outcomes to their shards (RPCs of bounded size): those of calls that just ended, from memory, and
+   * those written down after a failed report. Jobs leave storage only once the shard has their outcome.
+   */
   async #reportFinished(): Promise<boolean> {
-    if (!this.#maybeFinished) return false;
-    const finished = this.#jobs.finished(REPORT_BATCH);
-    // Fewer than asked for: that was all of them (a call that ends during the RPCs below sets the flag again).
-    if (finished.length < REPORT_BATCH) this.#maybeFinished = false;
+    const fresh = this.#finished.splice(0);
+    const stored = this.#maybeFinished ? this.#jobs.finished(REPORT_BATCH) : [];
+    // Fewer than asked for: that was all of them (a report that fails below sets the flag again).
+    if (stored.length < REPORT_BATCH) this.#maybeFinished = false;
+    const finished = [...fresh, ...stored];
     if (finished.length === 0) return false;
+    const unstored = new Set(fresh);
     const byShard = new Map<string, FinishedCall[]>();
     for (const call of finished) byShard.set(call.shard, [...(byShard.get(call.shard) ?? []), call]);
     let failed = false;
@@ -165,19 +178,37 @@ export class InvokerDurableObject extends DurableObject<Env> {
               from,
             );
             for (const call of batch) this.#jobs.remove(call.taskId, call.invocation);
+            for (const call of batch) this.#reporting.delete(callKey(call.taskId, call.invocation));
             if (jobs.length > 0) {
               this.ctx.storage.transactionSync(() => this.#jobs.enqueue(jobs, Date.now()));
               this.#maybeWaiting = true;
             }
           } catch (error) {
             failed = true;
-            this.#maybeFinished = true;
             logError("report to shard failed; will retry", error, { shard });
+            this.#keep(batch.filter((call) => unstored.has(call)));
           }
         }),
       ),
     );
     return failed;
+  }
+
+  /** Write down outcomes whose first report did not get through, to be reported again without another call. */
+  #keep(calls: readonly FinishedCall[]): void {
+    if (calls.length === 0) return;
+    try {
+      this.ctx.storage.transactionSync(() => {
+        for (const call of calls) this.#jobs.recordOutcome(call);
+      });
+      this.#maybeFinished = true;
+    } catch (error) {
+      // Not written down: those jobs wait again and run again (at least once).
+      this.#maybeWaiting = true;
+      logError("keeping unreported outcomes failed; the calls run again", error, {});
+    } finally {
+      for (const call of calls) this.#reporting.delete(callKey(call.taskId, call.invocation));
+    }
   }
 }
 

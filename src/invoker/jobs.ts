@@ -32,6 +32,21 @@ export function callKey(taskId: string, invocation: number): string {
   return `${taskId}/${invocation}`;
 }
 
+/** A call's outcome as its shard's report. */
+export function finishedCall(
+  job: InvocationJob,
+  startedAt: number,
+  durationMs: number,
+  outcome: InvocationOutcome,
+): FinishedCall {
+  return {
+    shard: job.shard,
+    taskId: job.taskId,
+    invocation: job.invocation,
+    report: { taskId: job.taskId, invocation: job.invocation, startedAt, durationMs, outcome },
+  };
+}
+
 /** A finished call waiting for its shard to take the report. */
 export interface FinishedCall {
   readonly shard: string;
@@ -84,16 +99,20 @@ export class JobStore {
       });
   }
 
-  /** Keep a call's outcome until the shard has it (a large result travels as its R2 key, a small one as bytes). */
-  recordOutcome(job: InvocationJob, startedAt: number, durationMs: number, outcome: InvocationOutcome): void {
+  /**
+   * Keep a call's outcome until the shard has it (a large result travels as its R2 key, a small one as bytes): for
+   * one whose first report did not get through.
+   */
+  recordOutcome(call: FinishedCall): void {
+    const { outcome } = call.report;
     const body = outcome.kind === "succeeded" ? outcome.body : undefined;
     const stored = body ? { ...outcome, body: { ...body, inline: undefined } } : outcome;
     this.#sql.exec(
       `UPDATE jobs SET report = ?, result = ? WHERE task_id = ? AND invocation = ?`,
-      JSON.stringify({ taskId: job.taskId, invocation: job.invocation, startedAt, durationMs, outcome: stored }),
+      JSON.stringify({ ...call.report, outcome: stored }),
       blobOf(body?.inline),
-      job.taskId,
-      job.invocation,
+      call.taskId,
+      call.invocation,
     );
   }
 

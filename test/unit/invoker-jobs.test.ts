@@ -1,6 +1,6 @@
 /** The invoker's job store in Node over node:sqlite: idempotent hand-offs, outcomes kept until reported. */
 import { describe, expect, it } from "vitest";
-import { callKey, JobStore } from "../../src/invoker/jobs";
+import { callKey, finishedCall, JobStore } from "../../src/invoker/jobs";
 import type { InvocationJob } from "../../src/records";
 import { NodeSql } from "../support/node-sql";
 
@@ -33,16 +33,18 @@ describe("invoker job store over node:sqlite", () => {
     expect(store.count()).toBe(2);
   });
 
-  it("keeps an outcome, with its inline result, until the shard has taken the report", () => {
+  it("keeps an outcome whose report failed, with its inline result, until the shard has taken the report", () => {
     const store = new JobStore(new NodeSql());
     const j = job("a");
     store.enqueue([j], 1);
     const result = new Uint8Array([7, 8]);
-    store.recordOutcome(j, 10, 5, {
-      kind: "succeeded",
-      status: 200,
-      body: { contentType: "text/plain", size: 2, inline: result },
-    });
+    store.recordOutcome(
+      finishedCall(j, 10, 5, {
+        kind: "succeeded",
+        status: 200,
+        body: { contentType: "text/plain", size: 2, inline: result },
+      }),
+    );
     expect(store.waiting(6, new Set())).toEqual([]);
     const [finished] = store.finished(10);
     expect(finished).toMatchObject({

@@ -64,6 +64,39 @@ describe("invoker", () => {
   });
 });
 
+describe("invoker: an outcome whose report failed", () => {
+  it("is written down and reported again later, without calling the function again", async () => {
+    const name = "invoker:test-keep:0";
+    const invoker = env.INVOKER.getByName(name);
+    const received: { startedAt: number; ok: boolean }[] = [];
+    let shardUp = false;
+    const shard = {
+      report: async (reports: { startedAt: number }[]) => {
+        for (const r of reports) received.push({ startedAt: r.startedAt, ok: shardUp });
+        if (!shardUp) throw new Error("the shard is restarting");
+        return { applied: reports.length, jobs: [] };
+      },
+    };
+    await runInDurableObject(invoker, (instance) => {
+      // This invoker's reports go to a shard that fails until `shardUp` (its `env` is the object's own field).
+      const self = instance as unknown as { env: Env };
+      self.env = { ...self.env, SHARD: { ...self.env.SHARD, getByName: () => shard } as unknown as Env["SHARD"] };
+    });
+    await invoker.enqueue([job("kept", { echo: 1 }, "test-keep")]);
+    const stored = async () =>
+      runInDurableObject(invoker, (_i, state) =>
+        state.storage.sql.exec<{ report: string | null }>("SELECT report FROM jobs").toArray(),
+      );
+    // The first report failed: the outcome is now in storage, and the job does not look waiting.
+    await vi.waitFor(async () => expect((await stored())[0]?.report).toBeTruthy(), { timeout: 3000, interval: 25 });
+    shardUp = true;
+    await vi.waitFor(async () => expect(await jobsLeft(name)).toEqual([]), { timeout: 5000, interval: 50 });
+    // One call: every report, the failed one and the one taken, carries the same call's start.
+    expect(received.filter((r) => r.ok)).toHaveLength(1);
+    expect(new Set(received.map((r) => r.startedAt)).size).toBe(1);
+  });
+});
+
 describe("invoker: the report's answer carries the next jobs", () => {
   it("a busy function runs through report answers, never more than 6 calls per invoker, and an invoker evicted mid-run loses nothing", async () => {
     const account = await createAccount("answer");
