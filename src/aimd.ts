@@ -6,7 +6,8 @@
  * - **Slow start**: a new function starts with a small window (`initialWindow`) that grows by one slot per success,
  *   doubling each round trip, until the function first pushes back (429/503 or a timeout) or the window reaches
  *   `ssthresh`. Doubling overshoots by up to 2×, so leaving slow start on congestion halves the window.
- * - **Congestion avoidance**: then it grows by 1/window per success (about one slot per round trip) and is multiplied
+ * - **Congestion avoidance**: then it grows by about one slot per round trip (faster back to where it was last cut,
+ *   slower within a slot of it: `avoidanceStep`) and is multiplied
  *   by `decreaseFactor` on congestion, at most once per round trip: rejections of calls that were already in flight
  *   when the window was cut say the same thing, not fifty more. The round trip is the smoothed time of the
  *   function's successful calls (from their start to their report, like TCP's SRTT): a 429 comes back at once, so
@@ -34,6 +35,8 @@ export interface AimdState {
   readonly used?: number;
   /** Smoothed round trip of successful calls, dispatch to report, ms (in memory only; undefined until a success). */
   readonly rttMs?: number;
+  /** The window at the last cut: where the function last pushed back (in memory only; undefined until a cut). */
+  readonly lastMax?: number;
   /** When the slots of recently throttled calls free up (in memory only; at most `max` entries). */
   readonly held?: readonly number[];
 }
@@ -106,8 +109,21 @@ export function aimdOnSuccess(
   // A call sent before the last cut was sent under the old window: its success does not widen the new one (TCP's
   // recovery), or the window would grow back while the backend is still full.
   if (callStartedAt !== undefined && callStartedAt < state.lastDecreaseAt) return active;
-  const step = inSlowStart(state) ? 1 : 1 / Math.max(1, state.window);
+  const step = inSlowStart(state) ? 1 : avoidanceStep(state);
   return { ...active, window: Math.min(params.max, state.window + step) };
+}
+
+/**
+ * Growth per success in congestion avoidance, shaped around where the function last pushed back (as BIC and CUBIC
+ * do): well below that point the window climbs back at two slots per round trip, within a slot of it it probes at
+ * half a slot per round trip, and past it (the capacity grew) at the usual one. So the window spends its time just
+ * under the capacity instead of a sawtooth's average, with fewer throttles per call.
+ */
+function avoidanceStep(state: AimdState): number {
+  const perSlot = 1 / Math.max(1, state.window);
+  const last = state.lastMax;
+  if (last === undefined || state.window >= last + 1) return perSlot;
+  return state.window < last - 1 ? 2 * perSlot : 0.5 * perSlot;
 }
 
 /**
@@ -133,7 +149,9 @@ export function aimdOnCongestion(
   if (now - state.lastDecreaseAt < Math.max(params.cooldownMs, state.rttMs ?? 0)) return active;
   const factor = inSlowStart(state) ? SLOW_START_EXIT_FACTOR : params.decreaseFactor;
   const window = Math.max(1, state.window * factor);
-  return { ...active, window, ssthresh: window, lastDecreaseAt: now };
+  // Leaving slow start, the window before the cut was a doubling's overshoot, not a point to climb back to.
+  const lastMax = inSlowStart(state) ? undefined : state.window;
+  return { ...active, window, ssthresh: window, lastDecreaseAt: now, lastMax };
 }
 
 /** A 429/503 with Retry-After: no call of the function starts before then (bounded by MAX_RETRY_AFTER_PAUSE_MS). */

@@ -148,6 +148,33 @@ describe("AIMD governor: application-limited and idle", () => {
   });
 });
 
+describe("AIMD governor: growth around the last push-back", () => {
+  it("climbs back fast to where it was cut, probes slowly within a slot of it, and as usual past it", () => {
+    // In congestion avoidance at 20, a throttle cuts to 18; one round trip is about `window` successes.
+    let state = aimdOnCongestion(aimdOnDispatch(steady(20), 20), params, 1_000, 1_000);
+    expect(state.window).toBeCloseTo(18);
+    const roundTrip = () => {
+      const before = state.window;
+      const n = Math.round(state.window);
+      for (let i = 0; i < n; i++) state = aimdOnSuccess(aimdOnDispatch(state, n), params, 2_000);
+      return state.window - before;
+    };
+    // 18 -> 19 at two slots per round trip (well below 20), then slower: more than the usual one slot in all.
+    expect(roundTrip()).toBeGreaterThan(1.1);
+    expect(state.window).toBeGreaterThanOrEqual(19);
+    const near = roundTrip();
+    expect(near).toBeGreaterThan(0.3);
+    expect(near).toBeLessThan(0.8); // within a slot of 20: half a slot
+    while (state.window < 21) roundTrip();
+    expect(roundTrip()).toBeCloseTo(1, 0); // past it: the capacity grew, one slot per round trip
+  });
+
+  it("leaving slow start sets no point to climb back to (the doubling overshot)", () => {
+    const state = aimdOnCongestion(initialAimd(params, 0), params, 1_000, 1_000);
+    expect(state.lastMax).toBeUndefined();
+  });
+});
+
 describe("AIMD governor: properties", () => {
   const event = fc.oneof(
     fc.record({ kind: fc.constant("ok" as const), dt: fc.integer({ min: 0, max: 500 }) }),
