@@ -177,8 +177,10 @@ export class InvokerDurableObject extends DurableObject<Env> {
               batch.map((call) => call.report),
               from,
             );
-            for (const call of batch) this.#jobs.remove(call.taskId, call.invocation);
-            for (const call of batch) this.#reporting.delete(callKey(call.taskId, call.invocation));
+            for (const call of batch) {
+              this.#jobs.remove(call.taskId, call.invocation);
+              this.#reporting.delete(callKey(call.taskId, call.invocation));
+            }
             if (jobs.length > 0) {
               this.ctx.storage.transactionSync(() => this.#jobs.enqueue(jobs, Date.now()));
               this.#maybeWaiting = true;
@@ -186,6 +188,8 @@ export class InvokerDurableObject extends DurableObject<Env> {
           } catch (error) {
             failed = true;
             logError("report to shard failed; will retry", error, { shard });
+            // Outcomes read from storage are still there: the next turn of the loop reads them again.
+            this.#maybeFinished = true;
             this.#keep(batch.filter((call) => unstored.has(call)));
           }
         }),

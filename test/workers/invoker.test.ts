@@ -65,8 +65,8 @@ describe("invoker", () => {
 });
 
 describe("invoker: an outcome whose report failed", () => {
-  it("is written down and reported again later, without calling the function again", async () => {
-    const name = "invoker:test-keep:0";
+  /** The invoker `name`, whose reports go to a stub shard that fails until `up()`; `received` logs every report. */
+  async function withFailingShard(name: string) {
     const invoker = env.INVOKER.getByName(name);
     const received: { startedAt: number; ok: boolean }[] = [];
     let shardUp = false;
@@ -82,18 +82,47 @@ describe("invoker: an outcome whose report failed", () => {
       const self = instance as unknown as { env: Env };
       self.env = { ...self.env, SHARD: { ...self.env.SHARD, getByName: () => shard } as unknown as Env["SHARD"] };
     });
+    return { invoker, received, up: () => (shardUp = true) };
+  }
+
+  async function stored(invoker: DurableObjectStub): Promise<Record<string, string | null>> {
+    return runInDurableObject(invoker, (_i, state) =>
+      Object.fromEntries(
+        state.storage.sql
+          .exec<{ task_id: string; report: string | null }>("SELECT task_id, report FROM jobs")
+          .toArray()
+          .map((r) => [r.task_id, r.report]),
+      ),
+    );
+  }
+
+  it("is written down and reported again later, without calling the function again", async () => {
+    const name = "invoker:test-keep:0";
+    const { invoker, received, up } = await withFailingShard(name);
     await invoker.enqueue([job("kept", { echo: 1 }, "test-keep")]);
-    const stored = async () =>
-      runInDurableObject(invoker, (_i, state) =>
-        state.storage.sql.exec<{ report: string | null }>("SELECT report FROM jobs").toArray(),
-      );
     // The first report failed: the outcome is now in storage, and the job does not look waiting.
-    await vi.waitFor(async () => expect((await stored())[0]?.report).toBeTruthy(), { timeout: 3000, interval: 25 });
-    shardUp = true;
+    await vi.waitFor(async () => expect((await stored(invoker)).kept).toBeTruthy(), { timeout: 3000, interval: 25 });
+    up();
     await vi.waitFor(async () => expect(await jobsLeft(name)).toEqual([]), { timeout: 5000, interval: 50 });
     // One call: every report, the failed one and the one taken, carries the same call's start.
     expect(received.filter((r) => r.ok)).toHaveLength(1);
     expect(new Set(received.map((r) => r.startedAt)).size).toBe(1);
+  });
+
+  it("a busy invoker reports it again at its next turn, not only once its long calls end", async () => {
+    const name = "invoker:test-keep-busy:0";
+    const { invoker, received, up } = await withFailingShard(name);
+    const long = job("long", { sleepMs: 5000 }, "test-keep-busy");
+    await invoker.enqueue([long]);
+    await invoker.enqueue([job("quick", { echo: 1 }, "test-keep-busy")]);
+    await vi.waitFor(async () => expect((await stored(invoker)).quick).toBeTruthy(), { timeout: 3000, interval: 25 });
+    // A repeated hand-off of the running call turns the loop without a new outcome: it reads the stored one and
+    // fails again, the shard still down.
+    await invoker.enqueue([long]);
+    await vi.waitFor(() => expect(received.length).toBeGreaterThanOrEqual(2), { timeout: 2000, interval: 25 });
+    up();
+    await invoker.enqueue([long]);
+    await vi.waitFor(async () => expect(await jobsLeft(name)).toEqual(["long"]), { timeout: 2000, interval: 25 });
   });
 });
 
