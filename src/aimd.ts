@@ -147,10 +147,10 @@ export function aimdOnCongestion(
   // A call that started before the last cut was sent under the old, larger window: it says nothing new.
   if (callStartedAt < state.lastDecreaseAt) return active;
   if (now - state.lastDecreaseAt < Math.max(params.cooldownMs, state.rttMs ?? 0)) return active;
-  const factor = inSlowStart(state) ? SLOW_START_EXIT_FACTOR : params.decreaseFactor;
-  const window = Math.max(1, state.window * factor);
+  const leavingSlowStart = inSlowStart(state);
+  const window = Math.max(1, state.window * (leavingSlowStart ? SLOW_START_EXIT_FACTOR : params.decreaseFactor));
   // Leaving slow start, the window before the cut was a doubling's overshoot, not a point to climb back to.
-  const lastMax = inSlowStart(state) ? undefined : state.window;
+  const lastMax = leavingSlowStart ? undefined : state.window;
   return { ...active, window, ssthresh: window, lastDecreaseAt: now, lastMax };
 }
 
