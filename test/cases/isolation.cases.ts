@@ -323,4 +323,26 @@ export const reportAnswerCases: readonly StoreCase[] = [
       expect(t.store.countByState("acme", "work")).toEqual({ running: 1, succeeded: 39 });
     },
   },
+  {
+    name: "report answer: once the backlog is gone, a pass runs no statement (not even the count of calls in flight)",
+    run: (sql) => {
+      let statements = 0;
+      const counted: Sql = {
+        exec: (query, ...bindings) => {
+          statements++;
+          return sql.exec(query, ...bindings);
+        },
+      };
+      const t = setup(counted);
+      t.define("acme", "work", { maxConcurrency: 100 });
+      for (let i = 0; i < 12; i++) t.submit(T0, "acme", "work");
+      const jobs = [...t.store.planDispatch("s", T0 + 1).byInvoker.values()].flat();
+      expect(jobs).toHaveLength(12);
+      // One call ends; the answer to its report finds nothing due, and reads nothing to find it.
+      t.succeed(jobs[0] as InvocationJob, T0 + 2);
+      statements = 0;
+      expect(t.store.planDispatch("s", T0 + 2, { invoker: 0, free: 1 }).dispatched).toBe(0);
+      expect(statements).toBe(0);
+    },
+  },
 ];
