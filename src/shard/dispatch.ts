@@ -76,6 +76,8 @@ export function planDispatch(
   const demands: Demand[] = [];
   /** Room of every visited, unpaused function, also those with none (the FIFO contrast blocks on them). */
   const rooms = new Map<string, number>();
+  /** Whether a function's ready count stopped at the pass budget below its room: it may have more to start. */
+  let cappedByBudget = false;
   for (const fn of visited) {
     const key = functionKey(fn.account, fn.name);
     expired += expireStale(ctx, fn, now);
@@ -90,6 +92,7 @@ export function planDispatch(
     // pass budget, or a due task of another key could wait behind them for the next pass.
     promoteDue(ctx, fn, now, fn.spec.fairness?.maxConcurrencyPerKey !== undefined ? budget : wanted);
     const ready = readyCount(ctx, fn, wanted);
+    if (ready === wanted && wanted < room) cappedByBudget = true;
     if (ready > 0) demands.push({ account: fn.account, key, ready, room, cost: callCost(ctx.executionMs.get(key)) });
   }
 
@@ -130,9 +133,11 @@ export function planDispatch(
     dispatched,
     expired,
     more: allocation.more && budget === DISPATCH_BUDGET,
-    // Counts are capped at the budget (a pass never reads more than it can start), so a pass that used all of its
-    // budget cannot tell whether work is left: it says it may be.
-    exhausted: allocation.more || dispatched >= budget,
+    // Counts are capped at the budget (a pass never reads more than it can start): work may be left where a count
+    // stopped at the budget and the function got less than its room. A function whose window the pass filled has
+    // nothing for another invoker (the usual answer to a report of a busy function: one slot freed, one call started),
+    // so the shard runs no pass for the pool then.
+    exhausted: allocation.more || budget === 0 || (fifo ? dispatched >= budget : cappedByBudget),
   };
 }
 

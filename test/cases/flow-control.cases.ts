@@ -162,6 +162,25 @@ export const flowControlCases: readonly StoreCase[] = [
     },
   },
   {
+    name: "report answer: a pass that fills the function's window says nothing is left for the pool, though tasks wait",
+    run: (sql) => {
+      // maxConcurrency 4 = the initial window: a busy function whose every report frees one slot.
+      const t = setup(sql, { maxConcurrency: 4 });
+      t.submit(T0, 10);
+      const first = t.dispatch(T0 + 1);
+      expect(first.length).toBe(4);
+      t.report(first[0] as InvocationJob, T0 + 10);
+      const answer = t.store.planDispatch("s", T0 + 11, { invoker: 0, free: 1 });
+      expect(answer.dispatched).toBe(1);
+      // The window is full again: a pass for the other invokers would start nothing, so the shard runs none.
+      expect(answer.exhausted).toBe(false);
+      expect(t.dispatch(T0 + 12)).toEqual([]);
+      for (const job of [...first.slice(1), ...[...answer.byInvoker.values()].flat()]) t.report(job, T0 + 20);
+      t.drain(T0 + 30);
+      expect(t.counts()).toEqual({ succeeded: 10 });
+    },
+  },
+  {
     name: "transition log: one event per transition with ids, states, durations and the trace id, never payloads or tokens",
     run: (sql) => {
       const t = setup(sql);
