@@ -92,8 +92,12 @@ export class InvokerDurableObject extends DurableObject<Env> {
     this.#wake?.();
   }
 
+  /** When the running drain stops taking new calls (MAX_DRAIN_MS after it began). */
+  #stopTakingAt = 0;
+
   async #drain(): Promise<void> {
     const stopTakingAt = Date.now() + MAX_DRAIN_MS;
+    this.#stopTakingAt = stopTakingAt;
     // Each drain starts from what storage says (a call whose bookkeeping failed is waiting again, say); the flags
     // then spare the turns after it.
     this.#maybeWaiting = true;
@@ -183,7 +187,7 @@ export class InvokerDurableObject extends DurableObject<Env> {
             }
             if (jobs.length > 0) {
               this.ctx.storage.transactionSync(() => this.#jobs.enqueue(jobs, Date.now()));
-              this.#maybeWaiting = true;
+              this.#startAnswered(jobs);
             }
           } catch (error) {
             failed = true;
@@ -196,6 +200,24 @@ export class InvokerDurableObject extends DurableObject<Env> {
       ),
     );
     return failed;
+  }
+
+  /**
+   * Start the jobs a report's answer carried, now that they are stored, without reading them back: when no older
+   * stored job waits (it would go first) and there is a free slot (never more than CALLS_PER_INVOKER in all). What
+   * cannot start now waits in storage for the drain loop, as a hand-off's jobs do.
+   */
+  #startAnswered(jobs: readonly InvocationJob[]): void {
+    if (this.#maybeWaiting || Date.now() >= this.#stopTakingAt) {
+      this.#maybeWaiting = true;
+      return;
+    }
+    for (const job of jobs) {
+      const key = callKey(job.taskId, job.invocation);
+      if (this.#active.size < CALLS_PER_INVOKER && !this.#active.has(key) && !this.#reporting.has(key))
+        this.#start(job);
+      else this.#maybeWaiting = true;
+    }
   }
 
   /** Write down outcomes whose first report did not get through, to be reported again without another call. */
