@@ -8,7 +8,8 @@
  *   `ssthresh`. Doubling overshoots by up to 2×, so leaving slow start on congestion halves the window.
  * - **Congestion avoidance**: then it grows by about one slot per round trip (faster back to where it was last cut,
  *   slower within a slot of it: `avoidanceStep`) and is multiplied
- *   by `decreaseFactor` on congestion, at most once per round trip: rejections of calls that were already in flight
+ *   by `decreaseFactor` on congestion (by half as much when the window probed the capacity it last found:
+ *   `decreaseFactorAt`), at most once per round trip: rejections of calls that were already in flight
  *   when the window was cut say the same thing, not fifty more. The round trip is the smoothed time of the
  *   function's successful calls (from their start to their report, like TCP's SRTT): a 429 comes back at once, so
  *   counting its own round trip would cut the window again and again while the first cut is still taking effect.
@@ -127,6 +128,17 @@ function avoidanceStep(state: AimdState): number {
 }
 
 /**
+ * The factor of a cut in congestion avoidance: `decreaseFactor` (β), or half as deep, (1 + β) ÷ 2, when the function
+ * pushed back within a slot of where it last did. That is the window probing a capacity it already found (the
+ * growth of {@link avoidanceStep} creeps up to it and touches it), and a cut of β would drop it a slot or two below
+ * that capacity for a few round trips each time. A push-back anywhere else (the capacity fell or grew) cuts by β.
+ */
+function decreaseFactorAt(state: AimdState, decreaseFactor: number): number {
+  const probing = state.lastMax !== undefined && Math.abs(state.window - state.lastMax) < 1;
+  return probing ? (1 + decreaseFactor) / 2 : decreaseFactor;
+}
+
+/**
  * The function pushed back: cut the window (by half when leaving slow start, else by the decrease factor), unless
  * the call was sent before the last cut or the cut is within the cooldown.
  * @example aimdOnCongestion({ window: 40, ssthresh: 20, lastDecreaseAt: 0, pausedUntil: 0, lastActiveAt: 0 },
@@ -148,7 +160,10 @@ export function aimdOnCongestion(
   if (callStartedAt < state.lastDecreaseAt) return active;
   if (now - state.lastDecreaseAt < Math.max(params.cooldownMs, state.rttMs ?? 0)) return active;
   const leavingSlowStart = inSlowStart(state);
-  const window = Math.max(1, state.window * (leavingSlowStart ? SLOW_START_EXIT_FACTOR : params.decreaseFactor));
+  const window = Math.max(
+    1,
+    state.window * (leavingSlowStart ? SLOW_START_EXIT_FACTOR : decreaseFactorAt(state, params.decreaseFactor)),
+  );
   // Leaving slow start, the window before the cut was a doubling's overshoot, not a point to climb back to.
   const lastMax = leavingSlowStart ? undefined : state.window;
   return { ...active, window, ssthresh: window, lastDecreaseAt: now, lastMax };

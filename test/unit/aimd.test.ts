@@ -169,6 +169,18 @@ describe("AIMD governor: growth around the last push-back", () => {
     expect(roundTrip()).toBeCloseTo(1, 0); // past it: the capacity grew, one slot per round trip
   });
 
+  it("a push-back within a slot of the last one cuts half as deep, (1 + β) ÷ 2; anywhere else by β", () => {
+    const cut = (lastMax: number | undefined) =>
+      aimdOnCongestion(aimdOnDispatch({ ...steady(20), lastMax }, 20), params, 1_000, 1_000).window;
+    // Probing the capacity it found: 20 × 0.95.
+    expect(cut(20)).toBeCloseTo(19);
+    expect(cut(20.6)).toBeCloseTo(19);
+    // The capacity fell (refused well below the last point), grew (past it), or no point yet: 20 × 0.9.
+    expect(cut(25)).toBeCloseTo(18);
+    expect(cut(15)).toBeCloseTo(18);
+    expect(cut(undefined)).toBeCloseTo(18);
+  });
+
   it("leaving slow start sets no point to climb back to (the doubling overshot)", () => {
     const state = aimdOnCongestion(initialAimd(params, 0), params, 1_000, 1_000);
     expect(state.lastMax).toBeUndefined();
@@ -256,7 +268,8 @@ describe("AIMD governor on a simulated backend", () => {
       durationMs: 30_000,
     });
     const default_ = simulate({ params, capacity: () => 16, serviceMs: 200, hopMs: 10, durationMs: 30_000 });
-    expect(halving.utilisation(5_000, 30_000)).toBeLessThan(0.85);
-    expect(default_.utilisation(5_000, 30_000)).toBeGreaterThan(halving.utilisation(5_000, 30_000));
+    // 0.85 with the shallower cut at the probed capacity, (1 + 0.5) ÷ 2; 0.75 without it. The default: 0.93.
+    expect(halving.utilisation(5_000, 30_000)).toBeLessThan(0.86);
+    expect(default_.utilisation(5_000, 30_000)).toBeGreaterThan(halving.utilisation(5_000, 30_000) + 0.05);
   });
 });
