@@ -181,14 +181,13 @@ export class InvokerDurableObject extends DurableObject<Env> {
               batch.map((call) => call.report),
               from,
             );
-            for (const call of batch) {
-              this.#jobs.remove(call.taskId, call.invocation);
-              this.#reporting.delete(callKey(call.taskId, call.invocation));
-            }
-            if (jobs.length > 0) {
-              this.ctx.storage.transactionSync(() => this.#jobs.enqueue(jobs, Date.now()));
-              this.#startAnswered(jobs);
-            }
+            // One transaction: the reported jobs leave, the answer's jobs arrive.
+            this.ctx.storage.transactionSync(() => {
+              for (const call of batch) this.#jobs.remove(call.taskId, call.invocation);
+              if (jobs.length > 0) this.#jobs.enqueue(jobs, Date.now());
+            });
+            for (const call of batch) this.#reporting.delete(callKey(call.taskId, call.invocation));
+            if (jobs.length > 0) this.#startAnswered(jobs);
           } catch (error) {
             failed = true;
             logError("report to shard failed; will retry", error, { shard });
