@@ -17,7 +17,8 @@
  * | outcomes.ts | reports, callbacks, lost leases, retry and backoff |
  * | governor.ts | AIMD windows |
  * | attempt-log.ts | the bounded attempt log |
- * | observations.ts | latency sketches, history and totals for stats and metrics |
+ * | observations.ts | latency sketches, history and totals for stats and metrics (recorded) |
+ * | stats-read.ts | the same read back: stats and Prometheus figures |
  * | outbox.ts | the delivery outbox and its recovery |
  * | retention.ts | purging ended tasks, R2 garbage |
  * | attention.ts | which functions a dispatch pass visits |
@@ -58,7 +59,7 @@ import { concurrencyLimit } from "./governor";
 import { accept, expireIdempotencyKeys, idempotentTask } from "./intake";
 import { activeLanes } from "./lanes";
 import { countByState, getTask, listTasks } from "./listing";
-import { flushFinishes, type ObservedFunction, pruneObservations, readMetrics, readStats } from "./observations";
+import { flushFinishes, pruneObservations } from "./observations";
 import { bulk, continueBulk, operate, purge, redeliver } from "./operations";
 import { applyDeliveryReport, deliveryTiming, markHandedOff, pendingHandoffs, reviveSilentDeliveries } from "./outbox";
 import { applyOutcome, checkCallback, complete, heartbeat, recoverExpiredLeases } from "./outcomes";
@@ -80,16 +81,17 @@ import {
   type TickPlan,
 } from "./schedules";
 import { applyShardSchema } from "./schema";
+import { type ObservedFunction, readMetrics, readStats } from "./stats-read";
 import { nextWakeAt } from "./wake";
 
 export { GRANT_TTL_MS, type GrantRequest } from "./accounts";
 export type { ShardSettings } from "./context";
 export { functionKey } from "./context";
 export { DISPATCH_BUDGET, type DispatchPlan, MORE_DISPATCH_MS } from "./dispatch";
-export type { ObservedFunction } from "./observations";
 export { BULK_CHUNK, BULK_CHUNKS_PER_CALL, BULK_CONTINUE_MS } from "./operations";
 export { HANDOFF_RETRY_MS } from "./outbox";
 export type { PutScheduleResult, TickPlan } from "./schedules";
+export type { ObservedFunction } from "./stats-read";
 
 export class ShardStore {
   readonly #ctx: ShardContext;

@@ -1,40 +1,19 @@
 /**
  * @module
- * What the shard records for stats and metrics, and reads back (the time buckets are src/observability.ts, the
+ * What the shard records for stats and metrics (read back by stats-read.ts; the time buckets are src/observability.ts, the
  * sketch src/latency-sketch.ts). Bounded per function: 60 minute rows of latency sketches, 360 history slots, one row
  * of totals since counting started. A finished task's timings are gathered in memory and written at most once a second
  * per function (finish-buffer.ts), and before every read; history costs an outcome or a dispatch two index probes, and a row write at most once a second
  * per function (or when the function goes idle or busy), never a timer per function.
  */
 
-import {
-  emptySketch,
-  type LatencySketch,
-  mergeInto,
-  parseSketch,
-  type SerializedSketch,
-  serializeSketch,
-} from "../latency-sketch";
-import {
-  type FunctionMetrics,
-  fillHistory,
-  type HistoryPoint,
-  historyStart,
-  latencyWindowStart,
-  minuteOf,
-  type ShardStats,
-  STAGES,
-  type Stage,
-  sketchCutoff,
-  slotOf,
-  sumHistories,
-} from "../observability";
+import { emptySketch, mergeInto, parseSketch, type SerializedSketch, serializeSketch } from "../latency-sketch";
+import { historyStart, minuteOf, STAGES, type Stage, sketchCutoff, slotOf } from "../observability";
 import type { FunctionRecord } from "../records";
 import type { Sql } from "../sql";
 import { functionKey, type ShardContext } from "./context";
 import { bufferFinish, type PendingFinishes, takeDue } from "./finish-buffer";
 import { concurrencyLimit } from "./governor";
-import { countByState } from "./listing";
 import { functionInFlight } from "./running";
 import type { TaskRow } from "./schema";
 
@@ -61,7 +40,7 @@ export const SAMPLE_EVERY_MS = 1_000;
 /** Old minute and history rows one alarm deletes (functions that went quiet keep theirs until then). */
 export const PRUNE_CHUNK = 1_000;
 
-const STAGE_FIELDS: Record<Stage, "q" | "x" | "e"> = { queueWait: "q", execution: "x", endToEnd: "e" };
+export const STAGE_FIELDS: Record<Stage, "q" | "x" | "e"> = { queueWait: "q", execution: "x", endToEnd: "e" };
 
 interface Totals {
   endings: Record<string, number>;
@@ -75,7 +54,7 @@ function emptyTotals(): Totals {
   return { endings: {}, throttled: 0, stages, deliveries: {} };
 }
 
-function readTotals(sql: Sql, account: string, fnName: string): Totals {
+export function readTotals(sql: Sql, account: string, fnName: string): Totals {
   const row = sql
     .exec<{ data: string }>(`SELECT data FROM function_totals WHERE account = ? AND function = ?`, account, fnName)
     .toArray()[0];
@@ -207,7 +186,7 @@ interface Sample {
 /** The last history sample per function, per store (memory only: after an eviction the next event samples). */
 const lastSamples = new WeakMap<ShardContext, Map<string, Sample>>();
 
-function queuedOf(sql: Sql, account: string, fnName: string): number {
+export function queuedOf(sql: Sql, account: string, fnName: string): number {
   return sql
     .exec<{ n: number }>(
       `SELECT COUNT(*) AS n FROM tasks WHERE account = ? AND function = ? AND state = 'queued'`,
@@ -317,132 +296,4 @@ export function forgetObservations(sql: Sql, account: string, fnName: string): v
   for (const table of ["latency_minutes", "history_slots", "function_totals"]) {
     sql.exec(`DELETE FROM ${table} WHERE account = ? AND function = ?`, account, fnName);
   }
-}
-
-/** Which of the account's functions to read, and whether this shard is the function's current one. */
-export interface ObservedFunction {
-  readonly name: string;
-  readonly current: boolean;
-}
-
-/** Stats of one function, or an account's functions on this shard, summed (src/observability.ts merges shards). */
-export function readStats(
-  ctx: ShardContext,
-  account: string,
-  functions: readonly ObservedFunction[],
-  now: number,
-): ShardStats {
-  flushFinishes(ctx, now, { account });
-  const counts: Record<string, number> = {};
-  const sketches: Record<Stage, LatencySketch> = {
-    queueWait: emptySketch(),
-    execution: emptySketch(),
-    endToEnd: emptySketch(),
-  };
-  let finished = 0;
-  let limit: number | null = null;
-  const histories: HistoryPoint[][] = [];
-  const start = historyStart(now);
-  for (const { name, current } of functions) {
-    const fnCounts = countByState(ctx, account, name);
-    for (const [state, n] of Object.entries(fnCounts)) counts[state] = (counts[state] ?? 0) + n;
-    const window = current ? (concurrencyLimit(ctx, account, name) ?? null) : null;
-    if (window !== null) limit = (limit ?? 0) + window;
-    for (const row of ctx.sql
-      .exec<{ data: string }>(
-        `SELECT data FROM latency_minutes WHERE account = ? AND function = ? AND minute >= ?`,
-        account,
-        name,
-        latencyWindowStart(now),
-      )
-      .toArray()) {
-      const data = JSON.parse(row.data) as Record<string, unknown>;
-      finished += typeof data.f === "number" ? data.f : 0;
-      for (const stage of STAGES) mergeInto(sketches[stage], parseSketch(data[STAGE_FIELDS[stage]]));
-    }
-    const rows = readHistoryRows(ctx.sql, account, name, `t >= ?`, start, HISTORY_ROWS_LIMIT);
-    const before = readHistoryRows(ctx.sql, account, name, `t < ?`, start, 1, "DESC")[0];
-    const live = { concurrencyLimit: window ?? 0, inFlight: fnCounts.running ?? 0, queued: fnCounts.queued ?? 0 };
-    // Only the current shard knows the window: elsewhere it reads as 0, so a moved function is not counted twice.
-    const history = fillHistory(rows, before, now, live);
-    for (const p of history) {
-      delete p.last;
-      if (!current) p.concurrencyLimit = 0;
-    }
-    histories.push(history);
-  }
-  return {
-    counts,
-    inFlight: counts.running ?? 0,
-    queued: counts.queued ?? 0,
-    concurrencyLimit: limit,
-    latency: {
-      queueWait: serializeSketch(sketches.queueWait),
-      execution: serializeSketch(sketches.execution),
-      endToEnd: serializeSketch(sketches.endToEnd),
-    },
-    finished,
-    history: sumHistories(histories),
-  };
-}
-
-const HISTORY_ROWS_LIMIT = 400;
-
-function readHistoryRows(
-  sql: Sql,
-  account: string,
-  fnName: string,
-  condition: string,
-  t: number,
-  limit: number,
-  order: "ASC" | "DESC" = "ASC",
-): HistoryPoint[] {
-  return sql
-    .exec<{
-      t: number;
-      concurrency_limit: number;
-      in_flight: number;
-      queued: number;
-      throttled: number;
-      last_in_flight: number;
-      last_queued: number;
-    }>(
-      `SELECT t, concurrency_limit, in_flight, queued, throttled, last_in_flight, last_queued FROM history_slots
-       WHERE account = ? AND function = ? AND ${condition} ORDER BY t ${order} LIMIT ?`,
-      account,
-      fnName,
-      t,
-      limit,
-    )
-    .toArray()
-    .map((r) => ({
-      t: r.t,
-      concurrencyLimit: r.concurrency_limit,
-      inFlight: r.in_flight,
-      queued: r.queued,
-      throttled: r.throttled,
-      last: { inFlight: r.last_in_flight, queued: r.last_queued },
-    }));
-}
-
-/** Prometheus figures per function: totals since counting started, and the gauges now. */
-export function readMetrics(
-  ctx: ShardContext,
-  account: string,
-  functions: readonly ObservedFunction[],
-): FunctionMetrics[] {
-  flushFinishes(ctx, Date.now(), { account });
-  return functions.map(({ name, current }) => {
-    const totals = readTotals(ctx.sql, account, name);
-    return {
-      name,
-      endings: totals.endings,
-      queued: queuedOf(ctx.sql, account, name),
-      inFlight: functionInFlight(ctx.sql, account, name),
-      concurrencyLimit: current ? (concurrencyLimit(ctx, account, name) ?? null) : null,
-      throttled: totals.throttled,
-      histograms: totals.stages,
-      deliveries: totals.deliveries,
-    };
-  });
 }
