@@ -157,7 +157,10 @@ describe("dispatch under random workloads", () => {
         expect(counts.running ?? 0).toBe(0);
         expect((counts.succeeded ?? 0) + (counts.failed ?? 0)).toBe(submitted);
       }),
-      { numRuns: 150, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH } : {}) },
+      {
+        numRuns: 150,
+        ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH } : {}),
+      },
     );
   }, 60_000);
 });
