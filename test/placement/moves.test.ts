@@ -153,10 +153,11 @@ it("promotes a flooding auto function to a dedicated, partitioned shard; reclaim
   }
 
   // Stats show the placement and the history marks the move. PLACEMENT_RECLAIM_IDLE_MS (2 s) after the last task the
-  // function goes back to the shared tier; under load that may already have happened.
+  // function goes back to the shared tier; under load that may already have happened. A review between the end of
+  // the backlog and the reclaim may first shrink the partitions to 1 (reason "load"): one move more.
   const seen = await stats(account, "flood");
   const placement = seen.placement as { tier: string; reason: string; moves: number };
-  expect(["dedicated/backlog/1", "shared/idle/2"]).toContain(
+  expect(["dedicated/backlog/1", "dedicated/load/2", "shared/idle/2", "shared/idle/3"]).toContain(
     `${placement.tier}/${placement.reason}/${placement.moves}`,
   );
   expect(seen.history.some((p) => p.move?.reason === "backlog")).toBe(true);
@@ -164,13 +165,15 @@ it("promotes a flooding auto function to a dedicated, partitioned shard; reclaim
   // Idle for PLACEMENT_RECLAIM_IDLE_MS: reclaimed to the shared tier by the dedicated shard's own alarm.
   const reclaimed = await placedOn(account, "flood", "shared", 20_000);
   expect(reclaimed.shard).toBe(shared);
-  expect(reclaimed.placement).toMatchObject({ reason: "idle", moves: 2, partitions: 1 });
+  expect(reclaimed.placement).toMatchObject({ reason: "idle", partitions: 1 });
+  const moves = reclaimed.placement?.moves ?? 0;
+  expect([2, 3]).toContain(moves);
   expect(new Set(reclaimed.previousShards)).toEqual(new Set([...partitions, promoted.shard]));
   await quietPeriod(1_100, "the gateway caches function records for CACHE_TTL_MS");
   const back = await submitBatch(account, "flood", [{ payload: { echo: "back" } }]);
   expect(shardOfTaskId(back[0] as string)).toBe(shared);
   await waitForState(account, back[0] as string, "succeeded");
-  expect((await stats(account, "flood")).placement).toMatchObject({ tier: "shared", moves: 2 });
+  expect((await stats(account, "flood")).placement).toMatchObject({ tier: "shared", moves });
   await waitAllEnded(account, "flood", [...all, ...back]);
 }, 90_000);
 
