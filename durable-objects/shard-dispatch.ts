@@ -33,32 +33,9 @@ export class DispatchRuns {
   /** The dispatch run in progress, if any; `#again` asks it to go round once more. */
   #dispatching: Promise<void> | undefined;
   #again = false;
-  /**
-   * The pending alarm as this object last set or read it (undefined: not known). Nothing but this class sets it and
-   * nothing deletes it, so a known time still ahead is still pending; one that has come is read again, and the
-   * alarm handler forgets it ({@link alarmFired}). Spares a storage read per report.
-   */
-  #alarmAt: number | null | undefined;
 
   constructor(deps: DispatchDeps) {
     this.#deps = deps;
-  }
-
-  /** The alarm handler runs: the alarm it was is no longer pending. */
-  alarmFired(): void {
-    this.#alarmAt = undefined;
-  }
-
-  async #pendingAlarm(): Promise<number | null> {
-    const known = this.#alarmAt;
-    if (typeof known === "number" && known > Date.now()) return known;
-    this.#alarmAt = await this.#deps.storage.getAlarm();
-    return this.#alarmAt;
-  }
-
-  async #setAlarm(at: number): Promise<void> {
-    await this.#deps.storage.setAlarm(at);
-    this.#alarmAt = at;
   }
 
   /**
@@ -88,17 +65,18 @@ export class DispatchRuns {
 
   /** An alarm at most SAFETY_ALARM_MS away, unless one is set already. */
   async ensureAlarm(): Promise<void> {
-    if ((await this.#pendingAlarm()) === null) await this.#setAlarm(Date.now() + SAFETY_ALARM_MS);
+    const storage = this.#deps.storage;
+    if ((await storage.getAlarm()) === null) await storage.setAlarm(Date.now() + SAFETY_ALARM_MS);
   }
 
   /** Make sure one alarm covers whatever still waits (`moreReady`: the last pass stopped at its budget). */
   async scheduleAlarm(moreReady: boolean): Promise<void> {
-    const { store, placement } = this.#deps;
+    const { store, placement, storage } = this.#deps;
     const now = Date.now();
     const wakeAt = earliest(store.nextWakeAt(now, moreReady), placement.wakeAt(now));
     if (wakeAt === null) return;
-    const current = await this.#pendingAlarm();
-    if (current === null || wakeAt < current) await this.#setAlarm(wakeAt);
+    const current = await storage.getAlarm();
+    if (current === null || wakeAt < current) await storage.setAlarm(wakeAt);
   }
 
   /** Send deliveries recorded by transitions to the delivery queue. */

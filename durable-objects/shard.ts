@@ -293,7 +293,6 @@ export class ShardDurableObject extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    this.#runs.alarmFired();
     const now = Date.now();
     const { aborts } = this.#tx(() => {
       this.#store.recoverExpiredLeases(now);
