@@ -96,8 +96,7 @@ export class InvokerDurableObject extends DurableObject<Env> {
   #stopTakingAt = 0;
 
   async #drain(): Promise<void> {
-    const stopTakingAt = Date.now() + MAX_DRAIN_MS;
-    this.#stopTakingAt = stopTakingAt;
+    this.#stopTakingAt = Date.now() + MAX_DRAIN_MS;
     // Each drain starts from what storage says (a call whose bookkeeping failed is waiting again, say); the flags
     // then spare the turns after it.
     this.#maybeWaiting = true;
@@ -107,7 +106,7 @@ export class InvokerDurableObject extends DurableObject<Env> {
       this.#signalled = false;
       unreported = (await this.#reportFinished()) || unreported;
       const free = CALLS_PER_INVOKER - this.#active.size;
-      if (free > 0 && this.#maybeWaiting && Date.now() < stopTakingAt) {
+      if (free > 0 && this.#maybeWaiting && Date.now() < this.#stopTakingAt) {
         const jobs = this.#jobs.waiting(free, new Set([...this.#active.keys(), ...this.#reporting]));
         if (jobs.length < free) this.#maybeWaiting = false;
         for (const job of jobs) this.#start(job);
