@@ -41,6 +41,11 @@ export const MAX_OBSERVED_FUNCTIONS = 1_000;
 export type Stage = "queueWait" | "execution" | "endToEnd";
 export const STAGES: readonly Stage[] = ["queueWait", "execution", "endToEnd"];
 
+/** One empty latency sketch per stage (a shard's buffer, a read, a merge of shards). */
+export function emptyStageSketches(): Record<Stage, LatencySketch> {
+  return { queueWait: emptySketch(), execution: emptySketch(), endToEnd: emptySketch() };
+}
+
 export function minuteOf(t: number): number {
   return Math.floor(t / MINUTE_MS) * MINUTE_MS;
 }
@@ -176,11 +181,7 @@ export interface MergedStats {
 /** Merge shards' answers into the stats figures: sums, merged sketches, throughput over the window's length. */
 export function mergeShardStats(parts: readonly ShardStats[], now: number): MergedStats {
   const counts: Record<string, number> = {};
-  const sketches: Record<Stage, LatencySketch> = {
-    queueWait: emptySketch(),
-    execution: emptySketch(),
-    endToEnd: emptySketch(),
-  };
+  const sketches = emptyStageSketches();
   let inFlight = 0;
   let queued = 0;
   let finished = 0;

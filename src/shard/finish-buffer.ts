@@ -7,8 +7,8 @@
  * most the last second of these figures (never a task, a state count or anything else).
  */
 
-import { emptySketch, type LatencySketch, recordValue } from "../latency-sketch";
-import { STAGES, type Stage } from "../observability";
+import { type LatencySketch, recordValue } from "../latency-sketch";
+import { emptyStageSketches, STAGES, type Stage } from "../observability";
 import { functionKey, type ShardContext } from "./context";
 
 /** How long finishes wait in memory before they are written. */
@@ -67,7 +67,7 @@ export function bufferFinish(
       minute,
       since: now,
       finished: 0,
-      sketches: { queueWait: emptySketch(), execution: emptySketch(), endToEnd: emptySketch() },
+      sketches: emptyStageSketches(),
       endings: {},
     };
     buffer.set(key, pending);

@@ -1,7 +1,7 @@
 /**
  * @module
- * What the shard records for stats and metrics (read back by stats-read.ts; the time buckets are src/observability.ts, the
- * sketch src/latency-sketch.ts). Bounded per function: 60 minute rows of latency sketches, 360 history slots, one row
+ * What the shard records for stats and metrics (read back by stats-read.ts; the time buckets are
+ * src/observability.ts, the sketch src/latency-sketch.ts). Bounded per function: 60 minute rows of latency sketches, 360 history slots, one row
  * of totals since counting started. A finished task's timings are gathered in memory and written at most once a second
  * per function (finish-buffer.ts), and before every read; history costs an outcome or a dispatch two index probes, and a row write at most once a second
  * per function (or when the function goes idle or busy), never a timer per function.

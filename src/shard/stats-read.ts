@@ -4,8 +4,9 @@
  * on this shard summed (src/observability.ts merges shards). Buffered finishes are written first, so a read sees them.
  */
 
-import { emptySketch, type LatencySketch, mergeInto, parseSketch, serializeSketch } from "../latency-sketch";
+import { mergeInto, parseSketch, serializeSketch } from "../latency-sketch";
 import {
+  emptyStageSketches,
   type FunctionMetrics,
   fillHistory,
   type HistoryPoint,
@@ -13,7 +14,6 @@ import {
   latencyWindowStart,
   type ShardStats,
   STAGES,
-  type Stage,
   sumHistories,
 } from "../observability";
 import type { Sql } from "../sql";
@@ -38,11 +38,7 @@ export function readStats(
 ): ShardStats {
   flushFinishes(ctx, now, { account });
   const counts: Record<string, number> = {};
-  const sketches: Record<Stage, LatencySketch> = {
-    queueWait: emptySketch(),
-    execution: emptySketch(),
-    endToEnd: emptySketch(),
-  };
+  const sketches = emptyStageSketches();
   let finished = 0;
   let limit: number | null = null;
   const histories: HistoryPoint[][] = [];
