@@ -63,10 +63,17 @@ export class DispatchRuns {
     return run;
   }
 
-  /** An alarm at most SAFETY_ALARM_MS away, unless one is set already. */
-  async ensureAlarm(): Promise<void> {
+  /**
+   * An alarm at most SAFETY_ALARM_MS away unless one is set already, and in any case one by `by` (the earliest lease a
+   * pass just gave out: a job whose hand-off or answer is lost is queued again when its lease runs out, however far
+   * away the shard's next alarm was).
+   */
+  async ensureAlarm(by: number | null = null): Promise<void> {
     const storage = this.#deps.storage;
-    if ((await storage.getAlarm()) === null) await storage.setAlarm(Date.now() + SAFETY_ALARM_MS);
+    const current = await storage.getAlarm();
+    if (current === null)
+      await storage.setAlarm(Math.min(Date.now() + SAFETY_ALARM_MS, by ?? Number.POSITIVE_INFINITY));
+    else if (by !== null && by < current) await storage.setAlarm(by);
   }
 
   /** Make sure one alarm covers whatever still waits (`moreReady`: the last pass stopped at its budget). */
@@ -111,10 +118,23 @@ export class DispatchRuns {
 
   /** Run dispatch passes, hand the jobs to invokers, then make sure one alarm covers whatever still waits. */
   async #dispatch(): Promise<void> {
-    const { store, env, transactions } = this.#deps;
-    const shard = this.#deps.name();
     const sends: Promise<unknown>[] = [];
     let more = false;
+    // Whatever fails here, the alarm covers the leases the passes gave out (and the alarm retries a failed run).
+    try {
+      more = await this.#passes(sends);
+      await Promise.all(sends);
+      await this.handOffDeliveries();
+    } finally {
+      await this.scheduleAlarm(more);
+    }
+    void this.reviewPlacement();
+  }
+
+  /** Up to PASSES_PER_CALL passes; their hand-offs go to `sends`. Returns whether the last stopped at its budget. */
+  async #passes(sends: Promise<unknown>[]): Promise<boolean> {
+    const { store, env, transactions } = this.#deps;
+    const shard = this.#deps.name();
     await refreshGrants(store, env, shard);
     for (let pass = 0; pass < PASSES_PER_CALL; pass++) {
       const plan = transactions.transactionSync(() => store.planDispatch(shard, Date.now()));
@@ -128,12 +148,8 @@ export class DispatchRuns {
           );
         }
       }
-      more = plan.more;
-      if (!more) break;
+      if (!plan.more) return false;
     }
-    await Promise.all(sends);
-    await this.handOffDeliveries();
-    await this.scheduleAlarm(more);
-    void this.reviewPlacement();
+    return true;
   }
 }

@@ -246,7 +246,7 @@ export class ShardDurableObject extends DurableObject<Env> {
     from?: { invoker: number; free: number },
   ): Promise<{ applied: number; jobs: InvocationJob[] }> {
     const now = Date.now();
-    const { applied, jobs, passNeeded } = this.#tx(() => {
+    const { applied, jobs, passNeeded, leaseBy } = this.#tx(() => {
       const count = reports.filter((r) => this.#store.applyOutcome(r, now).applied).length;
       const plan = from && from.free > 0 ? this.#store.planDispatch(this.#name, now, from) : undefined;
       return {
@@ -255,9 +255,11 @@ export class ShardDurableObject extends DurableObject<Env> {
         // The answer's own pass saw every function with due work: unless it ran out of this invoker's slots (or an
         // account's grant may need refreshing), a pass for the whole pool would find nothing more to start.
         passNeeded: plan === undefined || plan.exhausted || this.#store.hasAccountLimits(),
+        leaseBy: plan?.leaseBy ?? null,
       };
     });
-    await this.#runs.ensureAlarm();
+    // The answer may be lost on its way back: the alarm must come by the leases it gave out.
+    await this.#runs.ensureAlarm(leaseBy);
     // Many invokers report at once; one dispatch run (going round again if needed) serves them all.
     if (passNeeded) void this.#runs.kick();
     else void this.#runs.afterReport(reports.some((r) => r.outcome.kind !== "succeeded"));

@@ -36,6 +36,11 @@ export interface DispatchPlan {
    * function still had ready work and room: a pass for the other invokers would find work.
    */
   readonly exhausted: boolean;
+  /**
+   * The earliest lease this pass gave out, or null: the shard must wake by then, so a job whose hand-off or answer was
+   * lost is queued again when its lease runs out.
+   */
+  readonly leaseBy: number | null;
 }
 
 /** Largest number of tasks one dispatch pass moves (bounds the transaction and the CPU of one call). */
@@ -61,7 +66,9 @@ export function planDispatch(
   // Only functions with due work (attention.ts): thousands of idle ones cost nothing here, and a pass with none (the
   // answer to a report once the backlog is gone) reads nothing at all, not even the calls in flight.
   const visited = functionsToVisit(ctx, now);
-  if (visited.length === 0) return { byInvoker: new Map(), dispatched: 0, expired: 0, more: false, exhausted: false };
+  if (visited.length === 0) {
+    return { byInvoker: new Map(), dispatched: 0, expired: 0, more: false, exhausted: false, leaseBy: null };
+  }
   const { running, accountRunning, load } = runningCalls(ctx);
   const perInvoker = ctx.settings.callsPerInvoker;
   const freeSlots =
@@ -106,6 +113,7 @@ export function planDispatch(
   let dispatched = 0;
   /** Calls started per function by this pass. */
   const started = new Map<string, number>();
+  let leaseBy: number | null = null;
   for (const [key, count] of allocation.calls) {
     const fn = ctx.functions.get(key);
     if (!fn || count <= 0) continue;
@@ -119,6 +127,8 @@ export function planDispatch(
     }
     dispatched += calls;
     started.set(key, calls);
+    const lease = leaseUntil(ctx, fn, now);
+    if (calls > 0 && (leaseBy === null || lease < leaseBy)) leaseBy = lease;
     // The pass knows the function's calls in flight: the history sample need not count them again.
     if (calls > 0) noteActivity(ctx, fn, now, 0, (running.get(key) ?? 0) + calls);
   }
@@ -138,7 +148,13 @@ export function planDispatch(
     // nothing for another invoker (the usual answer to a report of a busy function: one slot freed, one call started),
     // so the shard runs no pass for the pool then.
     exhausted: allocation.more || budget === 0 || (fifo ? dispatched >= budget : cappedByBudget),
+    leaseBy,
   };
+}
+
+/** When a call of `fn` started at `now` counts as vanished: its timeout, plus the grace for its report to arrive. */
+function leaseUntil(ctx: ShardContext, fn: FunctionRecord, now: number): number {
+  return now + fn.spec.timeoutMs + ctx.settings.leaseGraceMs;
 }
 
 /**
@@ -197,7 +213,7 @@ export function dispatchRow(
     to,
     attempt,
     invocation,
-    deadline + ctx.settings.leaseGraceMs,
+    leaseUntil(ctx, fn, now),
     invoker,
     callbackToken,
     now,

@@ -176,3 +176,43 @@ describe("invoker: the report's answer carries the next jobs", () => {
     expect(new Set(ids).size).toBe(300);
   }, 60_000);
 });
+
+describe("invoker: a report's answer that never arrives", () => {
+  it("leaves an alarm by the started tasks' lease, so they run again even when the shard's alarm was far away", async () => {
+    const account = await createAccount("lost-answer");
+    await putFunction(account, "f", { target: demoTarget, timeoutMs: 1000, isolation: "dedicated" });
+    const record = await env.REGISTRY.getByName(REGISTRY_NAME).getFunction(account.id, "f");
+    const shard = env.SHARD.getByName(record?.shard ?? "");
+    // A task due in 1 s; once it sits in the shard, the shard's only alarm is moved an hour away (as if a retention
+    // purge or a schedule's tick were all it waited for).
+    const response = await tenant(account, "/v1/functions/f/tasks", {
+      method: "POST",
+      headers: { "content-type": "application/json", "sluice-delay": "1" },
+      body: JSON.stringify({ echo: "lost" }),
+    });
+    expect(response.status).toBe(202);
+    const { id } = (await response.json()) as { id: string };
+    await vi.waitFor(async () => expect(await shard.countByState(account.id, "f")).toEqual({ queued: 1 }), {
+      timeout: 5000,
+      interval: 20,
+    });
+    await runInDurableObject(shard, (_i, state) => state.storage.setAlarm(Date.now() + 3_600_000));
+    await quietPeriod(1200, "let the delay end");
+    // An invoker's report (of nothing) asks for work: the answer carries the task, and is lost on the way back.
+    const answer = await shard.report([], { invoker: 0, free: 6 });
+    expect(answer.jobs.map((j) => j.taskId)).toEqual([id]);
+    const { alarm, leaseUntil } = await runInDurableObject(shard, async (_i, state) => ({
+      alarm: await state.storage.getAlarm(),
+      leaseUntil: state.storage.sql
+        .exec<{ t: number }>(`SELECT lease_until AS t FROM tasks WHERE state = 'running'`)
+        .one().t,
+    }));
+    expect(alarm).not.toBeNull();
+    expect(alarm ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(leaseUntil);
+    // The lease runs out (1 s timeout + 1 s grace), the alarm queues the task again, and it runs.
+    await vi.waitFor(async () => expect(await shard.countByState(account.id, "f")).toEqual({ succeeded: 1 }), {
+      timeout: 10_000,
+      interval: 100,
+    });
+  }, 20_000);
+});
