@@ -94,7 +94,7 @@ export function noteCallEnded(ctx: ShardContext, fn: FunctionRecord, now: number
 function readyBacklog(ctx: ShardContext, fn: FunctionRecord, now: number, cap: number): number {
   return ctx.sql
     .exec<{ n: number }>(
-      `SELECT COUNT(*) AS n FROM (SELECT 1 FROM tasks INDEXED BY tasks_by_function_ready
+      `SELECT COUNT(*) AS n FROM (SELECT 1 FROM tasks INDEXED BY tasks_queued_by_function
          WHERE account = ? AND function = ? AND state = 'queued' AND not_before <= ? LIMIT ?)`,
       fn.account,
       fn.name,

@@ -87,12 +87,19 @@ export const TASKS_SCHEMA: readonly string[] = [
      error TEXT,
      purge_at INTEGER, attempt_log_dropped INTEGER NOT NULL DEFAULT 0, lane_tag INTEGER, schedule TEXT,
      traceparent TEXT)`,
-  `CREATE INDEX IF NOT EXISTS tasks_by_function_ready ON tasks (account, function, state, not_before, seq)`,
   `CREATE INDEX IF NOT EXISTS tasks_by_function_state_seq ON tasks (account, function, state, seq)`,
   `CREATE INDEX IF NOT EXISTS tasks_by_function_seq ON tasks (account, function, seq)`,
-  `CREATE INDEX IF NOT EXISTS tasks_by_state_time ON tasks (state, not_before)`,
+  // Indexes read only for queued tasks are partial: a task leaves them once at dispatch, and its later transitions
+  // (running → succeeded, the most common write after the insert) touch none of them.
+  `CREATE INDEX IF NOT EXISTS tasks_queued_by_function ON tasks (account, function, not_before, seq)
+     WHERE state = 'queued'`,
+  `CREATE INDEX IF NOT EXISTS tasks_queued_by_age ON tasks (account, function, age_from) WHERE state = 'queued'`,
+  `CREATE INDEX IF NOT EXISTS tasks_queued_by_time ON tasks (not_before, seq) WHERE state = 'queued'`,
+  // What they replaced (each keyed by state, so every transition rewrote all three).
+  `DROP INDEX IF EXISTS tasks_by_function_ready`,
+  `DROP INDEX IF EXISTS tasks_by_state_time`,
+  `DROP INDEX IF EXISTS tasks_by_function_age`,
   `CREATE INDEX IF NOT EXISTS tasks_by_lease ON tasks (lease_until) WHERE state = 'running'`,
-  `CREATE INDEX IF NOT EXISTS tasks_by_function_age ON tasks (account, function, state, age_from)`,
   `CREATE INDEX IF NOT EXISTS tasks_by_purge ON tasks (purge_at) WHERE purge_at IS NOT NULL`,
   // Calls in flight, read by every dispatch pass: only running rows, and covering, so the pass never touches the table.
   `CREATE INDEX IF NOT EXISTS tasks_running ON tasks (account, function, invoker, async) WHERE state = 'running'`,
