@@ -2,11 +2,10 @@
  * @module
  * The function URL: `POST /v1/functions/:name/tasks` (one task, any content type) and `POST .../tasks:batch`.
  *
- * A plain submission goes straight to its shard, with others that arrive meanwhile, and through the ingest queue when
- * the shard cannot take it now (intake.ts). A submission with an `Idempotency-Key`, and a batch, go to the function's
- * shard in one RPC of their own: only the shard can say synchronously whether a key was used before, and it decides
- * that in the same transaction that stores the task, so two racing submissions with one key can never both create a
- * task.
+ * A plain submission goes through an ingest queue (the gateway stays stateless and absorbs bursts). A submission with
+ * an `Idempotency-Key`, and a batch, go straight to the function's shard in one RPC instead: only the shard can say
+ * synchronously whether a key was used before, and it decides that in the same transaction that stores the task, so
+ * two racing submissions with one key can never both create a task.
  */
 
 import { type Context, Hono } from "hono";
@@ -14,7 +13,7 @@ import { readConfig } from "../../src/config";
 import { utf8 } from "../../src/encoding";
 import { mintTaskId } from "../../src/ids";
 import { MAX_BATCH_BODY_BYTES } from "../../src/limits";
-import { routeTask } from "../../src/placement";
+import { ingestPartition, routeTask } from "../../src/placement";
 import { validationProblem } from "../../src/problem";
 import type {
   FunctionRecord,
@@ -30,11 +29,19 @@ import { admitSubmissions } from "../platform/rate-limit";
 import { type Principal, taskIdKey } from "../platform/registry-client";
 import { ingestMessage } from "../platform/tasks";
 import { requireFunction } from "./functions";
-import { submitTask } from "./intake";
 import type { GatewayEnv } from "./middleware";
 import { shard, shardsOf } from "./shards";
 import { presentTask, taskUrl } from "./task-view";
 import { parseJsonBody, readBody } from "./validation";
+
+/** Number of ingest queue partitions bound in wrangler.toml (INGEST_0 ... INGEST_3). */
+const INGEST_PARTITIONS = 4;
+
+function ingestQueue(env: Env, partition: number): Queue<IngestMessage> {
+  const queue = [env.INGEST_0, env.INGEST_1, env.INGEST_2, env.INGEST_3][partition];
+  if (!queue) throw new Error(`no ingest queue ${partition}`);
+  return queue as Queue<IngestMessage>;
+}
 
 interface TaskOptions {
   origin: string;
@@ -164,7 +171,10 @@ export const submitRoutes = new Hono<GatewayEnv>()
       ({ id, deduplicated } = result);
       if (deduplicated && task.payload.r2Key) await c.env.BLOBS.delete(task.payload.r2Key);
     } else {
-      await submitTask(c.env, fn, message);
+      // Awaited before answering: `waitUntil(send())` would drop a failed send and lose the task.
+      await ingestQueue(c.env, ingestPartition(fn.account, fn.name, INGEST_PARTITIONS)).send(message, {
+        contentType: "v8",
+      });
     }
 
     const waitSeconds = preferWaitSeconds(c.req.header("prefer"));
