@@ -1,5 +1,5 @@
 import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, inject, it, vi } from "vitest";
 import { invokerName, REGISTRY_NAME } from "../../src/placement";
 import type { InvocationJob } from "../../src/records";
 import { createAccount, demoTarget, putFunction, quietPeriod, tenant } from "./helpers";
@@ -215,4 +215,84 @@ describe("invoker: a report's answer that never arrives", () => {
       interval: 100,
     });
   }, 20_000);
+});
+
+describe("shard: a delivery hand-off that fails after a report", () => {
+  it("brings the alarm near, even when the pending one was an hour away, and the delivery goes out", async () => {
+    const account = await createAccount("handoff");
+    await putFunction(account, "f", {
+      target: demoTarget,
+      timeoutMs: 20_000,
+      isolation: "dedicated",
+      destinations: { onSuccess: { type: "webhook", url: `${inject("receiverUrl")}/hook/handoff` } },
+    });
+    const record = await env.REGISTRY.getByName(REGISTRY_NAME).getFunction(account.id, "f");
+    const shard = env.SHARD.getByName(record?.shard ?? "");
+    const response = await tenant(account, "/v1/functions/f/tasks", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ sleepMs: 15_000 }),
+    });
+    const { id } = (await response.json()) as { id: string };
+    const invocation = await vi.waitFor(
+      () =>
+        runInDurableObject(shard, (_i, state) => {
+          const row = state.storage.sql
+            .exec<{ invocations: number }>(`SELECT invocations FROM tasks WHERE id = ? AND state = 'running'`, id)
+            .toArray()[0];
+          if (!row) throw new Error("not running yet");
+          return row.invocations;
+        }),
+      { timeout: 5000, interval: 20 },
+    );
+    // The delivery queue refuses the next send; the shard's only alarm is an hour away.
+    await runInDurableObject(shard, async (instance, state) => {
+      const bindings = (instance as unknown as { env: { DELIVERIES: Queue } }).env;
+      const queue = bindings.DELIVERIES;
+      bindings.DELIVERIES = {
+        send: () => {
+          bindings.DELIVERIES = queue;
+          return Promise.reject(new Error("queue unavailable"));
+        },
+      } as unknown as Queue;
+      await state.storage.setAlarm(Date.now() + 3_600_000);
+    });
+    const body = new TextEncoder().encode('{"ok":true}');
+    const reportedAt = Date.now();
+    await shard.report(
+      [
+        {
+          taskId: id,
+          invocation,
+          startedAt: reportedAt - 10,
+          durationMs: 10,
+          outcome: {
+            kind: "succeeded",
+            status: 200,
+            body: { contentType: "application/json", size: 11, inline: body },
+          },
+        },
+      ],
+      { invoker: 0, free: 6 },
+    );
+    await vi.waitFor(
+      async () => {
+        const alarm = await runInDurableObject(shard, (_i, state) => state.storage.getAlarm());
+        expect(alarm ?? Number.POSITIVE_INFINITY).toBeLessThan(reportedAt + 60_000);
+      },
+      { timeout: 3000, interval: 20 },
+    );
+    // The alarm hands the delivery off.
+    await vi.waitFor(
+      async () => {
+        const waiting = await runInDurableObject(
+          shard,
+          (_i, state) =>
+            state.storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM deliveries WHERE handed_off = 0`).one().n,
+        );
+        expect(waiting).toBe(0);
+      },
+      { timeout: 10_000, interval: 100 },
+    );
+  }, 30_000);
 });
