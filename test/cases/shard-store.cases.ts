@@ -60,6 +60,22 @@ export interface StoreCase {
 
 export const shardStoreCases: readonly StoreCase[] = [
   {
+    name: "dispatch plan: names the earliest lease it gave out (the alarm must come by then), none when it started nothing",
+    run: (sql) => {
+      const { store, submit } = setup(sql, { timeoutMs: 7_000 });
+      expect(store.planDispatch("s", T0).leaseBy).toBeNull();
+      const id = submit(T0);
+      const plan = store.planDispatch("s", T0 + 5);
+      expect([...plan.byInvoker.values()].flat().map((j) => j.taskId)).toEqual([id]);
+      // timeoutMs plus the grace of TEST_SHARD_SETTINGS (1 s), from the moment of dispatch.
+      expect(plan.leaseBy).toBe(T0 + 5 + 7_000 + 1_000);
+      const lease = sql.exec<{ t: number }>(`SELECT lease_until AS t FROM tasks WHERE id = ?`, id).one().t;
+      expect(plan.leaseBy).toBe(lease);
+      expect(store.planDispatch("s", T0 + 10).leaseBy).toBeNull();
+    },
+  },
+
+  {
     name: "attempt log: keeps the newest 100 entries and counts the dropped ones",
     run: (sql) => {
       const { submit, dispatch, report, task } = setup(sql, {
