@@ -68,22 +68,24 @@ export class DispatchRuns {
    * pass just gave out: a job whose hand-off or answer is lost is queued again when its lease runs out, however far
    * away the shard's next alarm was).
    */
-  async ensureAlarm(by: number | null = null): Promise<void> {
-    const storage = this.#deps.storage;
-    const current = await storage.getAlarm();
-    if (current === null)
-      await storage.setAlarm(Math.min(Date.now() + SAFETY_ALARM_MS, by ?? Number.POSITIVE_INFINITY));
-    else if (by !== null && by < current) await storage.setAlarm(by);
+  ensureAlarm(by: number | null = null): Promise<void> {
+    return this.#alarmBy(by, Date.now() + SAFETY_ALARM_MS);
   }
 
   /** Make sure one alarm covers whatever still waits (`moreReady`: the last pass stopped at its budget). */
-  async scheduleAlarm(moreReady: boolean): Promise<void> {
-    const { store, placement, storage } = this.#deps;
+  scheduleAlarm(moreReady: boolean): Promise<void> {
+    const { store, placement } = this.#deps;
     const now = Date.now();
-    const wakeAt = earliest(store.nextWakeAt(now, moreReady), placement.wakeAt(now));
-    if (wakeAt === null) return;
+    return this.#alarmBy(earliest(store.nextWakeAt(now, moreReady), placement.wakeAt(now)));
+  }
+
+  /** The pending alarm moved to `at` if that is sooner; with none pending, one at the earlier of `at` and `orElse`. */
+  async #alarmBy(at: number | null, orElse: number | null = null): Promise<void> {
+    if (at === null && orElse === null) return;
+    const storage = this.#deps.storage;
     const current = await storage.getAlarm();
-    if (current === null || wakeAt < current) await storage.setAlarm(wakeAt);
+    const wanted = current === null ? earliest(at, orElse) : at;
+    if (wanted !== null && (current === null || wanted < current)) await storage.setAlarm(wanted);
   }
 
   /** Send deliveries recorded by transitions to the delivery queue. */

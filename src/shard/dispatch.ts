@@ -127,10 +127,11 @@ export function planDispatch(
     }
     dispatched += calls;
     started.set(key, calls);
-    const lease = leaseUntil(ctx, fn, now);
-    if (calls > 0 && (leaseBy === null || lease < leaseBy)) leaseBy = lease;
-    // The pass knows the function's calls in flight: the history sample need not count them again.
-    if (calls > 0) noteActivity(ctx, fn, now, 0, (running.get(key) ?? 0) + calls);
+    if (calls > 0) {
+      leaseBy = Math.min(leaseBy ?? Number.POSITIVE_INFINITY, leaseUntil(ctx, fn, now));
+      // The pass knows the function's calls in flight: the history sample need not count them again.
+      noteActivity(ctx, fn, now, 0, (running.get(key) ?? 0) + calls);
+    }
   }
   for (const fn of visited) {
     refreshAttention(ctx, fn);

@@ -8,10 +8,8 @@
 import { describe, expect, it } from "vitest";
 import { applyShardSchema } from "../../src/shard/schema";
 import type { SqlValue } from "../../src/sql";
-import { flowControlCases } from "../cases/flow-control.cases";
-import { isolationCases, laneStorageCases, reportAnswerCases } from "../cases/isolation.cases";
 import { observationCases } from "../cases/observations.cases";
-import { shardStoreCases } from "../cases/shard-store.cases";
+import { STORE_CASES } from "../cases/store-cases";
 import { NodeSql } from "../support/node-sql";
 
 /** A NodeSql that remembers every statement it ran. */
@@ -36,14 +34,7 @@ const BOUNDED = /^SCAN tasks USING (COVERING )?INDEX (tasks_running|tasks_by_lea
 describe("shard store query plans", () => {
   it("every statement on tasks uses an index (no full scan) outside the whole-shard counts", async () => {
     const seen = new Set<string>();
-    for (const c of [
-      ...shardStoreCases,
-      ...isolationCases,
-      ...laneStorageCases,
-      ...reportAnswerCases,
-      ...flowControlCases,
-      ...observationCases,
-    ]) {
+    for (const c of [...STORE_CASES, ...observationCases]) {
       try {
         await c.run(new RecordingSql(seen));
       } catch {

@@ -2,7 +2,7 @@ import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, inject, it, vi } from "vitest";
 import { invokerName, REGISTRY_NAME } from "../../src/placement";
 import type { InvocationJob } from "../../src/records";
-import { createAccount, demoTarget, putFunction, quietPeriod, tenant } from "./helpers";
+import { createAccount, demoTarget, putFunction, quietPeriod, shardOf, tenant } from "./helpers";
 
 function job(taskId: string, payload: unknown, shard: string): InvocationJob {
   const bytes = new TextEncoder().encode(JSON.stringify(payload));
@@ -181,8 +181,7 @@ describe("invoker: a report's answer that never arrives", () => {
   it("leaves an alarm by the started tasks' lease, so they run again even when the shard's alarm was far away", async () => {
     const account = await createAccount("lost-answer");
     await putFunction(account, "f", { target: demoTarget, timeoutMs: 1000, isolation: "dedicated" });
-    const record = await env.REGISTRY.getByName(REGISTRY_NAME).getFunction(account.id, "f");
-    const shard = env.SHARD.getByName(record?.shard ?? "");
+    const shard = await shardOf(account, "f");
     // A task due in 1 s; once it sits in the shard, the shard's only alarm is moved an hour away (as if a retention
     // purge or a schedule's tick were all it waited for).
     const response = await tenant(account, "/v1/functions/f/tasks", {
@@ -226,8 +225,7 @@ describe("shard: a delivery hand-off that fails after a report", () => {
       isolation: "dedicated",
       destinations: { onSuccess: { type: "webhook", url: `${inject("receiverUrl")}/hook/handoff` } },
     });
-    const record = await env.REGISTRY.getByName(REGISTRY_NAME).getFunction(account.id, "f");
-    const shard = env.SHARD.getByName(record?.shard ?? "");
+    const shard = await shardOf(account, "f");
     const response = await tenant(account, "/v1/functions/f/tasks", {
       method: "POST",
       headers: { "content-type": "application/json" },

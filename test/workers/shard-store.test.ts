@@ -4,19 +4,11 @@
  */
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, it } from "vitest";
-import { flowControlCases } from "../cases/flow-control.cases";
-import { isolationCases, laneStorageCases, reportAnswerCases } from "../cases/isolation.cases";
-import { shardStoreCases } from "../cases/shard-store.cases";
+import { STORE_CASES } from "../cases/store-cases";
 import { uniqueId } from "./helpers";
 
 describe("shard store over a Durable Object's SQLite", () => {
-  for (const c of [
-    ...shardStoreCases,
-    ...isolationCases,
-    ...laneStorageCases,
-    ...reportAnswerCases,
-    ...flowControlCases,
-  ]) {
+  for (const c of STORE_CASES) {
     it(c.name, async () => {
       await runInDurableObject(env.SHARD.getByName(uniqueId("store-case")), (_instance, state) =>
         c.run(state.storage.sql),
