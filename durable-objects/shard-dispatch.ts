@@ -96,16 +96,16 @@ export class DispatchRuns {
 
   /**
    * What a dispatch run does after its passes, for a report whose answer already started all there was to start:
-   * the delivery hand-off, and the alarm when a call did not succeed (a retry's backoff or a throttle's pause may end
-   * before the alarm now set) or deliveries still wait (a send failed, or more were pending than one hand-off takes:
-   * the alarm pending may be hours away).
+   * the delivery hand-off, then the alarm, for whatever the report set waiting (a retry's backoff, a throttle's pause,
+   * a delivery left in the outbox, an ended task's purge under `retentionSeconds`, its timings to write): the alarm
+   * pending may be hours away.
    */
-  async afterReport(retried: boolean): Promise<void> {
+  async afterReport(): Promise<void> {
     try {
       try {
         await this.handOffDeliveries();
       } finally {
-        if (retried || this.#deps.store.handoffsWaiting()) await this.scheduleAlarm(false);
+        await this.scheduleAlarm(false);
       }
     } catch (error) {
       logError("after-report bookkeeping failed; the alarm retries", error, { shard: this.#deps.name() });

@@ -262,7 +262,7 @@ export class ShardDurableObject extends DurableObject<Env> {
     await this.#runs.ensureAlarm(leaseBy);
     // Many invokers report at once; one dispatch run (going round again if needed) serves them all.
     if (passNeeded) void this.#runs.kick();
-    else void this.#runs.afterReport(reports.some((r) => r.outcome.kind !== "succeeded"));
+    else void this.#runs.afterReport();
     // A function served only through report answers runs no dispatch pass: its placement is reviewed from here.
     void this.#runs.reviewPlacement();
     // An answer stays within the RPC bound; the rest (only with a large INLINE_LIMIT_BYTES) goes the usual way.

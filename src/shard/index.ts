@@ -243,10 +243,6 @@ export class ShardStore {
   pendingHandoffs(shard: string, limit: number, now: number): DeliveryMessage[] {
     return pendingHandoffs(this.#ctx, shard, limit, now);
   }
-  /** Whether deliveries may still wait to be handed off (a send failed, or more were pending than one pass takes). */
-  handoffsWaiting(): boolean {
-    return this.#ctx.handoffsWaiting;
-  }
   /** `unsent`: how many of the deliveries handed out could not be sent (the next outbox pass tries them again). */
   markHandedOff(deliveryIds: readonly string[], now: number, unsent = 0): void {
     markHandedOff(this.#ctx, deliveryIds, now);

@@ -216,8 +216,61 @@ describe("invoker: a report's answer that never arrives", () => {
   }, 20_000);
 });
 
-describe("shard: a delivery hand-off that fails after a report", () => {
-  it("brings the alarm near, even when the pending one was an hour away, and the delivery goes out", async () => {
+/**
+ * A task of `fn` (a 15 s call) running on its shard; `beforeReport` runs inside the shard, whose only alarm is then
+ * moved an hour away; then a report of the call's success, as an invoker's, asking for more work. Returns the shard
+ * and when the report was sent.
+ */
+async function reportSuccessUnderFarAlarm(
+  account: Awaited<ReturnType<typeof createAccount>>,
+  fn: string,
+  beforeReport: (instance: unknown) => void = () => {},
+) {
+  const shard = await shardOf(account, fn);
+  const response = await tenant(account, `/v1/functions/${fn}/tasks`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ sleepMs: 15_000 }),
+  });
+  const { id } = (await response.json()) as { id: string };
+  const invocation = await vi.waitFor(
+    () =>
+      runInDurableObject(shard, (_i, state) => {
+        const row = state.storage.sql
+          .exec<{ invocations: number }>(`SELECT invocations FROM tasks WHERE id = ? AND state = 'running'`, id)
+          .toArray()[0];
+        if (!row) throw new Error("not running yet");
+        return row.invocations;
+      }),
+    { timeout: 5000, interval: 20 },
+  );
+  await runInDurableObject(shard, async (instance, state) => {
+    beforeReport(instance);
+    await state.storage.setAlarm(Date.now() + 3_600_000);
+  });
+  const body = new TextEncoder().encode('{"ok":true}');
+  const reportedAt = Date.now();
+  const outcome = { kind: "succeeded", status: 200, body: { contentType: "application/json", size: 11, inline: body } };
+  await shard.report(
+    [{ taskId: id, invocation, startedAt: reportedAt - 10, durationMs: 10, outcome: outcome as never }],
+    { invoker: 0, free: 6 },
+  );
+  return { shard, reportedAt };
+}
+
+/** The shard's pending alarm comes before `by`, soon. */
+async function expectAlarmBefore(shard: Awaited<ReturnType<typeof shardOf>>, by: number): Promise<void> {
+  await vi.waitFor(
+    async () => {
+      const alarm = await runInDurableObject(shard, (_i, state) => state.storage.getAlarm());
+      expect(alarm ?? Number.POSITIVE_INFINITY).toBeLessThan(by);
+    },
+    { timeout: 3000, interval: 20 },
+  );
+}
+
+describe("shard: what a report leaves waiting brings the alarm near, even when the pending one was an hour away", () => {
+  it("a delivery hand-off that fails: the delivery goes out", async () => {
     const account = await createAccount("handoff");
     await putFunction(account, "f", {
       target: demoTarget,
@@ -225,27 +278,9 @@ describe("shard: a delivery hand-off that fails after a report", () => {
       isolation: "dedicated",
       destinations: { onSuccess: { type: "webhook", url: `${inject("receiverUrl")}/hook/handoff` } },
     });
-    const shard = await shardOf(account, "f");
-    const response = await tenant(account, "/v1/functions/f/tasks", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ sleepMs: 15_000 }),
-    });
-    const { id } = (await response.json()) as { id: string };
-    const invocation = await vi.waitFor(
-      () =>
-        runInDurableObject(shard, (_i, state) => {
-          const row = state.storage.sql
-            .exec<{ invocations: number }>(`SELECT invocations FROM tasks WHERE id = ? AND state = 'running'`, id)
-            .toArray()[0];
-          if (!row) throw new Error("not running yet");
-          return row.invocations;
-        }),
-      { timeout: 5000, interval: 20 },
-    );
-    // The delivery queue refuses the next send; the shard's only alarm is an hour away.
-    await runInDurableObject(shard, async (instance, state) => {
-      const bindings = (instance as unknown as { env: { DELIVERIES: Queue } }).env;
+    // The delivery queue refuses the next send.
+    const { shard, reportedAt } = await reportSuccessUnderFarAlarm(account, "f", (instance) => {
+      const bindings = (instance as { env: { DELIVERIES: Queue } }).env;
       const queue = bindings.DELIVERIES;
       bindings.DELIVERIES = {
         send: () => {
@@ -253,33 +288,8 @@ describe("shard: a delivery hand-off that fails after a report", () => {
           return Promise.reject(new Error("queue unavailable"));
         },
       } as unknown as Queue;
-      await state.storage.setAlarm(Date.now() + 3_600_000);
     });
-    const body = new TextEncoder().encode('{"ok":true}');
-    const reportedAt = Date.now();
-    await shard.report(
-      [
-        {
-          taskId: id,
-          invocation,
-          startedAt: reportedAt - 10,
-          durationMs: 10,
-          outcome: {
-            kind: "succeeded",
-            status: 200,
-            body: { contentType: "application/json", size: 11, inline: body },
-          },
-        },
-      ],
-      { invoker: 0, free: 6 },
-    );
-    await vi.waitFor(
-      async () => {
-        const alarm = await runInDurableObject(shard, (_i, state) => state.storage.getAlarm());
-        expect(alarm ?? Number.POSITIVE_INFINITY).toBeLessThan(reportedAt + 60_000);
-      },
-      { timeout: 3000, interval: 20 },
-    );
+    await expectAlarmBefore(shard, reportedAt + 60_000);
     // The alarm hands the delivery off.
     await vi.waitFor(
       async () => {
@@ -292,5 +302,18 @@ describe("shard: a delivery hand-off that fails after a report", () => {
       },
       { timeout: 10_000, interval: 100 },
     );
+  }, 30_000);
+
+  it("an ended task's purge under retentionSeconds", async () => {
+    const account = await createAccount("purge");
+    await putFunction(account, "f", {
+      target: demoTarget,
+      timeoutMs: 20_000,
+      isolation: "dedicated",
+      retentionSeconds: 30,
+    });
+    const { shard, reportedAt } = await reportSuccessUnderFarAlarm(account, "f");
+    // Due 30 s after the task ended (the lease, 21 s after the dispatch, may come first).
+    await expectAlarmBefore(shard, reportedAt + 31_000);
   }, 30_000);
 });
