@@ -258,11 +258,16 @@ export class ShardDurableObject extends DurableObject<Env> {
         leaseBy: plan?.leaseBy ?? null,
       };
     });
-    // The answer may be lost on its way back: the alarm must come by the leases it gave out.
-    await this.#runs.ensureAlarm(leaseBy);
-    // Many invokers report at once; one dispatch run (going round again if needed) serves them all.
-    if (passNeeded) void this.#runs.kick();
-    else void this.#runs.afterReport();
+    // The answer may be lost on its way back: the alarm must come by the leases it gave out (and, without a dispatch
+    // run, by whatever the report set waiting). Many invokers report at once; one dispatch run (going round again if
+    // needed) serves them all.
+    if (passNeeded) {
+      await this.#runs.ensureAlarm(leaseBy);
+      void this.#runs.kick();
+    } else {
+      await this.#runs.alarmAfterReport(leaseBy);
+      void this.#runs.handOffAfterReport();
+    }
     // A function served only through report answers runs no dispatch pass: its placement is reviewed from here.
     void this.#runs.reviewPlacement();
     // An answer stays within the RPC bound; the rest (only with a large INLINE_LIMIT_BYTES) goes the usual way.

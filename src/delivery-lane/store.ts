@@ -12,6 +12,7 @@ import { type DeliveryAttempt, type DeliveryMessage, type DeliveryReport, nextDe
 import { LANE_MAX_BYTES, LANE_MAX_DELIVERIES } from "../delivery-lanes";
 import { utf8 } from "../encoding";
 import type { Sql, SqlValue } from "../sql";
+import { INT_PARAM } from "../sql";
 
 export const LANE_SCHEMA: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS lane_deliveries (
@@ -145,7 +146,7 @@ export class LaneStore {
     const rows = this.#sql
       .exec<Row>(
         `SELECT * FROM lane_deliveries WHERE state = 'pending' AND lease_until IS NULL AND due_at <= ?
-         ORDER BY due_at, enqueued_at LIMIT ?`,
+         ORDER BY due_at, enqueued_at LIMIT ${INT_PARAM}`,
         now,
         limit,
       )
@@ -211,7 +212,7 @@ export class LaneStore {
     const rows = this.#sql
       .exec<Row>(
         `SELECT * FROM lane_deliveries WHERE state = 'pending' AND lease_until IS NULL AND report IS NULL
-         AND promised_by <= ? ORDER BY promised_by LIMIT ?`,
+         AND promised_by <= ? ORDER BY promised_by LIMIT ${INT_PARAM}`,
         now + this.#settings.checkInMs / 2,
         limit,
       )
@@ -224,7 +225,7 @@ export class LaneStore {
   unreported(limit: number): LaneReport[] {
     return this.#sql
       .exec<{ delivery_id: string; shard: string; report: string }>(
-        `SELECT delivery_id, shard, report FROM lane_deliveries WHERE report IS NOT NULL LIMIT ?`,
+        `SELECT delivery_id, shard, report FROM lane_deliveries WHERE report IS NOT NULL LIMIT ${INT_PARAM}`,
         limit,
       )
       .toArray()

@@ -7,7 +7,7 @@
 
 import type { InvocationOutcome } from "../outcome";
 import type { InvocationJob, OutcomeReport } from "../records";
-import { blobOf, type Sql, type SqlValue } from "../sql";
+import { blobOf, INT_PARAM, type Sql, type SqlValue } from "../sql";
 
 export const JOBS_SCHEMA: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS jobs (
@@ -86,7 +86,10 @@ export class JobStore {
   /** Jobs without an outcome, oldest first, that are not among `running`. */
   waiting(limit: number, running: ReadonlySet<string>): InvocationJob[] {
     return this.#sql
-      .exec<JobRow>(`SELECT * FROM jobs WHERE report IS NULL ORDER BY enqueued_at LIMIT ?`, limit + running.size)
+      .exec<JobRow>(
+        `SELECT * FROM jobs WHERE report IS NULL ORDER BY enqueued_at LIMIT ${INT_PARAM}`,
+        limit + running.size,
+      )
       .toArray()
       .filter((row) => !running.has(callKey(row.task_id, row.invocation)))
       .slice(0, limit)
@@ -119,7 +122,10 @@ export class JobStore {
   /** Outcomes not yet taken by their shard. */
   finished(limit: number): FinishedCall[] {
     return this.#sql
-      .exec<JobRow>(`SELECT task_id, invocation, job, report, result FROM jobs WHERE report IS NOT NULL LIMIT ?`, limit)
+      .exec<JobRow>(
+        `SELECT task_id, invocation, job, report, result FROM jobs WHERE report IS NOT NULL LIMIT ${INT_PARAM}`,
+        limit,
+      )
       .toArray()
       .map((row) => {
         const report = JSON.parse(row.report ?? "null") as OutcomeReport;

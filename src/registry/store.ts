@@ -11,6 +11,7 @@ import type { FunctionRecord } from "../records";
 import type { CreateAccountInput } from "../schemas";
 import { generateWebhookSecret } from "../signing";
 import type { Sql } from "../sql";
+import { INT_PARAM } from "../sql";
 
 /** The registry's tables (docs/storage-schema.md). */
 export const REGISTRY_SCHEMA: readonly string[] = [
@@ -163,7 +164,7 @@ export class RegistryStore {
   listAccounts(limit: number, after?: string): { accounts: Omit<AccountView, "keys">[]; next?: string } {
     const rows = this.#sql
       .exec<{ id: string; limits: string; created_at: number }>(
-        `SELECT id, limits, created_at FROM accounts WHERE id > ? ORDER BY id LIMIT ?`,
+        `SELECT id, limits, created_at FROM accounts WHERE id > ? ORDER BY id LIMIT ${INT_PARAM}`,
         after ?? "",
         limit + 1,
       )
@@ -181,7 +182,7 @@ export class RegistryStore {
   listFunctions(account: string, limit: number, after?: string): { functions: FunctionRecord[]; next?: string } {
     const rows = this.#sql
       .exec<{ name: string; record: string }>(
-        `SELECT name, record FROM functions WHERE account = ? AND name > ? ORDER BY name LIMIT ?`,
+        `SELECT name, record FROM functions WHERE account = ? AND name > ? ORDER BY name LIMIT ${INT_PARAM}`,
         account,
         after ?? "",
         limit + 1,

@@ -7,6 +7,7 @@
 
 import type { TaskError } from "../outcome";
 import type { Sql } from "../sql";
+import { INT_PARAM } from "../sql";
 import type { AttemptRow } from "./schema";
 
 /** Tables this part owns (one row per invocation, newest 100 per task); applied by schema.ts. */
@@ -104,7 +105,7 @@ function trimAttemptLog(sql: Sql, taskId: string, invocation: number): void {
   const dropped = sql
     .exec(
       `DELETE FROM attempts WHERE task_id = ? AND invocation <= (
-         SELECT invocation FROM attempts WHERE task_id = ? ORDER BY invocation DESC LIMIT 1 OFFSET ?)
+         SELECT invocation FROM attempts WHERE task_id = ? ORDER BY invocation DESC LIMIT 1 OFFSET ${INT_PARAM})
        RETURNING invocation`,
       taskId,
       taskId,

@@ -76,14 +76,20 @@ export function refreshAttention(ctx: ShardContext, fn: FunctionRecord): void {
   else ctx.attention.set(key, { due, expiry });
 }
 
+/** What a pass at `now` must visit; in a sweep, every function, and the pass re-derives each one's attention. */
+export interface Visit {
+  readonly functions: FunctionRecord[];
+  readonly sweep: boolean;
+}
+
 /** The functions a pass at `now` must visit: those with a due task or an expiry, or all of them when a sweep is due. */
-export function functionsToVisit(ctx: ShardContext, now: number): FunctionRecord[] {
+export function functionsToVisit(ctx: ShardContext, now: number): Visit {
   if (now - ctx.lastSweepAt >= SWEEP_MS) {
     ctx.lastSweepAt = now;
     // The sweep re-derives what the shard keeps in memory: when waiting tasks come due, and which lanes are stale.
     ctx.waitingDue.clear();
     for (const fn of ctx.functions.values()) pruneLanes(ctx, fn);
-    return [...ctx.functions.values()];
+    return { functions: [...ctx.functions.values()], sweep: true };
   }
   const visit: FunctionRecord[] = [];
   for (const [key, at] of ctx.attention) {
@@ -93,7 +99,17 @@ export function functionsToVisit(ctx: ShardContext, now: number): FunctionRecord
     if (fn) visit.push(fn);
     else ctx.attention.delete(key);
   }
-  return visit;
+  return { functions: visit, sweep: false };
+}
+
+/**
+ * Whether a queued task of `fn` may have reached its age limit by `now`. The attention's expiry is never later than
+ * the oldest queued task's (every way into `queued` lowers it), so a pass skips the index read while it lies ahead;
+ * unknown (a changed function, or a sweep) means look.
+ */
+export function mayExpire(ctx: ShardContext, fn: FunctionRecord, now: number, sweep: boolean): boolean {
+  const expiry = ctx.attention.get(functionKey(fn.account, fn.name))?.expiry ?? null;
+  return sweep || expiry === null || expiry <= now;
 }
 
 /**

@@ -11,13 +11,14 @@ import { allocateFairly, callCost, type Demand } from "../fair-share";
 import type { TaskError } from "../outcome";
 import type { BodyRef, FunctionRecord, InvocationJob, TaskSchedule } from "../records";
 import { pickInvoker } from "../scheduler";
+import { INT_PARAM } from "../sql";
 import { mustTransition } from "../task-states";
 import { accountRoom } from "./accounts";
-import { functionsToVisit, oldestQueuedAge, refreshAttention } from "./attention";
+import { functionsToVisit, mayExpire, oldestQueuedAge, refreshAttention } from "./attention";
 import { functionKey, type ShardContext } from "./context";
 import { noteTransition } from "./events";
 import { governorRoom, noteDispatched } from "./governor";
-import { promoteDue, readyCount, takeReady } from "./lanes";
+import { promoteDue, type ReadyRow, readyCount, takeReady } from "./lanes";
 import { noteActivity, recordEnding } from "./observations";
 import { scheduleDelivery } from "./outbox";
 import { purgeAt } from "./retention";
@@ -65,11 +66,12 @@ export function planDispatch(
 ): DispatchPlan {
   // Only functions with due work (attention.ts): thousands of idle ones cost nothing here, and a pass with none (the
   // answer to a report once the backlog is gone) reads nothing at all, not even the calls in flight.
-  const visited = functionsToVisit(ctx, now);
+  const { functions: visited, sweep } = functionsToVisit(ctx, now);
   if (visited.length === 0) {
     return { byInvoker: new Map(), dispatched: 0, expired: 0, more: false, exhausted: false, leaseBy: null };
   }
-  const { running, accountRunning, load } = runningCalls(ctx);
+  // A pass for one invoker needs only that invoker's load (it starts nothing elsewhere).
+  const { running, accountRunning, load } = runningCalls(ctx, to?.invoker);
   const perInvoker = ctx.settings.callsPerInvoker;
   const freeSlots =
     to === undefined
@@ -85,10 +87,27 @@ export function planDispatch(
   const rooms = new Map<string, number>();
   /** Whether a function's ready count stopped at the pass budget below its room: it may have more to start. */
   let cappedByBudget = false;
+  /**
+   * Functions whose attention (attention.ts) the pass must re-derive: those it may have taken the last ready task of,
+   * those whose age limit it looked at, paused ones, and those it found nothing to start for (their attention may be
+   * out of date). One with ready tasks left (a full window, or a busy function that started its next call) keeps its
+   * attention: two index reads fewer on every report's pass.
+   */
+  const refresh = new Set<FunctionRecord>(sweep ? visited : []);
+  /** Ready tasks counted per function, up to one more than it could start. */
+  const readyCounted = new Map<string, number>();
   for (const fn of visited) {
     const key = functionKey(fn.account, fn.name);
-    expired += expireStale(ctx, fn, now);
-    if (fn.paused) continue;
+    // A look at its age limit (whatever it finds) re-derives the attention, so an expiry left early is not looked at
+    // on every pass.
+    if (mayExpire(ctx, fn, now, sweep)) {
+      expired += expireStale(ctx, fn, now);
+      refresh.add(fn);
+    }
+    if (fn.paused) {
+      refresh.add(fn);
+      continue;
+    }
     const room = governorRoom(ctx, fn, running.get(key) ?? 0, now);
     rooms.set(key, room);
     if (room <= 0) continue;
@@ -96,10 +115,14 @@ export function planDispatch(
     // costs a pass a few index reads.
     const wanted = Math.min(room, budget);
     // With a cap per fairness key, tasks of a capped key do not count towards what can start: make ready up to the
-    // pass budget, or a due task of another key could wait behind them for the next pass.
-    promoteDue(ctx, fn, now, fn.spec.fairness?.maxConcurrencyPerKey !== undefined ? budget : wanted);
-    const ready = readyCount(ctx, fn, wanted);
-    if (ready === wanted && wanted < room) cappedByBudget = true;
+    // pass budget, or a due task of another key could wait behind them for the next pass. One more than that, and
+    // one more than wanted counted, tell whether any would be left after the pass.
+    promoteDue(ctx, fn, now, (fn.spec.fairness?.maxConcurrencyPerKey !== undefined ? budget : wanted) + 1);
+    const counted = readyCount(ctx, fn, wanted + 1);
+    readyCounted.set(key, counted);
+    const ready = Math.min(counted, wanted);
+    if (counted > wanted && wanted < room) cappedByBudget = true;
+    if (ready === 0) refresh.add(fn);
     if (ready > 0) demands.push({ account: fn.account, key, ready, room, cost: callCost(ctx.executionMs.get(key)) });
   }
 
@@ -128,13 +151,16 @@ export function planDispatch(
     dispatched += calls;
     started.set(key, calls);
     if (calls > 0) {
+      // Ready tasks left: the function is still due now, and its attention stays right (an age limit it keeps may be
+      // earlier than its oldest task's now, which only makes a pass look sooner).
+      if (calls >= (readyCounted.get(key) ?? 0)) refresh.add(fn);
       leaseBy = Math.min(leaseBy ?? Number.POSITIVE_INFINITY, leaseUntil(ctx, fn, now));
       // The pass knows the function's calls in flight: the history sample need not count them again.
       noteActivity(ctx, fn, now, 0, (running.get(key) ?? 0) + calls);
     }
   }
+  for (const fn of refresh) refreshAttention(ctx, fn);
   for (const fn of visited) {
-    refreshAttention(ctx, fn);
     const key = functionKey(fn.account, fn.name);
     if (rooms.has(key)) noteDispatched(ctx, fn, (running.get(key) ?? 0) + (started.get(key) ?? 0), now);
   }
@@ -173,7 +199,7 @@ function allocateInArrivalOrder(
   let given = 0;
   for (const row of ctx.sql
     .exec<{ account: string; function: string }>(
-      `SELECT account, function FROM tasks WHERE state = 'queued' AND not_before <= ? ORDER BY not_before, seq LIMIT ?`,
+      `SELECT account, function FROM tasks WHERE state = 'queued' AND not_before <= ? ORDER BY not_before, seq LIMIT ${INT_PARAM}`,
       now,
       budget,
     )
@@ -193,7 +219,7 @@ function allocateInArrivalOrder(
 export function dispatchRow(
   ctx: ShardContext,
   shard: string,
-  row: TaskRow,
+  row: ReadyRow,
   fn: FunctionRecord,
   now: number,
   invokerLoad: number[],
@@ -262,7 +288,7 @@ export function expireStale(ctx: ShardContext, fn: FunctionRecord, now: number):
     .exec<Pick<TaskRow, "id" | "run" | "attempts" | "traceparent" | "accepted_at">>(
       `UPDATE tasks SET state = ?, finished_at = ?, updated_at = ?, error = ?, lease_until = NULL, purge_at = ?
        WHERE id IN (SELECT id FROM tasks WHERE account = ? AND function = ? AND state = 'queued' AND age_from <= ?
-                    ORDER BY age_from LIMIT ?)
+                    ORDER BY age_from LIMIT ${INT_PARAM})
        RETURNING id, run, attempts, traceparent, accepted_at`,
       to,
       now,

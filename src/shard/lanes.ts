@@ -10,6 +10,7 @@
  */
 
 import type { FunctionRecord } from "../records";
+import { INT_PARAM } from "../sql";
 import { functionKey, type ShardContext } from "./context";
 import type { TaskRow } from "./schema";
 
@@ -94,7 +95,7 @@ export function promoteDue(ctx: ShardContext, fn: FunctionRecord, now: number, l
       // INDEXED BY: the planner would otherwise walk (account, function, state, not_before) through every ready task.
       `SELECT id, fairness_key FROM tasks INDEXED BY tasks_waiting_by_due
        WHERE account = ? AND function = ? AND state = 'queued' AND lane_tag IS NULL AND not_before <= ?
-       ORDER BY not_before, seq LIMIT ?`,
+       ORDER BY not_before, seq LIMIT ${INT_PARAM}`,
       fn.account,
       fn.name,
       now,
@@ -124,7 +125,7 @@ export function readyCount(ctx: ShardContext, fn: FunctionRecord, cap: number): 
   return ctx.sql
     .exec<{ n: number }>(
       `SELECT COUNT(*) AS n FROM (SELECT 1 FROM tasks WHERE account = ? AND function = ? AND state = 'queued'
-         AND lane_tag IS NOT NULL LIMIT ?)`,
+         AND lane_tag IS NOT NULL LIMIT ${INT_PARAM})`,
       fn.account,
       fn.name,
       cap,
@@ -159,7 +160,7 @@ function pickWithinKeyCaps(ctx: ShardContext, fn: FunctionRecord, count: number)
   for (const row of ctx.sql
     .exec<{ id: string; fairness_key: string | null }>(
       `SELECT id, fairness_key FROM tasks WHERE account = ? AND function = ? AND state = 'queued'
-         AND lane_tag IS NOT NULL ORDER BY lane_tag, seq LIMIT ?`,
+         AND lane_tag IS NOT NULL ORDER BY lane_tag, seq LIMIT ${INT_PARAM}`,
       fn.account,
       fn.name,
       count * SCAN_PER_CALL + 16,
@@ -175,20 +176,43 @@ function pickWithinKeyCaps(ctx: ShardContext, fn: FunctionRecord, count: number)
   return picked;
 }
 
+/** What a dispatch reads of a ready task: a row of 40 columns costs about as much to read as the search for it. */
+const READY_COLUMNS = [
+  "id",
+  "account",
+  "function",
+  "state",
+  "run",
+  "attempts",
+  "invocations",
+  "payload",
+  "payload_r2",
+  "payload_type",
+  "payload_size",
+  "schedule",
+  "traceparent",
+  "accepted_at",
+  "queued_at",
+  "not_before",
+  "lane_tag",
+] as const satisfies readonly (keyof TaskRow)[];
+export type ReadyRow = Pick<TaskRow, (typeof READY_COLUMNS)[number]>;
+const READY_SELECT = `SELECT ${READY_COLUMNS.join(", ")} FROM tasks`;
+
 /**
  * The next `count` ready tasks of `fn` in lane order, skipping lanes at `fairness.maxConcurrencyPerKey` (or in
  * arrival order, for the FIFO contrast). Moves the clock to the last tag taken and deletes lanes left behind it.
  */
-export function takeReady(ctx: ShardContext, fn: FunctionRecord, count: number, arrivalOrder = false): TaskRow[] {
+export function takeReady(ctx: ShardContext, fn: FunctionRecord, count: number, arrivalOrder = false): ReadyRow[] {
   if (count <= 0) return [];
   const perKey = fn.spec.fairness?.maxConcurrencyPerKey;
-  let rows: TaskRow[];
+  let rows: ReadyRow[];
   if (perKey === undefined || arrivalOrder) {
     // Arrival order (seq) only for the FIFO contrast of the benchmarks (DISPATCH_ORDER=fifo): it sorts the backlog.
     rows = ctx.sql
-      .exec<TaskRow>(
-        `SELECT * FROM tasks WHERE account = ? AND function = ? AND state = 'queued' AND lane_tag IS NOT NULL
-         ORDER BY ${arrivalOrder ? "seq" : "lane_tag, seq"} LIMIT ?`,
+      .exec<ReadyRow>(
+        `${READY_SELECT} WHERE account = ? AND function = ? AND state = 'queued' AND lane_tag IS NOT NULL
+         ORDER BY ${arrivalOrder ? "seq" : "lane_tag, seq"} LIMIT ${INT_PARAM}`,
         fn.account,
         fn.name,
         count,
@@ -196,8 +220,8 @@ export function takeReady(ctx: ShardContext, fn: FunctionRecord, count: number, 
       .toArray();
   } else {
     rows = pickWithinKeyCaps(ctx, fn, count)
-      .map((id) => ctx.sql.exec<TaskRow>(`SELECT * FROM tasks WHERE id = ?`, id).toArray()[0])
-      .filter((row): row is TaskRow => row !== undefined);
+      .map((id) => ctx.sql.exec<ReadyRow>(`${READY_SELECT} WHERE id = ?`, id).toArray()[0])
+      .filter((row): row is ReadyRow => row !== undefined);
   }
   const last = rows.reduce((max, row) => Math.max(max, row.lane_tag ?? 0), 0);
   if (rows.length > 0)
@@ -214,7 +238,7 @@ export function pruneLanes(ctx: ShardContext, fn: FunctionRecord): void {
   if (clock === undefined) return;
   ctx.sql.exec(
     `DELETE FROM lanes WHERE rowid IN (SELECT rowid FROM lanes WHERE account = ? AND function = ? AND last_tag <= ?
-       LIMIT ?)`,
+       LIMIT ${INT_PARAM})`,
     fn.account,
     fn.name,
     clock,
@@ -226,7 +250,7 @@ export function pruneLanes(ctx: ShardContext, fn: FunctionRecord): void {
 export function activeLanes(ctx: ShardContext, account: string, fnName: string, cap = 100_000): number {
   return ctx.sql
     .exec<{ n: number }>(
-      `SELECT COUNT(*) AS n FROM (SELECT 1 FROM lanes WHERE account = ? AND function = ? AND last_tag > ? LIMIT ?)`,
+      `SELECT COUNT(*) AS n FROM (SELECT 1 FROM lanes WHERE account = ? AND function = ? AND last_tag > ? LIMIT ${INT_PARAM})`,
       account,
       fnName,
       clockOf(ctx, account, fnName),

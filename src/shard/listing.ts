@@ -4,6 +4,7 @@
  */
 
 import type { StoredTaskView, TaskPage } from "../records";
+import { INT_PARAM } from "../sql";
 import type { TaskState } from "../task-states";
 import { readAttemptLog } from "./attempt-log";
 import { ROW_WITHOUT_BODIES, readRowWithBodies, type ShardContext, scopeOf } from "./context";
@@ -42,7 +43,7 @@ export function listTasks(
     ? ctx.sql
         .exec<TaskRow>(
           `SELECT ${ROW_WITHOUT_BODIES} FROM tasks WHERE account = ? AND function = ? AND state = ? AND seq < ?
-           ORDER BY seq DESC LIMIT ?`,
+           ORDER BY seq DESC LIMIT ${INT_PARAM}`,
           account,
           fnName,
           state,
@@ -52,7 +53,7 @@ export function listTasks(
         .toArray()
     : ctx.sql
         .exec<TaskRow>(
-          `SELECT ${ROW_WITHOUT_BODIES} FROM tasks WHERE account = ? AND function = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+          `SELECT ${ROW_WITHOUT_BODIES} FROM tasks WHERE account = ? AND function = ? AND seq < ? ORDER BY seq DESC LIMIT ${INT_PARAM}`,
           account,
           fnName,
           upper,

@@ -11,6 +11,7 @@ import { emptySketch, mergeInto, parseSketch, type SerializedSketch, serializeSk
 import { historyStart, minuteOf, STAGES, type Stage, sketchCutoff, slotOf } from "../observability";
 import type { FunctionRecord } from "../records";
 import type { Sql } from "../sql";
+import { INT_PARAM } from "../sql";
 import { functionKey, type ShardContext } from "./context";
 import { bufferFinish, type PendingFinishes, takeDue } from "./finish-buffer";
 import { concurrencyLimit } from "./governor";
@@ -280,12 +281,12 @@ export function noteActivity(
 /** Delete minute and history rows past their hour, a bounded number per call (from the alarm). */
 export function pruneObservations(sql: Sql, now: number): void {
   sql.exec(
-    `DELETE FROM latency_minutes WHERE rowid IN (SELECT rowid FROM latency_minutes WHERE minute < ? LIMIT ?)`,
+    `DELETE FROM latency_minutes WHERE rowid IN (SELECT rowid FROM latency_minutes WHERE minute < ? LIMIT ${INT_PARAM})`,
     sketchCutoff(now),
     PRUNE_CHUNK,
   );
   sql.exec(
-    `DELETE FROM history_slots WHERE rowid IN (SELECT rowid FROM history_slots WHERE t < ? LIMIT ?)`,
+    `DELETE FROM history_slots WHERE rowid IN (SELECT rowid FROM history_slots WHERE t < ? LIMIT ${INT_PARAM})`,
     historyStart(now),
     PRUNE_CHUNK,
   );

@@ -6,6 +6,7 @@
 
 import type { AbortOrder, BulkFilter, BulkResult, TaskOperation } from "../records";
 import type { OperationResult, PurgeResult, RedeliverResult } from "../results";
+import { INT_PARAM } from "../sql";
 import { isTerminal, sourcesOf, type TaskState, transition } from "../task-states";
 import { noteQueued } from "./attention";
 import { CANCELLED_WHILE_RUNNING, functionOf, readRow, readRowWithBodies, type ShardContext } from "./context";
@@ -239,7 +240,7 @@ export function bulkChunk(
 ): { changed: number; more: boolean; aborts: AbortOrder[] } {
   const rows = ctx.sql
     .exec<TaskRow>(
-      `SELECT * FROM tasks WHERE account = ? AND function = ? AND state = ? AND seq <= ? ORDER BY seq LIMIT ?`,
+      `SELECT * FROM tasks WHERE account = ? AND function = ? AND state = ? AND seq <= ? ORDER BY seq LIMIT ${INT_PARAM}`,
       account,
       fnName,
       fromState,

@@ -20,7 +20,7 @@ import {
 } from "../delivery";
 import { viewResult } from "../result-view";
 import type { Sql } from "../sql";
-import { bytesOf } from "../sql";
+import { bytesOf, INT_PARAM } from "../sql";
 import type { TaskState } from "../task-states";
 import { functionOf, readRow, readRowWithBodies, type ShardContext } from "./context";
 import { recordDelivery } from "./observations";
@@ -70,7 +70,7 @@ export function scheduleDelivery(
 export function pendingHandoffs(ctx: ShardContext, shard: string, limit: number, now: number): DeliveryMessage[] {
   if (!ctx.handoffsWaiting) return [];
   const rows = ctx.sql
-    .exec<DeliveryRow>(`SELECT * FROM deliveries WHERE handed_off = 0 ORDER BY updated_at LIMIT ?`, limit)
+    .exec<DeliveryRow>(`SELECT * FROM deliveries WHERE handed_off = 0 ORDER BY updated_at LIMIT ${INT_PARAM}`, limit)
     .toArray();
   // Fewer than asked for: that was all of them (every write that leaves one sets the flag again).
   if (rows.length < limit) ctx.handoffsWaiting = false;
@@ -200,7 +200,7 @@ function silentDeliveries(sql: Sql): SilenceRow[] {
   return sql
     .exec<SilenceRow>(
       `SELECT task_id, attempts, updated_at, silent_at FROM deliveries WHERE state = 'pending' AND handed_off = 1
-       ORDER BY silent_at LIMIT ?`,
+       ORDER BY silent_at LIMIT ${INT_PARAM}`,
       STALE_SCAN,
     )
     .toArray();

@@ -10,7 +10,7 @@ import type { InvocationOutcome, TaskError } from "../outcome";
 import type { BodyRef, FunctionRecord, OutcomeReport } from "../records";
 import type { CallbackResult, Completion } from "../results";
 import { DEFAULT_TIMEOUT_MS } from "../schemas";
-import { blobOf } from "../sql";
+import { blobOf, INT_PARAM } from "../sql";
 import { mustTransition, type TaskEvent } from "../task-states";
 import { closeAttempt, logAttempt } from "./attempt-log";
 import { noteQueued } from "./attention";
@@ -87,7 +87,7 @@ export function applyOutcome(
 export function recoverExpiredLeases(ctx: ShardContext, now: number, random: () => number = Math.random): number {
   const rows = ctx.sql
     .exec<TaskRow>(
-      `SELECT * FROM tasks WHERE state = 'running' AND lease_until <= ? ORDER BY lease_until LIMIT ?`,
+      `SELECT * FROM tasks WHERE state = 'running' AND lease_until <= ? ORDER BY lease_until LIMIT ${INT_PARAM}`,
       now,
       DISPATCH_BUDGET,
     )

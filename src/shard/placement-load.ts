@@ -12,6 +12,7 @@ import { currentShards, partitionsOf, tierOf } from "../placement";
 import type { FunctionLoad, FunctionPlacement, ShardLoad } from "../placement/policy";
 import { placementOf } from "../placement-moves";
 import type { FunctionRecord } from "../records";
+import { INT_PARAM } from "../sql";
 import { functionKey, type ShardContext } from "./context";
 import { functionInFlight, runningCalls } from "./running";
 
@@ -95,7 +96,7 @@ function readyBacklog(ctx: ShardContext, fn: FunctionRecord, now: number, cap: n
   return ctx.sql
     .exec<{ n: number }>(
       `SELECT COUNT(*) AS n FROM (SELECT 1 FROM tasks INDEXED BY tasks_queued_by_function
-         WHERE account = ? AND function = ? AND state = 'queued' AND not_before <= ? LIMIT ?)`,
+         WHERE account = ? AND function = ? AND state = 'queued' AND not_before <= ? LIMIT ${INT_PARAM})`,
       fn.account,
       fn.name,
       now,

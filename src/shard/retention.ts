@@ -8,6 +8,7 @@
  */
 
 import type { Sql, SqlValue } from "../sql";
+import { INT_PARAM } from "../sql";
 import { scopeOf } from "./context";
 
 /** Tables this part owns (tombstones of purged tasks, counts kept for stats, R2 keys to delete); applied by schema.ts. */
@@ -93,7 +94,7 @@ export function purgeExpired(sql: Sql, now: number): number {
     .exec<PurgedTask>(
       `SELECT id, account, function, state, payload_r2, result_r2 FROM tasks
        WHERE purge_at <= ? AND ${NOT_AWAITING_HANDOFF}
-       ORDER BY purge_at LIMIT ?`,
+       ORDER BY purge_at LIMIT ${INT_PARAM}`,
       now,
       PURGE_CHUNK,
     )
@@ -125,7 +126,7 @@ export function nextRetentionWake(sql: Sql): number | null {
 /** Keys waiting to be deleted from R2, oldest first. */
 export function pendingGarbage(sql: Sql, limit = R2_GARBAGE_CHUNK): string[] {
   return sql
-    .exec<{ key: string }>(`SELECT key FROM r2_garbage ORDER BY added_at LIMIT ?`, limit)
+    .exec<{ key: string }>(`SELECT key FROM r2_garbage ORDER BY added_at LIMIT ${INT_PARAM}`, limit)
     .toArray()
     .map((row) => row.key);
 }

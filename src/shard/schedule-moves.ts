@@ -8,6 +8,7 @@
  */
 
 import type { FunctionRecord, ScheduleTransfer } from "../records";
+import { INT_PARAM } from "../sql";
 import { functionKey, type ShardContext } from "./context";
 import { upsertFunction } from "./functions";
 import { nextRunAt, readSchedule, type ScheduleRow } from "./schedules";
@@ -23,7 +24,7 @@ export function outboundSchedules(
   if (!first?.moved_to) return undefined;
   const rows = ctx.sql
     .exec<ScheduleRow>(
-      `SELECT * FROM schedules WHERE moved_to = ? AND account = ? AND function = ? LIMIT ?`,
+      `SELECT * FROM schedules WHERE moved_to = ? AND account = ? AND function = ? LIMIT ${INT_PARAM}`,
       first.moved_to,
       first.account,
       first.function,

@@ -29,6 +29,7 @@ import {
   tickSeed,
 } from "../schedules";
 import type { SqlValue } from "../sql";
+import { INT_PARAM } from "../sql";
 import { functionKey, type ShardContext } from "./context";
 import { upsertFunction } from "./functions";
 import { accept } from "./intake";
@@ -213,7 +214,7 @@ export function getSchedule(ctx: ShardContext, account: string, fnName: string, 
 export function listSchedules(ctx: ShardContext, account: string, fnName: string): ScheduleView[] {
   return ctx.sql
     .exec<ScheduleRow>(
-      `SELECT * FROM schedules WHERE account = ? AND function = ? ORDER BY id LIMIT ?`,
+      `SELECT * FROM schedules WHERE account = ? AND function = ? ORDER BY id LIMIT ${INT_PARAM}`,
       account,
       fnName,
       MAX_SCHEDULES_PER_FUNCTION,
@@ -261,7 +262,7 @@ export function planTicks(ctx: ShardContext, now: number): TickPlan[] {
   const rows = ctx.sql
     .exec<ScheduleRow>(
       `SELECT * FROM schedules WHERE next_run_at IS NOT NULL AND moved_to IS NULL AND next_run_at <= ?
-       ORDER BY next_run_at LIMIT ?`,
+       ORDER BY next_run_at LIMIT ${INT_PARAM}`,
       now,
       SCHEDULE_BUDGET,
     )

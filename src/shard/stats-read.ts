@@ -17,6 +17,7 @@ import {
   sumHistories,
 } from "../observability";
 import type { Sql } from "../sql";
+import { INT_PARAM } from "../sql";
 import type { ShardContext } from "./context";
 import { concurrencyLimit } from "./governor";
 import { countByState } from "./listing";
@@ -108,7 +109,7 @@ function readHistoryRows(
       last_queued: number;
     }>(
       `SELECT t, concurrency_limit, in_flight, queued, throttled, last_in_flight, last_queued FROM history_slots
-       WHERE account = ? AND function = ? AND ${condition} ORDER BY t ${order} LIMIT ?`,
+       WHERE account = ? AND function = ? AND ${condition} ORDER BY t ${order} LIMIT ${INT_PARAM}`,
       account,
       fnName,
       t,

@@ -345,4 +345,40 @@ export const reportAnswerCases: readonly StoreCase[] = [
       expect(statements).toBe(0);
     },
   },
+  {
+    name: "report answer: a function at its full window costs a pass no read of its queue (its attention is kept)",
+    run: (sql) => {
+      const bound: unknown[][] = [];
+      const counted: Sql = {
+        exec: (query, ...bindings) => {
+          bound.push(bindings);
+          return sql.exec(query, ...bindings);
+        },
+      };
+      const t = setup(counted);
+      t.define("acme", "full", { maxConcurrency: 2 });
+      t.define("acme", "other", { maxConcurrency: 10 });
+      for (let i = 0; i < 10; i++) t.submit(T0, "acme", "full");
+      for (let i = 0; i < 4; i++) t.submit(T0, "acme", "other");
+      const byInvoker = t.store.planDispatch("s", T0 + 1).byInvoker;
+      const jobs = [...byInvoker.values()].flat();
+      expect(jobs.filter((j) => j.functionName === "full")).toHaveLength(2);
+      const other = jobs.filter((j) => j.functionName === "other");
+      expect(other).toHaveLength(4);
+      const ended = other[0] as InvocationJob;
+      const invoker = [...byInvoker].find(([, list]) => list.includes(ended))?.[0] ?? -1;
+      for (let i = 0; i < 4; i++) t.submit(T0 + 2, "acme", "other");
+      // A call of "other" ends; the answer's pass starts the next one and does not look at "full"'s queue.
+      t.succeed(ended, T0 + 3);
+      bound.length = 0;
+      const answer = [...t.store.planDispatch("s", T0 + 3, { invoker, free: 1 }).byInvoker.values()].flat();
+      expect(answer.map((j) => j.functionName)).toEqual(["other"]);
+      expect(bound.filter((b) => b.includes("full"))).toEqual([]);
+      // Nothing is lost by it: everything still runs to the end.
+      for (const job of [...jobs.filter((j) => j !== ended), ...answer]) t.succeed(job, T0 + 4);
+      t.drain(T0 + 5);
+      expect(t.store.countByState("acme", "full")).toEqual({ succeeded: 10 });
+      expect(t.store.countByState("acme", "other")).toEqual({ succeeded: 8 });
+    },
+  },
 ];

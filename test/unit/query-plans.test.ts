@@ -5,6 +5,8 @@
  * that leaves one behind) fails here, before it makes a dispatch pass cost a scan of every task (the invariant
  * "bounded cost per tenant").
  */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { applyShardSchema } from "../../src/shard/schema";
 import type { SqlValue } from "../../src/sql";
@@ -62,4 +64,22 @@ describe("shard store query plans", () => {
     }
     expect(scans).toEqual([]);
   }, 60_000);
+
+  it("no statement binds a bare LIMIT or OFFSET (each would be compiled again on every exec; src/sql.ts INT_PARAM)", () => {
+    const root = join(import.meta.dirname, "..", "..");
+    const bare: string[] = [];
+    for (const dir of ["src", "durable-objects", "workers"]) {
+      for (const file of readdirSync(join(root, dir), { recursive: true, encoding: "utf8" })) {
+        if (!file.endsWith(".ts")) continue;
+        readFileSync(join(root, dir, file), "utf8")
+          .split("\n")
+          .forEach((line, i) => {
+            const code = line.trim();
+            if (code.startsWith("*") || code.startsWith("//")) return;
+            if (/\b(LIMIT|OFFSET)\s+\?(?!\?)/.test(code)) bare.push(`${dir}/${file}:${i + 1}: ${code}`);
+          });
+      }
+    }
+    expect(bare).toEqual([]);
+  });
 });

@@ -1,5 +1,6 @@
 import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, inject, it, vi } from "vitest";
+import { REPORT_WAKE_MS } from "../../durable-objects/shard-dispatch";
 import { invokerName, REGISTRY_NAME } from "../../src/placement";
 import type { InvocationJob } from "../../src/records";
 import { createAccount, demoTarget, putFunction, quietPeriod, shardOf, tenant } from "./helpers";
@@ -316,4 +317,42 @@ describe("shard: what a report leaves waiting brings the alarm near, even when t
     // Due 30 s after the task ended (the lease, 21 s after the dispatch, may come first).
     await expectAlarmBefore(shard, reportedAt + 31_000);
   }, 30_000);
+});
+
+describe("shard: report answers under load", () => {
+  it("work out the next wake about once per REPORT_WAKE_MS, and the alarm still comes within it", async () => {
+    const account = await createAccount("wake-rate");
+    await putFunction(account, "f", { target: demoTarget, isolation: "dedicated" });
+    const shard = await shardOf(account, "f");
+    // Count the next-wake computations (nextWakeAt reads the earliest idempotency key once each time).
+    await runInDurableObject(shard, async (_i, state) => {
+      const sql = state.storage.sql as SqlStorage & { wakes?: number };
+      const exec = sql.exec.bind(sql);
+      sql.wakes = 0;
+      sql.exec = ((query: string, ...bindings: unknown[]) => {
+        if (query.includes("MIN(expires_at) AS t FROM idempotency")) sql.wakes = (sql.wakes ?? 0) + 1;
+        return exec(query, ...(bindings as SqlStorageValue[]));
+      }) as typeof sql.exec;
+      await state.storage.setAlarm(Date.now() + 3_600_000);
+    });
+    // Past REPORT_WAKE_MS since the shard last worked it out (defining the function ran a pass), so the first report
+    // works it out; then reports that start nothing (no work is due), as fast as they come, for half a second.
+    await quietPeriod(REPORT_WAKE_MS + 100, "let the last computation age");
+    const startedAt = Date.now();
+    let reports = 0;
+    while (Date.now() - startedAt < 500) {
+      const answer = await shard.report([], { invoker: 0, free: 1 });
+      expect(answer.jobs).toEqual([]);
+      reports++;
+    }
+    const { wakes, alarm } = await runInDurableObject(shard, async (_i, state) => ({
+      wakes: (state.storage.sql as SqlStorage & { wakes?: number }).wakes ?? 0,
+      alarm: await state.storage.getAlarm(),
+    }));
+    expect(reports).toBeGreaterThan(10);
+    expect(wakes).toBeGreaterThanOrEqual(1);
+    expect(wakes).toBeLessThanOrEqual(2);
+    // The hour-away alarm was brought within REPORT_WAKE_MS of the first report's computation.
+    expect(alarm ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(startedAt + REPORT_WAKE_MS + 100);
+  }, 20_000);
 });
