@@ -63,26 +63,22 @@ function clockOf(ctx: ShardContext, account: string, fnName: string): number {
   return clock;
 }
 
-/** The tag of the next task of `lane` that becomes ready (and remember it as the lane's last). */
+/** The tag of the next task of `lane` that becomes ready (and remember it as the lane's last): one statement. */
 export function nextTag(ctx: ShardContext, account: string, fnName: string, lane: string): number {
-  const last = ctx.sql
+  const clock = clockOf(ctx, account, fnName);
+  // max(the lane's last tag, the clock) + 1; a lane not seen yet starts from the clock.
+  return ctx.sql
     .exec<{ last_tag: number }>(
-      `SELECT last_tag FROM lanes WHERE account = ? AND function = ? AND lane = ?`,
+      `INSERT INTO lanes (account, function, lane, last_tag) VALUES (?, ?, ?, ?)
+       ON CONFLICT (account, function, lane) DO UPDATE SET last_tag = MAX(lanes.last_tag, ?) + 1
+       RETURNING last_tag`,
       account,
       fnName,
       lane,
+      Math.max(0, clock) + 1,
+      clock,
     )
-    .toArray()[0]?.last_tag;
-  const tag = Math.max(last ?? 0, clockOf(ctx, account, fnName)) + 1;
-  ctx.sql.exec(
-    `INSERT INTO lanes (account, function, lane, last_tag) VALUES (?, ?, ?, ?)
-     ON CONFLICT (account, function, lane) DO UPDATE SET last_tag = excluded.last_tag`,
-    account,
-    fnName,
-    lane,
-    tag,
-  );
-  return tag;
+    .one().last_tag;
 }
 
 /** Waiting tasks of `fn` whose time has come become ready (at most `limit`, in due order). Returns how many. */
