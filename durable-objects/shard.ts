@@ -68,6 +68,16 @@ export class ShardDurableObject extends DurableObject<Env> {
       placement: this.#placement,
       name: () => this.#name,
     });
+    // A start works the alarm out again from what is stored: a turn that committed new leases (a report's answer, a
+    // dispatch pass) and was evicted before it set the alarm leaves them covered by the next start, which the
+    // invoker's retried report or any request brings.
+    void ctx.blockConcurrencyWhile(async () => {
+      try {
+        await this.#runs.scheduleAlarm(false);
+      } catch (error) {
+        logError("setting the alarm at start failed; the next request sets it", error, {});
+      }
+    });
   }
 
   /** Take tasks (from the ingest consumer, or directly for deduplicated and batch submissions). Idempotent by id. */

@@ -356,3 +356,34 @@ describe("shard: report answers under load", () => {
     expect(alarm ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(startedAt + REPORT_WAKE_MS + 100);
   }, 20_000);
 });
+
+describe("shard: a start works the alarm out again", () => {
+  it("leases given out by a turn that was evicted before it set the alarm are covered once the shard starts again", async () => {
+    const account = await createAccount("restart-alarm");
+    await putFunction(account, "f", { target: demoTarget, timeoutMs: 20_000, isolation: "dedicated" });
+    const shard = await shardOf(account, "f");
+    const response = await tenant(account, "/v1/functions/f/tasks", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ sleepMs: 15_000 }),
+    });
+    expect(response.status).toBe(202);
+    await vi.waitFor(async () => expect(await shard.countByState(account.id, "f")).toEqual({ running: 1 }), {
+      timeout: 5000,
+      interval: 20,
+    });
+    // As if the turn that started the call committed and was evicted before it set the alarm: no alarm pending.
+    await runInDurableObject(shard, (_i, state) => state.storage.deleteAlarm());
+    await evictDurableObject(shard);
+    // Any request starts the object again.
+    expect(await shard.countByState(account.id, "f")).toEqual({ running: 1 });
+    const { alarm, leaseUntil } = await runInDurableObject(shard, async (_i, state) => ({
+      alarm: await state.storage.getAlarm(),
+      leaseUntil: state.storage.sql
+        .exec<{ t: number }>(`SELECT lease_until AS t FROM tasks WHERE state = 'running'`)
+        .one().t,
+    }));
+    expect(alarm).not.toBeNull();
+    expect(alarm ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(leaseUntil);
+  }, 20_000);
+});
