@@ -97,9 +97,15 @@ export const CANCELLED_WHILE_RUNNING: TaskError = {
 
 export { functionKey };
 
+/**
+ * Built once: a statement's text is looked up in the runtime's statement cache on every exec, and a template built per
+ * call costs that lookup a copy of its 600 characters (about 6 µs in workerd).
+ */
+const READ_ROW = `SELECT ${ROW_WITHOUT_BODIES} FROM tasks WHERE id = ?`;
+
 /** A task without its payload and result blobs (up to 64 KiB each), for transitions that do not need them. */
 export function readRow(ctx: ShardContext, id: string): TaskRow | undefined {
-  return ctx.sql.exec<TaskRow>(`SELECT ${ROW_WITHOUT_BODIES} FROM tasks WHERE id = ?`, id).toArray()[0];
+  return ctx.sql.exec<TaskRow>(READ_ROW, id).toArray()[0];
 }
 
 export function readRowWithBodies(ctx: ShardContext, id: string): TaskRow | undefined {

@@ -115,18 +115,14 @@ export function promoteDue(ctx: ShardContext, fn: FunctionRecord, now: number, l
   return due.length;
 }
 
+/** Built once, like the statements of takeReady below: every pass runs it. */
+const READY_COUNT = `SELECT COUNT(*) AS n FROM (SELECT 1 FROM tasks WHERE account = ? AND function = ? AND state = 'queued'
+  AND lane_tag IS NOT NULL LIMIT ${INT_PARAM})`;
+
 /** Ready tasks of `fn` that may start now (within `fairness.maxConcurrencyPerKey`), counted up to `cap`. */
 export function readyCount(ctx: ShardContext, fn: FunctionRecord, cap: number): number {
   if (fn.spec.fairness?.maxConcurrencyPerKey !== undefined) return pickWithinKeyCaps(ctx, fn, cap).length;
-  return ctx.sql
-    .exec<{ n: number }>(
-      `SELECT COUNT(*) AS n FROM (SELECT 1 FROM tasks WHERE account = ? AND function = ? AND state = 'queued'
-         AND lane_tag IS NOT NULL LIMIT ${INT_PARAM})`,
-      fn.account,
-      fn.name,
-      cap,
-    )
-    .one().n;
+  return ctx.sql.exec<{ n: number }>(READY_COUNT, fn.account, fn.name, cap).one().n;
 }
 
 /** Calls in flight per lane of `fn` (as many rows as calls in flight, which its window bounds). */
@@ -194,6 +190,13 @@ const READY_COLUMNS = [
 ] as const satisfies readonly (keyof TaskRow)[];
 export type ReadyRow = Pick<TaskRow, (typeof READY_COLUMNS)[number]>;
 const READY_SELECT = `SELECT ${READY_COLUMNS.join(", ")} FROM tasks`;
+/** The statements built once (a statement's text is looked up in the runtime's cache on every exec; context.ts). */
+const READY_IN_ORDER = (order: string) =>
+  `${READY_SELECT} WHERE account = ? AND function = ? AND state = 'queued' AND lane_tag IS NOT NULL
+   ORDER BY ${order} LIMIT ${INT_PARAM}`;
+const READY_BY_LANE = READY_IN_ORDER("lane_tag, seq");
+const READY_BY_ARRIVAL = READY_IN_ORDER("seq");
+const READY_BY_ID = `${READY_SELECT} WHERE id = ?`;
 
 /**
  * The next `count` ready tasks of `fn` in lane order, skipping lanes at `fairness.maxConcurrencyPerKey` (or in
@@ -206,17 +209,11 @@ export function takeReady(ctx: ShardContext, fn: FunctionRecord, count: number, 
   if (perKey === undefined || arrivalOrder) {
     // Arrival order (seq) only for the FIFO contrast of the benchmarks (DISPATCH_ORDER=fifo): it sorts the backlog.
     rows = ctx.sql
-      .exec<ReadyRow>(
-        `${READY_SELECT} WHERE account = ? AND function = ? AND state = 'queued' AND lane_tag IS NOT NULL
-         ORDER BY ${arrivalOrder ? "seq" : "lane_tag, seq"} LIMIT ${INT_PARAM}`,
-        fn.account,
-        fn.name,
-        count,
-      )
+      .exec<ReadyRow>(arrivalOrder ? READY_BY_ARRIVAL : READY_BY_LANE, fn.account, fn.name, count)
       .toArray();
   } else {
     rows = pickWithinKeyCaps(ctx, fn, count)
-      .map((id) => ctx.sql.exec<ReadyRow>(`${READY_SELECT} WHERE id = ?`, id).toArray()[0])
+      .map((id) => ctx.sql.exec<ReadyRow>(READY_BY_ID, id).toArray()[0])
       .filter((row): row is ReadyRow => row !== undefined);
   }
   const last = rows.reduce((max, row) => Math.max(max, row.lane_tag ?? 0), 0);
