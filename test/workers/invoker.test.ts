@@ -201,14 +201,7 @@ describe("invoker: a report's answer that never arrives", () => {
     // An invoker's report (of nothing) asks for work: the answer carries the task, and is lost on the way back.
     const answer = await shard.report([], { invoker: 0, free: 6 });
     expect(answer.jobs.map((j) => j.taskId)).toEqual([id]);
-    const { alarm, leaseUntil } = await runInDurableObject(shard, async (_i, state) => ({
-      alarm: await state.storage.getAlarm(),
-      leaseUntil: state.storage.sql
-        .exec<{ t: number }>(`SELECT lease_until AS t FROM tasks WHERE state = 'running'`)
-        .one().t,
-    }));
-    expect(alarm).not.toBeNull();
-    expect(alarm ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(leaseUntil);
+    await expectAlarmByLease(shard);
     // The lease runs out (1 s timeout + 1 s grace), the alarm queues the task again, and it runs.
     await vi.waitFor(async () => expect(await shard.countByState(account.id, "f")).toEqual({ succeeded: 1 }), {
       timeout: 10_000,
@@ -217,22 +210,15 @@ describe("invoker: a report's answer that never arrives", () => {
   }, 20_000);
 });
 
-/**
- * A task of `fn` (a 15 s call) running on its shard; `beforeReport` runs inside the shard, whose only alarm is then
- * moved an hour away; then a report of the call's success, as an invoker's, asking for more work. Returns the shard
- * and when the report was sent.
- */
-async function reportSuccessUnderFarAlarm(
-  account: Awaited<ReturnType<typeof createAccount>>,
-  fn: string,
-  beforeReport: (instance: unknown) => void = () => {},
-) {
+/** A task of `fn` (a 15 s call) submitted and running on its shard: the shard, its id and its invocation. */
+async function startLongCall(account: Awaited<ReturnType<typeof createAccount>>, fn: string) {
   const shard = await shardOf(account, fn);
   const response = await tenant(account, `/v1/functions/${fn}/tasks`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ sleepMs: 15_000 }),
   });
+  expect(response.status).toBe(202);
   const { id } = (await response.json()) as { id: string };
   const invocation = await vi.waitFor(
     () =>
@@ -245,6 +231,32 @@ async function reportSuccessUnderFarAlarm(
       }),
     { timeout: 5000, interval: 20 },
   );
+  return { shard, id, invocation };
+}
+
+/** The shard has an alarm pending, due no later than the lease of its running task. */
+async function expectAlarmByLease(shard: Awaited<ReturnType<typeof shardOf>>): Promise<void> {
+  const { alarm, leaseUntil } = await runInDurableObject(shard, async (_i, state) => ({
+    alarm: await state.storage.getAlarm(),
+    leaseUntil: state.storage.sql
+      .exec<{ t: number }>(`SELECT lease_until AS t FROM tasks WHERE state = 'running'`)
+      .one().t,
+  }));
+  expect(alarm).not.toBeNull();
+  expect(alarm ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(leaseUntil);
+}
+
+/**
+ * A task of `fn` (a 15 s call) running on its shard; `beforeReport` runs inside the shard, whose only alarm is then
+ * moved an hour away; then a report of the call's success, as an invoker's, asking for more work. Returns the shard
+ * and when the report was sent.
+ */
+async function reportSuccessUnderFarAlarm(
+  account: Awaited<ReturnType<typeof createAccount>>,
+  fn: string,
+  beforeReport: (instance: unknown) => void = () => {},
+) {
+  const { shard, id, invocation } = await startLongCall(account, fn);
   await runInDurableObject(shard, async (instance, state) => {
     beforeReport(instance);
     await state.storage.setAlarm(Date.now() + 3_600_000);
@@ -361,29 +373,12 @@ describe("shard: a start works the alarm out again", () => {
   it("leases given out by a turn that was evicted before it set the alarm are covered once the shard starts again", async () => {
     const account = await createAccount("restart-alarm");
     await putFunction(account, "f", { target: demoTarget, timeoutMs: 20_000, isolation: "dedicated" });
-    const shard = await shardOf(account, "f");
-    const response = await tenant(account, "/v1/functions/f/tasks", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ sleepMs: 15_000 }),
-    });
-    expect(response.status).toBe(202);
-    await vi.waitFor(async () => expect(await shard.countByState(account.id, "f")).toEqual({ running: 1 }), {
-      timeout: 5000,
-      interval: 20,
-    });
+    const { shard } = await startLongCall(account, "f");
     // As if the turn that started the call committed and was evicted before it set the alarm: no alarm pending.
     await runInDurableObject(shard, (_i, state) => state.storage.deleteAlarm());
     await evictDurableObject(shard);
     // Any request starts the object again.
     expect(await shard.countByState(account.id, "f")).toEqual({ running: 1 });
-    const { alarm, leaseUntil } = await runInDurableObject(shard, async (_i, state) => ({
-      alarm: await state.storage.getAlarm(),
-      leaseUntil: state.storage.sql
-        .exec<{ t: number }>(`SELECT lease_until AS t FROM tasks WHERE state = 'running'`)
-        .one().t,
-    }));
-    expect(alarm).not.toBeNull();
-    expect(alarm ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(leaseUntil);
+    await expectAlarmByLease(shard);
   }, 20_000);
 });
