@@ -9,11 +9,16 @@
  * through the ingest queue while they run, with the platform's default variables (transition logs on unless
  * BENCH_VARS says otherwise).
  *
+ * `PROFILE_SCENARIO=aimd` profiles B4's 50 ms round: a local backend answering 429 above 16 calls in flight, 50 ms a
+ * call, a dedicated function (URL target) with a backlog of 2,000 tasks submitted before the profile starts: the
+ * platform's cost per call with no submission in the way.
+ *
  * Usage: node bench/profile-flood.mjs   (the `ws` client wrangler installs; Node's own WebSocket is refused by the
  * local inspector proxy)
  */
 
 import { writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
 import { join } from "node:path";
 import WebSocket from "ws";
 import { createAccount, putFunction, REPO_ROOT, sleep, startPlatform } from "./lib.mjs";
@@ -21,6 +26,7 @@ import { batchSubmit, functionStats, trickle } from "./measure.mjs";
 
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 12);
 const E2E = process.env.PROFILE_SCENARIO === "e2e";
+const AIMD = process.env.PROFILE_SCENARIO === "aimd";
 const EXTRA_VARS = process.env.BENCH_VARS ? JSON.parse(process.env.BENCH_VARS) : {};
 const platform = await startPlatform({ SHARED_SHARDS: "1", ...EXTRA_VARS }, { devtools: true });
 try {
@@ -33,6 +39,40 @@ try {
     maxConcurrency: 100,
   });
   await putFunction(platform.url, quiet.apiKey, "fast", { target: demo, isolation: "shared" });
+
+  /** B4's backend: 429 above 16 calls in flight, else 50 ms and a 200. */
+  const backend = { inFlight: 0, ok: 0, throttled: 0 };
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      if (backend.inFlight >= 16) {
+        backend.throttled++;
+        res.writeHead(429).end();
+        return;
+      }
+      backend.inFlight++;
+      setTimeout(() => {
+        backend.inFlight--;
+        backend.ok++;
+        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      }, 50);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  if (AIMD) {
+    await putFunction(platform.url, quiet.apiKey, "capped", {
+      target: { type: "url", url: `http://127.0.0.1:${server.address().port}/run` },
+      isolation: "dedicated",
+      maxConcurrency: 100,
+      timeoutMs: 10_000,
+      retry: { maxAttempts: 3, initialBackoffMs: 100, maxBackoffMs: 1000 },
+    });
+    await batchSubmit(platform.url, "/v1/functions/capped/tasks:batch", 2000, {
+      token: quiet.apiKey,
+      payload: { n: 1 },
+    });
+    await sleep(1000); // past the slow start
+  }
 
   /** B2's load: single submissions by 32 clients for the profiled seconds. */
   let accepted = 0;
@@ -77,15 +117,17 @@ try {
   await send("Profiler.enable");
   await send("Profiler.setSamplingInterval", { interval: 500 });
 
-  const quietRun = E2E
-    ? Promise.resolve()
-    : trickle(platform.url, quiet.apiKey, "fast", { ratePerSecond: 10, maxMs: (SECONDS + 2) * 1000 });
+  const quietRun =
+    E2E || AIMD
+      ? Promise.resolve()
+      : trickle(platform.url, quiet.apiKey, "fast", { ratePerSecond: 10, maxMs: (SECONDS + 2) * 1000 });
   /** Calls of the flood and the quiet tenant that ended (a flood call is one 500 ms call). */
   const ended = async () => {
     let n = 0;
     for (const [apiKey, fn] of [
       [floodAccount.apiKey, "slow"],
       [quiet.apiKey, "fast"],
+      ...(AIMD ? [[quiet.apiKey, "capped"]] : []),
     ]) {
       const counts = (await functionStats(platform.url, apiKey, fn)).counts;
       n += (counts.succeeded ?? 0) + (counts.failed ?? 0);
@@ -94,13 +136,16 @@ try {
   };
   const endedBefore = await ended();
   await send("Profiler.start");
-  const floodRun = E2E
-    ? submitWhileProfiling(quiet.apiKey)
-    : batchSubmit(platform.url, "/v1/functions/slow/tasks:batch", 3000, {
-        token: floodAccount.apiKey,
-        payload: { sleepMs: 500 },
-        parallel: 8,
-      });
+  const okBefore = backend.ok;
+  const floodRun = AIMD
+    ? Promise.resolve()
+    : E2E
+      ? submitWhileProfiling(quiet.apiKey)
+      : batchSubmit(platform.url, "/v1/functions/slow/tasks:batch", 3000, {
+          token: floodAccount.apiKey,
+          payload: { sleepMs: 500 },
+          parallel: 8,
+        });
   await sleep(SECONDS * 1000);
   const { result } = await send("Profiler.stop");
   const endedDuring = (await ended()) - endedBefore;
@@ -135,7 +180,12 @@ try {
   console.log(
     `profiled ${(total / 1000).toFixed(1)} s of the Worker's isolate, idle ${((100 * idle) / total).toFixed(0)} %`,
   );
-  if (E2E) {
+  if (AIMD) {
+    const calls = backend.ok - okBefore;
+    console.log(
+      `calls served while profiled: ${calls} (${(calls / SECONDS) | 0}/s of an ideal 320/s), ${backend.throttled} throttled in all; the isolate's busy time per served call: ${((total - idle) / calls).toFixed(2)} ms`,
+    );
+  } else if (E2E) {
     console.log(
       `tasks accepted while profiled: ${accepted}; the isolate's busy time per task: ${((total - idle) / accepted).toFixed(2)} ms`,
     );
@@ -147,6 +197,7 @@ try {
   }
   console.log(`\nself time by function:\n${top(byFunction, 30)}`);
   console.log(`\nself time by file:\n${top(byFile, 15)}`);
+  server.close();
 } finally {
   await platform.stop();
 }
