@@ -8,7 +8,7 @@
 
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { accessSync, constants, existsSync, statfsSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, rmSync, statfsSync, statSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -75,14 +75,22 @@ function nodeBinary() {
   return existsSync(local) ? local : process.execPath;
 }
 
-/** Every process group we started, so a crash of the parent still takes them down. */
-const liveGroups = new Set();
+/**
+ * Every process group we started, with its run directory, so a crash or an early exit of the parent still takes them
+ * down and frees the directory (in memory under /dev/shm, it would hold its RAM until the machine restarts).
+ */
+const liveGroups = new Map();
 function killLiveGroups() {
-  for (const pid of liveGroups) {
+  for (const [pid, dir] of liveGroups) {
     try {
       process.kill(-pid, "SIGKILL");
     } catch {
       /* already gone */
+    }
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      /* best effort */
     }
   }
   liveGroups.clear();
@@ -170,7 +178,7 @@ export async function startWrangler({
   else env[DEVTOOLS_OFF] = "{}";
 
   const child = spawn(nodeBinary(), args, { cwd: REPO_ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  liveGroups.add(child.pid);
+  liveGroups.set(child.pid, dir);
   let output = "";
   const keep = (chunk) => {
     output += chunk.toString();
