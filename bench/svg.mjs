@@ -49,7 +49,11 @@ const tickLabel = (v) => (Math.abs(v) >= 10_000 ? `${v / 1000}k` : String(v));
  * @returns {string} an SVG document
  */
 export function linePlot({ title, subtitle, xLabel, yLabel, series, yScale = "linear", width = 900, height = 480 }) {
-  const margin = { left: 72, right: 24, top: subtitle ? 58 : 40, bottom: 56 + 20 * Math.ceil(series.length / 3) };
+  // Legend entries per row: three, or fewer when the longest label (about 6.2 px a character at 12 px, its count, the
+  // swatch) would run into the next column.
+  const longest = Math.max(0, ...series.map((s) => String(s.name).length + 6));
+  const columns = Math.max(1, Math.min(3, Math.floor((width - 96) / (longest * 6.2 + 40))));
+  const margin = { left: 72, right: 24, top: subtitle ? 58 : 40, bottom: 56 + 20 * Math.ceil(series.length / columns) };
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
   const all = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
@@ -122,9 +126,9 @@ export function linePlot({ title, subtitle, xLabel, yLabel, series, yScale = "li
         `<g fill="${color}">${points.map(([x, y]) => `<circle cx="${r(sx(x))}" cy="${r(sy(y))}" r="1.8"/>`).join("")}</g>`,
       );
     }
-    // Legend: three entries a row under the x label.
-    const lx = margin.left + (i % 3) * (plotW / 3);
-    const ly = margin.top + plotH + 56 + 20 * Math.floor(i / 3);
+    // Legend: `columns` entries a row under the x label.
+    const lx = margin.left + (i % columns) * (plotW / columns);
+    const ly = margin.top + plotH + 56 + 20 * Math.floor(i / columns);
     out.push(
       `<line x1="${lx}" y1="${ly}" x2="${lx + 24}" y2="${ly}" stroke="${color}" stroke-width="3"/>`,
       `<text x="${lx + 30}" y="${ly}" dominant-baseline="middle">${escapeXml(s.name)} (${points.length})</text>`,
