@@ -80,14 +80,18 @@ export class ShardDurableObject extends DurableObject<Env> {
     });
   }
 
-  /** Take tasks (from the ingest consumer, or directly for deduplicated and batch submissions). Idempotent by id. */
-  async accept(messages: IngestMessage[]): Promise<SubmitResult[]> {
+  /**
+   * Take tasks (from the ingest consumer, or directly for deduplicated and batch submissions). Idempotent by id. The
+   * answer also carries the function records held here that are newer than the messages' (`newer`): the sender's
+   * cache was stale, and a gateway routes its next submissions by them.
+   */
+  async accept(messages: IngestMessage[]): Promise<{ results: SubmitResult[]; newer: FunctionRecord[] }> {
     const now = Date.now();
     const results = this.#tx(() => this.#store.accept(messages, now));
     // Answer the ingest consumer at once; dispatch runs behind the answer, and the alarm backs it up.
     await this.#runs.ensureAlarm();
     void this.#runs.kick();
-    return results;
+    return { results, newer: this.#store.newerRecords(messages) };
   }
 
   /** The tasks these idempotency keys name here, while their windows last (the gateway asks after a move). */

@@ -56,7 +56,7 @@ import { type DispatchPlan, planDispatch } from "./dispatch";
 import { drainEvents, type TransitionEvent } from "./events";
 import { deleteFunction, upsertFunction } from "./functions";
 import { concurrencyLimit } from "./governor";
-import { accept, expireIdempotencyKeys, idempotentTask } from "./intake";
+import { accept, expireIdempotencyKeys, idempotentTask, newerRecords } from "./intake";
 import { activeLanes } from "./lanes";
 import { countByState, getTask, listTasks } from "./listing";
 import { flushFinishes, pruneObservations } from "./observations";
@@ -139,6 +139,9 @@ export class ShardStore {
   // Intake
   accept(messages: readonly IngestMessage[], now: number): SubmitResult[] {
     return accept(this.#ctx, messages, now);
+  }
+  newerRecords(messages: readonly IngestMessage[]): FunctionRecord[] {
+    return newerRecords(this.#ctx, messages);
   }
   idempotentTask(account: string, fnName: string, key: string, now: number): string | undefined {
     return idempotentTask(this.#ctx, account, fnName, key, now);

@@ -4,7 +4,7 @@
  * placeholder left by a cancel that overtakes its task in the ingest queue.
  */
 
-import type { IngestMessage, SubmitResult } from "../records";
+import type { FunctionRecord, IngestMessage, SubmitResult } from "../records";
 import type { OperationResult } from "../results";
 import { blobOf } from "../sql";
 import { mustTransition, transition } from "../task-states";
@@ -26,6 +26,21 @@ export const IDEMPOTENCY_SCHEMA: readonly string[] = [
      expires_at INTEGER NOT NULL, PRIMARY KEY (account, function, key))`,
   `CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at)`,
 ];
+
+/**
+ * The records this shard holds that are newer than the ones these messages were minted from (at most one per
+ * function): a gateway that routed by a stale cached record (after a placement move, say) learns the current one from
+ * the answer and routes its next submissions by it, instead of after its cache's TTL.
+ */
+export function newerRecords(ctx: ShardContext, messages: readonly IngestMessage[]): FunctionRecord[] {
+  const newer = new Map<string, FunctionRecord>();
+  for (const { fn: snapshot } of messages) {
+    const key = functionKey(snapshot.account, snapshot.name);
+    const current = ctx.functions.get(key);
+    if (current && current.version > snapshot.version) newer.set(key, current);
+  }
+  return [...newer.values()];
+}
 
 /**
  * Store tasks. Idempotent by task id (Queues deliver at least once), and an `Idempotency-Key` already used within the

@@ -12,6 +12,7 @@ import { fromBase64 } from "../../src/encoding";
 import { mintTaskId, shardOfTaskId } from "../../src/ids";
 import { REGISTRY_NAME } from "../../src/placement";
 import type { FunctionRecord, IngestMessage } from "../../src/records";
+import { rememberFunction } from "../../workers/platform/registry-client";
 import {
   createAccount,
   demoTarget,
@@ -177,7 +178,7 @@ it("promotes a flooding auto function to a dedicated, partitioned shard; reclaim
   await waitAllEnded(account, "flood", [...all, ...back]);
 }, 90_000);
 
-it("a task routed to a shard the function left (a stale gateway cache) is served there, once", async () => {
+it("a task routed to a shard the function left (a stale gateway cache) is served there, once, and the answer names the current record", async () => {
   const account = await createAccount("stale");
   await putFunction(account, "f", { target: demoTarget, maxConcurrency: 1 });
   const before = await record(account, "f");
@@ -186,7 +187,7 @@ it("a task routed to a shard the function left (a stale gateway cache) is served
     "f",
     Array.from({ length: 80 }, (_, i) => ({ payload: { sleepMs: 10, echo: i } })),
   );
-  await placedOn(account, "f", "dedicated");
+  const moved = await placedOn(account, "f", "dedicated");
   // What a gateway still holding the old record would send: a task whose id names the old shard.
   const key = fromBase64(await registry().platformKey());
   const id = await mintTaskId(key, account.id, before.shard, Date.now());
@@ -202,11 +203,44 @@ it("a task routed to a shard the function left (a stale gateway cache) is served
       acceptedAt: Date.now(),
     },
   };
-  const [accepted] = await env.SHARD.getByName(before.shard).accept([message]);
-  expect(accepted).toEqual({ id, deduplicated: false });
+  const { results, newer } = await env.SHARD.getByName(before.shard).accept([message]);
+  expect(results).toEqual([{ id, deduplicated: false }]);
+  // The sender learns where the function lives now (its next submissions go there, not after its cache's TTL).
+  expect(newer).toHaveLength(1);
+  expect(newer[0]?.shard).toBe(moved.shard);
+  expect(newer[0]?.version).toBeGreaterThanOrEqual(moved.version);
+  expect(newer[0]?.shard).not.toBe(before.shard);
+  // A sender whose record is current hears nothing back.
+  const current = {
+    ...message,
+    fn: moved,
+    task: { ...message.task, id: await mintTaskId(key, account.id, moved.shard, Date.now()), shard: moved.shard },
+  };
+  const again = await env.SHARD.getByName(moved.shard).accept([current]);
+  expect(again.newer).toEqual([]);
   const task = await waitForState(account, id, "succeeded", 30_000);
   expect(task.attempts).toBe(1);
-  await waitAllEnded(account, "f", [...ids, id], 40_000);
+  await waitAllEnded(account, "f", [...ids, id, current.task.id], 40_000);
+}, 90_000);
+
+it("a gateway that routed by a stale record learns the current one from the shard's answer", async () => {
+  const account = await createAccount("learn");
+  await putFunction(account, "g", { target: demoTarget, maxConcurrency: 1 });
+  const before = await record(account, "g");
+  const ids = await submitBatch(
+    account,
+    "g",
+    Array.from({ length: 80 }, (_, i) => ({ payload: { sleepMs: 5, echo: i } })),
+  );
+  const moved = await placedOn(account, "g", "dedicated");
+  // This isolate's gateway still holds the record from before the move (as one would for up to CACHE_TTL_MS).
+  rememberFunction(env, before);
+  const [stale] = await submitBatch(account, "g", [{ payload: { echo: "stale" } }]);
+  expect(shardOfTaskId(stale as string)).toBe(before.shard);
+  // The old shard's answer carried the current record: the very next batch goes where the function lives now.
+  const [fresh] = await submitBatch(account, "g", [{ payload: { echo: "fresh" } }]);
+  expect(shardOfTaskId(fresh as string)).toBe(moved.shard);
+  await waitAllEnded(account, "g", [...ids, stale as string, fresh as string], 40_000);
 }, 90_000);
 
 it("a pinned isolation never moves, however deep its backlog", async () => {

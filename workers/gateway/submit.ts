@@ -26,7 +26,7 @@ import { batchSubmitSchema, preferWaitSeconds, submitHeadersSchema, toFieldError
 import { isTerminal, type TaskState } from "../../src/task-states";
 import { traceForSubmission } from "../../src/trace";
 import { admitSubmissions } from "../platform/rate-limit";
-import { type Principal, taskIdKey } from "../platform/registry-client";
+import { type Principal, rememberNewerFunction, taskIdKey } from "../platform/registry-client";
 import { ingestMessage } from "../platform/tasks";
 import { requireFunction } from "./functions";
 import type { GatewayEnv } from "./middleware";
@@ -125,7 +125,10 @@ async function acceptByShard(env: Env, messages: IngestMessage[]): Promise<Submi
   const results: SubmitResult[] = new Array(messages.length);
   await Promise.all(
     [...groups].map(async ([where, indexes]) => {
-      const answers = await shard(env, where).accept(indexes.map((i) => messages[i] as IngestMessage));
+      const { results: answers, newer } = await shard(env, where).accept(
+        indexes.map((i) => messages[i] as IngestMessage),
+      );
+      for (const record of newer) rememberNewerFunction(env, record);
       for (const [k, index] of indexes.entries()) {
         const answer = answers[k];
         if (!answer) throw new Error("shard returned too few results");
@@ -164,9 +167,7 @@ export const submitRoutes = new Hono<GatewayEnv>()
     let deduplicated = false;
     if (task.idempotencyKey) {
       const earlier = (await keysUsedElsewhere(c.env, fn, [task]))[task.idempotencyKey];
-      const [result] = earlier
-        ? [{ id: earlier, deduplicated: true }]
-        : await shard(c.env, task.shard).accept([message]);
+      const [result] = earlier ? [{ id: earlier, deduplicated: true }] : await acceptByShard(c.env, [message]);
       if (!result) throw new Error("shard returned no result");
       ({ id, deduplicated } = result);
       if (deduplicated && task.payload.r2Key) await c.env.BLOBS.delete(task.payload.r2Key);

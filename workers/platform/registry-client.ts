@@ -64,6 +64,12 @@ export function rememberFunction(env: Env, record: FunctionRecord): void {
   functions.set(functionKey(record.account, record.name), record, readConfig(env).cacheTtlMs);
 }
 
+/** Cache a record a shard answered with, unless this isolate already holds the same or a newer version. */
+export function rememberNewerFunction(env: Env, record: FunctionRecord): void {
+  const cached = functions.get(functionKey(record.account, record.name));
+  if (!cached || cached.version < record.version) rememberFunction(env, record);
+}
+
 export function forgetFunction(account: string, name: string): void {
   functions.delete(functionKey(account, name));
 }
