@@ -18,17 +18,19 @@
  */
 
 import { writeFile } from "node:fs/promises";
-import { createServer } from "node:http";
 import { join } from "node:path";
 import WebSocket from "ws";
 import { createAccount, putFunction, REPO_ROOT, sleep, startPlatform } from "./lib.mjs";
 import { batchSubmit, functionStats, trickle } from "./measure.mjs";
+import { startBackend } from "./scenarios/aimd.mjs";
 
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 12);
 const E2E = process.env.PROFILE_SCENARIO === "e2e";
 const AIMD = process.env.PROFILE_SCENARIO === "aimd";
 const EXTRA_VARS = process.env.BENCH_VARS ? JSON.parse(process.env.BENCH_VARS) : {};
 const platform = await startPlatform({ SHARED_SHARDS: "1", ...EXTRA_VARS }, { devtools: true });
+/** B4's backend, for PROFILE_SCENARIO=aimd (closed however the run ends: its sampler would keep Node alive). */
+let backend;
 try {
   const floodAccount = await createAccount(platform.url, platform.adminToken, "prof-flood");
   const quiet = await createAccount(platform.url, platform.adminToken, "prof-quiet");
@@ -40,28 +42,11 @@ try {
   });
   await putFunction(platform.url, quiet.apiKey, "fast", { target: demo, isolation: "shared" });
 
-  /** B4's backend: 429 above 16 calls in flight, else 50 ms and a 200. */
-  const backend = { inFlight: 0, ok: 0, throttled: 0 };
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on("end", () => {
-      if (backend.inFlight >= 16) {
-        backend.throttled++;
-        res.writeHead(429).end();
-        return;
-      }
-      backend.inFlight++;
-      setTimeout(() => {
-        backend.inFlight--;
-        backend.ok++;
-        res.writeHead(200, { "content-type": "application/json" }).end("{}");
-      }, 50);
-    });
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  /** B4's backend (bench/scenarios/aimd.mjs): 429 above 16 calls in flight, else 50 ms and a 200. */
+  backend = AIMD ? await startBackend(50) : undefined;
   if (AIMD) {
     await putFunction(platform.url, quiet.apiKey, "capped", {
-      target: { type: "url", url: `http://127.0.0.1:${server.address().port}/run` },
+      target: { type: "url", url: backend.url },
       isolation: "dedicated",
       maxConcurrency: 100,
       timeoutMs: 10_000,
@@ -136,7 +121,7 @@ try {
   };
   const endedBefore = await ended();
   await send("Profiler.start");
-  const okBefore = backend.ok;
+  const okBefore = backend?.ok ?? 0;
   const floodRun = AIMD
     ? Promise.resolve()
     : E2E
@@ -197,7 +182,7 @@ try {
   }
   console.log(`\nself time by function:\n${top(byFunction, 30)}`);
   console.log(`\nself time by file:\n${top(byFile, 15)}`);
-  server.close();
 } finally {
+  backend?.close();
   await platform.stop();
 }

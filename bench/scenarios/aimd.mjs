@@ -21,7 +21,7 @@ import { batchSubmit, functionStats, spread, spreadText, tenant } from "../measu
 import { linePlot } from "../svg.mjs";
 
 /** A backend with a capacity that can change while it runs; counts what it served and sampled in-flight. */
-async function startBackend(serviceMs) {
+export async function startBackend(serviceMs) {
   const b = { capacity: 16, serviceMs, inFlight: 0, ok: 0, throttled: 0, first: null, lastOk: null, samples: [] };
   const server = createServer((req, res) => {
     req.resume();

@@ -51,6 +51,23 @@ function placedOn(account: TestAccount, fn: string, tier: string, timeout = 15_0
   );
 }
 
+/**
+ * An `auto` function (maxConcurrency 1) with 80 tasks of `sleepMs`, promoted to a dedicated shard for its backlog:
+ * its record before and after the move, and the tasks' ids.
+ */
+async function promotedByBacklog(label: string, fn: string, sleepMs: number) {
+  const account = await createAccount(label);
+  await putFunction(account, fn, { target: demoTarget, maxConcurrency: 1 });
+  const before = await record(account, fn);
+  const ids = await submitBatch(
+    account,
+    fn,
+    Array.from({ length: 80 }, (_, i) => ({ payload: { sleepMs, echo: i } })),
+  );
+  const moved = await placedOn(account, fn, "dedicated");
+  return { account, before, moved, ids };
+}
+
 /** Every task of the function, paging through the merged listing 7 at a time (so pages cross shards). */
 async function listAll(account: TestAccount, fn: string): Promise<Summary[]> {
   const tasks: Summary[] = [];
@@ -179,15 +196,7 @@ it("promotes a flooding auto function to a dedicated, partitioned shard; reclaim
 }, 90_000);
 
 it("a task routed to a shard the function left (a stale gateway cache) is served there, once, and the answer names the current record", async () => {
-  const account = await createAccount("stale");
-  await putFunction(account, "f", { target: demoTarget, maxConcurrency: 1 });
-  const before = await record(account, "f");
-  const ids = await submitBatch(
-    account,
-    "f",
-    Array.from({ length: 80 }, (_, i) => ({ payload: { sleepMs: 10, echo: i } })),
-  );
-  const moved = await placedOn(account, "f", "dedicated");
+  const { account, before, moved, ids } = await promotedByBacklog("stale", "f", 10);
   // What a gateway still holding the old record would send: a task whose id names the old shard.
   const key = fromBase64(await registry().platformKey());
   const id = await mintTaskId(key, account.id, before.shard, Date.now());
@@ -224,15 +233,7 @@ it("a task routed to a shard the function left (a stale gateway cache) is served
 }, 90_000);
 
 it("a gateway that routed by a stale record learns the current one from the shard's answer", async () => {
-  const account = await createAccount("learn");
-  await putFunction(account, "g", { target: demoTarget, maxConcurrency: 1 });
-  const before = await record(account, "g");
-  const ids = await submitBatch(
-    account,
-    "g",
-    Array.from({ length: 80 }, (_, i) => ({ payload: { sleepMs: 5, echo: i } })),
-  );
-  const moved = await placedOn(account, "g", "dedicated");
+  const { account, before, moved, ids } = await promotedByBacklog("learn", "g", 5);
   // This isolate's gateway still holds the record from before the move (as one would for up to CACHE_TTL_MS).
   rememberFunction(env, before);
   const [stale] = await submitBatch(account, "g", [{ payload: { echo: "stale" } }]);
