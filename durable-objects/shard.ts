@@ -14,6 +14,7 @@ import { MAX_RPC_BATCH_BYTES } from "../src/limits";
 import { type FunctionMetrics, MAX_OBSERVED_FUNCTIONS, type ShardStats } from "../src/observability";
 import { invokerName } from "../src/placement";
 import type {
+  AcceptResult,
   BulkFilter,
   BulkResult,
   FunctionRecord,
@@ -24,7 +25,6 @@ import type {
   ScheduleView,
   ShardAccountLimits,
   StoredTaskView,
-  SubmitResult,
   TaskOperation,
   TaskPage,
 } from "../src/records";
@@ -83,19 +83,38 @@ export class ShardDurableObject extends DurableObject<Env> {
   /**
    * Take tasks (from the ingest consumer, or directly for deduplicated and batch submissions). Idempotent by id. The
    * answer also carries the function records held here that are newer than the messages' (`newer`): the sender's
-   * cache was stale, and a gateway routes its next submissions by them.
+   * cache was stale, and a gateway routes its next submissions by them. With `reroute` (the gateway's direct path), an
+   * idempotency key this shard no longer owns after a move is answered `moved`, not stored (intake.ts).
    */
-  async accept(messages: IngestMessage[]): Promise<{ results: SubmitResult[]; newer: FunctionRecord[] }> {
+  async accept(
+    messages: IngestMessage[],
+    options: { reroute?: boolean } = {},
+  ): Promise<{ results: AcceptResult[]; newer: FunctionRecord[] }> {
     const now = Date.now();
-    const results = this.#tx(() => this.#store.accept(messages, now));
+    const self = options.reroute === true ? this.#name : undefined;
+    const results = this.#tx(() => this.#store.accept(messages, now, self));
     // Answer the ingest consumer at once; dispatch runs behind the answer, and the alarm backs it up.
     await this.#runs.ensureAlarm();
     void this.#runs.kick();
     return { results, newer: this.#store.newerRecords(messages) };
   }
 
-  /** The tasks these idempotency keys name here, while their windows last (the gateway asks after a move). */
-  idempotentTasks(account: string, fnName: string, keys: string[]): Record<string, string> {
+  /**
+   * The tasks these idempotency keys name here, while their windows last (the gateway asks after a move). The asker's
+   * `record` of the function is taken first if it is newer than the one held here: from then on this shard refuses
+   * the keys it no longer owns (accept's `reroute`), so a key found nowhere here cannot be taken here afterwards by a
+   * gateway that still routes by the record from before the move.
+   */
+  async idempotentTasks(
+    account: string,
+    fnName: string,
+    keys: string[],
+    record?: FunctionRecord,
+  ): Promise<Record<string, string>> {
+    const known = this.#store.functionVersion(account, fnName) ?? 0;
+    if (record && record.account === account && record.name === fnName && record.version > known) {
+      await this.upsertFunction(record);
+    }
     const now = Date.now();
     const found: Record<string, string> = {};
     for (const key of keys.slice(0, MAX_BATCH)) {

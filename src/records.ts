@@ -200,6 +200,19 @@ export interface SubmitResult {
   readonly deduplicated: boolean;
 }
 
+/**
+ * An idempotent submission that reached a shard its function no longer routes that key to (the sender's record was
+ * from before a move): not stored, so that one shard alone decides each key; the sender routes it again by the
+ * shard's current record. Only a sender that asks for it (the gateway) is answered so; other callers' tasks are kept.
+ */
+export interface MovedSubmission {
+  readonly id: string;
+  readonly moved: true;
+}
+
+/** What a shard's `accept` answers for each message. */
+export type AcceptResult = SubmitResult | MovedSubmission;
+
 export interface BulkFilter {
   readonly ids?: readonly string[];
   readonly state?: TaskState;

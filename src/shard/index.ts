@@ -33,6 +33,7 @@ import { newFairShareState } from "../fair-share";
 import type { FunctionMetrics, ShardStats } from "../observability";
 import type {
   AbortOrder,
+  AcceptResult,
   BulkFilter,
   BulkResult,
   FunctionRecord,
@@ -42,7 +43,6 @@ import type {
   ScheduleView,
   ShardAccountLimits,
   StoredTaskView,
-  SubmitResult,
   TaskOperation,
   TaskPage,
 } from "../records";
@@ -136,9 +136,14 @@ export class ShardStore {
     return deleteFunction(this.#ctx, account, name, now);
   }
 
+  /** The version of the function's record held here, if any. */
+  functionVersion(account: string, name: string): number | undefined {
+    return this.#ctx.functions.get(functionKey(account, name))?.version;
+  }
+
   // Intake
-  accept(messages: readonly IngestMessage[], now: number): SubmitResult[] {
-    return accept(this.#ctx, messages, now);
+  accept(messages: readonly IngestMessage[], now: number, self?: string): AcceptResult[] {
+    return accept(this.#ctx, messages, now, self);
   }
   newerRecords(messages: readonly IngestMessage[]): FunctionRecord[] {
     return newerRecords(this.#ctx, messages);

@@ -4,7 +4,8 @@
  * placeholder left by a cancel that overtakes its task in the ingest queue.
  */
 
-import type { FunctionRecord, IngestMessage, SubmitResult } from "../records";
+import { routeTask } from "../placement";
+import type { AcceptResult, FunctionRecord, IngestMessage } from "../records";
 import type { OperationResult } from "../results";
 import { blobOf } from "../sql";
 import { mustTransition, transition } from "../task-states";
@@ -45,8 +46,18 @@ export function newerRecords(ctx: ShardContext, messages: readonly IngestMessage
 /**
  * Store tasks. Idempotent by task id (Queues deliver at least once), and an `Idempotency-Key` already used within the
  * function's `dedupWindowSeconds` yields the first task's id instead of a new task.
+ *
+ * With `self` (this shard's name; the gateway asks for it), a key that is new here and that the function's current
+ * record routes to another shard is refused as `moved` and nothing is stored: after a move, a gateway still holding
+ * the old record would otherwise take the key here while a current one takes it on the new shard, two tasks for one
+ * key. The key's own shard decides it in one transaction, as before the move.
  */
-export function accept(ctx: ShardContext, messages: readonly IngestMessage[], now: number): SubmitResult[] {
+export function accept(
+  ctx: ShardContext,
+  messages: readonly IngestMessage[],
+  now: number,
+  self?: string,
+): AcceptResult[] {
   for (const { fn, accountLimits } of messages) {
     upsertFunction(ctx, fn);
     if (accountLimits) setAccountLimits(ctx, fn.account, accountLimits);
@@ -75,6 +86,7 @@ export function accept(ctx: ShardContext, messages: readonly IngestMessage[], no
     if (task.idempotencyKey && fn && fn.spec.dedupWindowSeconds > 0) {
       const first = idempotentTask(ctx, task.account, task.functionName, task.idempotencyKey, now);
       if (first) return { id: first, deduplicated: true };
+      if (self !== undefined && routeTask(fn, task.idempotencyKey) !== self) return { id: task.id, moved: true };
       ctx.sql.exec(
         `INSERT INTO idempotency (account, function, key, task_id, expires_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (account, function, key) DO UPDATE SET task_id = excluded.task_id, expires_at = excluded.expires_at`,

@@ -8,6 +8,7 @@
 import { expect } from "vitest";
 import { THROTTLE_MAX_DELAY_MS, throttleDelayMs } from "../../src/backoff";
 import type { InvocationOutcome } from "../../src/outcome";
+import { routeTask } from "../../src/placement";
 import type { FunctionRecord, IngestMessage, InvocationJob } from "../../src/records";
 import { ShardStore } from "../../src/shard";
 import { ATTEMPT_LOG_LIMIT } from "../../src/shard/attempt-log";
@@ -473,6 +474,37 @@ export const shardStoreCases: readonly StoreCase[] = [
       // A final report arriving after the revival settles it: it is not handed off again.
       store.applyDeliveryReport({ ...base, state: "delivered", attempts: 2, at: T0 + 476_000 });
       expect(store.pendingHandoffs("s", 10, T0 + 477_000)).toEqual([]);
+    },
+  },
+  {
+    name: "idempotency after a move: a key new here that the current record routes elsewhere is refused (moved), not stored; a key held here still names its task; other callers' tasks are kept",
+    run: (sql) => {
+      const { store, fn, task } = setup(sql);
+      const keyed = (snapshot: FunctionRecord, id: string, key: string, at: number) =>
+        testTask(snapshot, id, at, { idempotencyKey: key });
+      expect(store.accept([keyed(fn, "t-k1", "k1", T0)], T0, "s")).toEqual([{ id: "t-k1", deduplicated: false }]);
+      // The function moves to shard "d" (the record a placement move pushes to the shards it leaves).
+      const moved: FunctionRecord = { ...fn, shard: "d", version: 2, previousShards: ["s"] };
+      store.upsertFunction(moved);
+      // A gateway still holding the old record sends a new key and a used one here.
+      expect(store.accept([keyed(fn, "t-k2", "k2", T0 + 10), keyed(fn, "t-k1b", "k1", T0 + 10)], T0 + 10, "s")).toEqual(
+        [
+          { id: "t-k2", moved: true },
+          { id: "t-k1", deduplicated: true },
+        ],
+      );
+      expect(task("t-k2")).toBeNull();
+      // The ingest consumer and other callers do not ask (`self` unset): their task is kept where it came.
+      expect(store.accept([keyed(fn, "t-k3", "k3", T0 + 20)], T0 + 20)).toEqual([{ id: "t-k3", deduplicated: false }]);
+      // Partitions: a key belongs to the one partition its hash picks; the others refuse it.
+      const placement = { tier: "dedicated" as const, partitions: 2, since: T0, reason: "backlog", moves: 1, log: [] };
+      const split: FunctionRecord = { ...moved, version: 3, placement };
+      store.upsertFunction(split);
+      const key = ["a", "b", "c", "d", "e"].find((k) => routeTask(split, k) === "d#1") as string;
+      expect(store.accept([keyed(split, "t-p0", key, T0 + 30)], T0 + 30, "d")).toEqual([{ id: "t-p0", moved: true }]);
+      expect(store.accept([keyed(split, "t-p1", key, T0 + 30)], T0 + 30, "d#1")).toEqual([
+        { id: "t-p1", deduplicated: false },
+      ]);
     },
   },
 ];

@@ -7,11 +7,10 @@
  * placement is reclaimed; a pinned isolation never moves. Every test counts each task's terminal state.
  */
 import { env } from "cloudflare:test";
-import { expect, it, vi } from "vitest";
+import { expect, it } from "vitest";
 import { fromBase64 } from "../../src/encoding";
 import { mintTaskId, shardOfTaskId } from "../../src/ids";
-import { REGISTRY_NAME } from "../../src/placement";
-import type { FunctionRecord, IngestMessage } from "../../src/records";
+import type { IngestMessage } from "../../src/records";
 import { rememberFunction } from "../../workers/platform/registry-client";
 import {
   createAccount,
@@ -20,88 +19,10 @@ import {
   putFunction,
   quietPeriod,
   submitBatch,
-  type TestAccount,
   tenant,
   waitForState,
 } from "../workers/helpers";
-
-type Summary = { id: string; state: string; attempts: number };
-type Stats = {
-  placement: { tier: string; shard: string; partitions: number; reason: string; moves: number };
-  history: { t: string; move?: { reason: string } }[];
-};
-
-const registry = () => env.REGISTRY.getByName(REGISTRY_NAME);
-
-async function record(account: TestAccount, fn: string): Promise<FunctionRecord> {
-  const found = await registry().getFunction(account.id, fn);
-  if (!found) throw new Error("no function");
-  return found;
-}
-
-/** The function's record once automatic placement put it on `tier`. */
-function placedOn(account: TestAccount, fn: string, tier: string, timeout = 15_000): Promise<FunctionRecord> {
-  return vi.waitFor(
-    async () => {
-      const found = await record(account, fn);
-      expect(found.placement?.tier).toBe(tier);
-      return found;
-    },
-    { timeout, interval: 50 },
-  );
-}
-
-/**
- * An `auto` function (maxConcurrency 1) with 80 tasks of `sleepMs`, promoted to a dedicated shard for its backlog:
- * its record before and after the move, and the tasks' ids.
- */
-async function promotedByBacklog(label: string, fn: string, sleepMs: number) {
-  const account = await createAccount(label);
-  await putFunction(account, fn, { target: demoTarget, maxConcurrency: 1 });
-  const before = await record(account, fn);
-  const ids = await submitBatch(
-    account,
-    fn,
-    Array.from({ length: 80 }, (_, i) => ({ payload: { sleepMs, echo: i } })),
-  );
-  const moved = await placedOn(account, fn, "dedicated");
-  return { account, before, moved, ids };
-}
-
-/** Every task of the function, paging through the merged listing 7 at a time (so pages cross shards). */
-async function listAll(account: TestAccount, fn: string): Promise<Summary[]> {
-  const tasks: Summary[] = [];
-  let cursor: string | null = null;
-  do {
-    const query: string = cursor ? `&cursor=${cursor}` : "";
-    const response = await tenant(account, `/v1/functions/${fn}/tasks?limit=7${query}`);
-    expect(response.status).toBe(200);
-    const page = (await response.json()) as { tasks: Summary[]; nextCursor: string | null };
-    tasks.push(...page.tasks);
-    cursor = page.nextCursor;
-  } while (cursor);
-  return tasks;
-}
-
-async function stats(account: TestAccount, fn: string): Promise<Stats> {
-  const response = await tenant(account, `/v1/functions/${fn}/stats`);
-  expect(response.status).toBe(200);
-  return (await response.json()) as Stats;
-}
-
-async function waitAllEnded(account: TestAccount, fn: string, ids: readonly string[], timeout = 30_000) {
-  return vi.waitFor(
-    async () => {
-      const tasks = await listAll(account, fn);
-      // Each task exactly once in the listing, whichever shard holds it.
-      expect(new Set(tasks.map((t) => t.id)).size).toBe(tasks.length);
-      expect(new Set(tasks.map((t) => t.id))).toEqual(new Set(ids));
-      expect(tasks.filter((t) => t.state === "queued" || t.state === "running")).toEqual([]);
-      return tasks;
-    },
-    { timeout, interval: 250 },
-  );
-}
+import { listAll, placedOn, promotedByBacklog, record, registry, stats, waitAllEnded } from "./helpers";
 
 it("promotes a flooding auto function to a dedicated, partitioned shard; reclaims it when idle; nothing lost", async () => {
   const account = await createAccount("flood");
@@ -288,42 +209,4 @@ it("several busy functions of one account, none dominant, move together to an ac
     for (const task of await listAll(account, name)) expect(task).toMatchObject({ state: "succeeded", attempts: 1 });
     await placedOn(account, name, "shared", 20_000);
   }
-}, 90_000);
-
-it("an idempotency key used before a move still names its first task after it (single and batch)", async () => {
-  const account = await createAccount("idem");
-  await putFunction(account, "f", { target: demoTarget, maxConcurrency: 1 });
-  const once = (key: string) =>
-    tenant(account, "/v1/functions/f/tasks", {
-      method: "POST",
-      headers: { "content-type": "application/json", "idempotency-key": key },
-      body: JSON.stringify({ sleepMs: 5 }),
-    });
-  const first = (await (await once("k1")).json()) as { id: string };
-  const [batchFirst] = await submitBatch(account, "f", [{ payload: { sleepMs: 5 }, idempotencyKey: "k2" }]);
-  await submitBatch(
-    account,
-    "f",
-    Array.from({ length: 80 }, (_, i) => ({ payload: { sleepMs: 10, echo: i } })),
-  );
-  await placedOn(account, "f", "dedicated");
-  await quietPeriod(1_100, "the gateway caches function records for CACHE_TTL_MS");
-  const again = await once("k1");
-  expect(again.status).toBe(200);
-  expect(await again.json()).toMatchObject({ id: first.id, deduplicated: true });
-  const [batchAgain] = await submitBatch(account, "f", [
-    { payload: { sleepMs: 5 }, idempotencyKey: "k2" },
-    { payload: { sleepMs: 5 }, idempotencyKey: "k3" },
-  ]);
-  expect(batchAgain).toBe(batchFirst);
-  const all = await vi.waitFor(
-    async () => {
-      const tasks = await listAll(account, "f");
-      expect(tasks.filter((t) => t.state === "queued" || t.state === "running")).toEqual([]);
-      return tasks;
-    },
-    { timeout: 40_000, interval: 250 },
-  );
-  // One task per key (k1, k2, k3) and the 80 of the flood: nothing duplicated by the move.
-  expect(all.length).toBe(83);
 }, 90_000);

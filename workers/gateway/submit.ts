@@ -11,26 +11,21 @@
 import { type Context, Hono } from "hono";
 import { readConfig } from "../../src/config";
 import { utf8 } from "../../src/encoding";
-import { mintTaskId } from "../../src/ids";
+import { mintTaskId, shardOfTaskId } from "../../src/ids";
 import { MAX_BATCH_BODY_BYTES } from "../../src/limits";
 import { ingestPartition, routeTask } from "../../src/placement";
 import { validationProblem } from "../../src/problem";
-import type {
-  FunctionRecord,
-  IngestMessage,
-  ShardAccountLimits,
-  StoredTaskView,
-  SubmitResult,
-} from "../../src/records";
+import type { FunctionRecord, IngestMessage, ShardAccountLimits, StoredTaskView } from "../../src/records";
 import { batchSubmitSchema, preferWaitSeconds, submitHeadersSchema, toFieldErrors } from "../../src/schemas";
 import { isTerminal, type TaskState } from "../../src/task-states";
 import { traceForSubmission } from "../../src/trace";
 import { admitSubmissions } from "../platform/rate-limit";
-import { type Principal, rememberNewerFunction, taskIdKey } from "../platform/registry-client";
+import { type Principal, taskIdKey } from "../platform/registry-client";
 import { ingestMessage } from "../platform/tasks";
+import { acceptDirect } from "./direct-accept";
 import { requireFunction } from "./functions";
 import type { GatewayEnv } from "./middleware";
-import { shard, shardsOf } from "./shards";
+import { shard } from "./shards";
 import { presentTask, taskUrl } from "./task-view";
 import { parseJsonBody, readBody } from "./validation";
 
@@ -91,54 +86,6 @@ async function waitForEnd(
   }
 }
 
-/**
- * After a placement move within the function's dedup window, an idempotency key may have been used on another of its
- * shards (one it left, or another partition while the count changed): the task it named there, if any. Asked only
- * then, so a function that stays put pays nothing.
- */
-async function keysUsedElsewhere(
-  env: Env,
-  fn: FunctionRecord,
-  tasks: readonly { shard: string; idempotencyKey?: string | undefined }[],
-): Promise<Record<string, string>> {
-  const window = fn.spec.dedupWindowSeconds * 1000;
-  const movedAt = Math.max(fn.placement?.since ?? 0, (fn.previousShards ?? []).length > 0 ? fn.updatedAt : 0);
-  const keyed = tasks.filter((t) => t.idempotencyKey !== undefined);
-  if (window === 0 || keyed.length === 0 || Date.now() - movedAt >= window) return {};
-  const found: Record<string, string> = {};
-  await Promise.all(
-    shardsOf(fn).map(async (name) => {
-      const keys = keyed.filter((t) => t.shard !== name).map((t) => t.idempotencyKey as string);
-      if (keys.length === 0) return;
-      Object.assign(found, await shard(env, name).idempotentTasks(fn.account, fn.name, keys));
-    }),
-  );
-  return found;
-}
-
-/** Hand a batch to the shards its tasks were routed to (one RPC per partition), answering in the batch's order. */
-async function acceptByShard(env: Env, messages: IngestMessage[]): Promise<SubmitResult[]> {
-  const groups = new Map<string, number[]>();
-  for (const [index, message] of messages.entries()) {
-    groups.set(message.task.shard, [...(groups.get(message.task.shard) ?? []), index]);
-  }
-  const results: SubmitResult[] = new Array(messages.length);
-  await Promise.all(
-    [...groups].map(async ([where, indexes]) => {
-      const { results: answers, newer } = await shard(env, where).accept(
-        indexes.map((i) => messages[i] as IngestMessage),
-      );
-      for (const record of newer) rememberNewerFunction(env, record);
-      for (const [k, index] of indexes.entries()) {
-        const answer = answers[k];
-        if (!answer) throw new Error("shard returned too few results");
-        results[index] = answer;
-      }
-    }),
-  );
-  return results;
-}
-
 export const submitRoutes = new Hono<GatewayEnv>()
   .post("/:name/tasks", async (c) => {
     const config = readConfig(c.env);
@@ -166,8 +113,7 @@ export const submitRoutes = new Hono<GatewayEnv>()
     let id = task.id;
     let deduplicated = false;
     if (task.idempotencyKey) {
-      const earlier = (await keysUsedElsewhere(c.env, fn, [task]))[task.idempotencyKey];
-      const [result] = earlier ? [{ id: earlier, deduplicated: true }] : await acceptByShard(c.env, [message]);
+      const [result] = await acceptDirect(c.env, fn, [message]);
       if (!result) throw new Error("shard returned no result");
       ({ id, deduplicated } = result);
       if (deduplicated && task.payload.r2Key) await c.env.BLOBS.delete(task.payload.r2Key);
@@ -181,7 +127,8 @@ export const submitRoutes = new Hono<GatewayEnv>()
     const waitSeconds = preferWaitSeconds(c.req.header("prefer"));
     let state: TaskState = "accepted";
     if (waitSeconds !== undefined && waitSeconds > 0) {
-      const waited = await waitForEnd(c, fn, task.shard, id, waitSeconds);
+      // The task's id names its shard (a repeated key's first task, or a task routed again after a move, is elsewhere).
+      const waited = await waitForEnd(c, fn, shardOfTaskId(id) ?? task.shard, id, waitSeconds);
       if ("ended" in waited) {
         c.header("preference-applied", `wait=${waitSeconds}`);
         return c.json({ ...presentTask(c, waited.ended), ...(deduplicated ? { deduplicated } : {}) }, 200);
@@ -216,18 +163,7 @@ export const submitRoutes = new Hono<GatewayEnv>()
       );
     }
     // A key used on another shard of the function before a move names that task; the rest go to their shards.
-    const earlier = await keysUsedElsewhere(
-      c.env,
-      fn,
-      messages.map((m) => m.task),
-    );
-    const fresh = messages.filter((m) => !(m.task.idempotencyKey && earlier[m.task.idempotencyKey]));
-    const accepted = await acceptByShard(c.env, fresh);
-    const byId = new Map(fresh.map((m, i) => [m.task.id, accepted[i] as SubmitResult]));
-    const results = messages.map((m): SubmitResult => {
-      const id = m.task.idempotencyKey ? earlier[m.task.idempotencyKey] : undefined;
-      return id ? { id, deduplicated: true } : (byId.get(m.task.id) as SubmitResult);
-    });
+    const results = await acceptDirect(c.env, fn, messages);
     // A repeated key names the first task: the payload just stored for this item belongs to no task.
     const orphans = results.flatMap((r, i) => (r.deduplicated ? [messages[i]?.task.payload.r2Key] : []));
     const keys = orphans.filter((key): key is string => typeof key === "string");

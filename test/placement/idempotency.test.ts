@@ -1,0 +1,145 @@
+/**
+ * Idempotency keys across placement moves, through the real bindings inside workerd (the `placement` project): a key
+ * used before a move still names its first task after it, and two gateways holding different records of a moving
+ * function (one from before the move, one from after) still take one task per key: the shard a key no longer belongs
+ * to refuses it (`moved`) and the gateway sends it on by the current record. Every test counts the function's tasks.
+ */
+import { env } from "cloudflare:test";
+import { expect, it, vi } from "vitest";
+import { shardOfTaskId } from "../../src/ids";
+import { currentShards } from "../../src/placement";
+import type { FunctionRecord } from "../../src/records";
+import { rememberFunction } from "../../workers/platform/registry-client";
+import {
+  createAccount,
+  demoTarget,
+  putFunction,
+  quietPeriod,
+  submitBatch,
+  type TestAccount,
+  tenant,
+} from "../workers/helpers";
+import { listAll, placedOn, promotedByBacklog, record, registry } from "./helpers";
+
+function submitKeyed(account: TestAccount, fn: string, key: string, payload: unknown = { sleepMs: 5 }) {
+  return tenant(account, `/v1/functions/${fn}/tasks`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "idempotency-key": key },
+    body: JSON.stringify(payload),
+  });
+}
+
+/** Every task of the function, once none is queued or running. */
+function allEnded(account: TestAccount, fn: string) {
+  return vi.waitFor(
+    async () => {
+      const tasks = await listAll(account, fn);
+      expect(tasks.filter((t) => t.state === "queued" || t.state === "running")).toEqual([]);
+      return tasks;
+    },
+    { timeout: 40_000, interval: 250 },
+  );
+}
+
+it("an idempotency key used before a move still names its first task after it (single and batch)", async () => {
+  const account = await createAccount("idem");
+  await putFunction(account, "f", { target: demoTarget, maxConcurrency: 1 });
+  const once = (key: string) =>
+    tenant(account, "/v1/functions/f/tasks", {
+      method: "POST",
+      headers: { "content-type": "application/json", "idempotency-key": key },
+      body: JSON.stringify({ sleepMs: 5 }),
+    });
+  const first = (await (await once("k1")).json()) as { id: string };
+  const [batchFirst] = await submitBatch(account, "f", [{ payload: { sleepMs: 5 }, idempotencyKey: "k2" }]);
+  await submitBatch(
+    account,
+    "f",
+    Array.from({ length: 80 }, (_, i) => ({ payload: { sleepMs: 10, echo: i } })),
+  );
+  await placedOn(account, "f", "dedicated");
+  await quietPeriod(1_100, "the gateway caches function records for CACHE_TTL_MS");
+  const again = await once("k1");
+  expect(again.status).toBe(200);
+  expect(await again.json()).toMatchObject({ id: first.id, deduplicated: true });
+  const [batchAgain] = await submitBatch(account, "f", [
+    { payload: { sleepMs: 5 }, idempotencyKey: "k2" },
+    { payload: { sleepMs: 5 }, idempotencyKey: "k3" },
+  ]);
+  expect(batchAgain).toBe(batchFirst);
+  const all = await vi.waitFor(
+    async () => {
+      const tasks = await listAll(account, "f");
+      expect(tasks.filter((t) => t.state === "queued" || t.state === "running")).toEqual([]);
+      return tasks;
+    },
+    { timeout: 40_000, interval: 250 },
+  );
+  // One task per key (k1, k2, k3) and the 80 of the flood: nothing duplicated by the move.
+  expect(all.length).toBe(83);
+}, 90_000);
+
+it("a gateway still holding the record from before a move takes no second task for a key the new shard took", async () => {
+  const { account, before, ids } = await promotedByBacklog("stale-key", "f", 5);
+  const moved = await record(account, "f");
+  // A gateway that knows the move takes key "x" on the shard the key belongs to now.
+  rememberFunction(env, moved);
+  const first = await submitKeyed(account, "f", "x");
+  expect(first.status).toBe(202);
+  const { id } = (await first.json()) as { id: string };
+  expect(currentShards(moved)).toContain(shardOfTaskId(id));
+  // A gateway still routing by the old record sends "x" to the shard the function left: that shard refuses the key,
+  // and the gateway sends it on by the record it answered with, where the key names the first task.
+  rememberFunction(env, before);
+  const again = await submitKeyed(account, "f", "x");
+  expect(again.status).toBe(200);
+  expect(await again.json()).toMatchObject({ id, deduplicated: true });
+  // The same in a batch, the stale gateway first this time: its key "y" still ends on the key's current shard.
+  rememberFunction(env, before);
+  const [y] = await submitBatch(account, "f", [{ payload: { sleepMs: 5 }, idempotencyKey: "y" }]);
+  expect(currentShards(await record(account, "f"))).toContain(shardOfTaskId(y as string));
+  rememberFunction(env, moved);
+  expect(await submitBatch(account, "f", [{ payload: { sleepMs: 5 }, idempotencyKey: "y" }])).toEqual([y]);
+  // One task per key and the 80 of the backlog: nothing duplicated.
+  const tasks = await allEnded(account, "f");
+  expect(tasks.map((t) => t.id).sort()).toEqual([...ids, id, y as string].sort());
+  // `Prefer: wait` on a repeated key waits on the shard holding the first task (its id names it), not the one the
+  // stale record routed to.
+  rememberFunction(env, before);
+  const waited = await tenant(account, "/v1/functions/f/tasks", {
+    method: "POST",
+    headers: { "content-type": "application/json", "idempotency-key": "x", prefer: "wait=5" },
+    body: JSON.stringify({ sleepMs: 5 }),
+  });
+  expect(waited.status).toBe(200);
+  expect(waited.headers.get("preference-applied")).toBe("wait=5");
+  expect(await waited.json()).toMatchObject({ id, state: "succeeded", deduplicated: true });
+}, 90_000);
+
+it("a shard the move was not yet pushed to learns it from the first gateway that asks it about a key", async () => {
+  const account = await createAccount("unpushed");
+  await putFunction(account, "g", { target: demoTarget, maxConcurrency: 1 });
+  const [warm] = await submitBatch(account, "g", [{ payload: { sleepMs: 1 } }]);
+  const before = await record(account, "g");
+  // The registry applies a move that no shard has heard of yet (as between its commit and the mover's push).
+  const answer = await registry().movePlacement(account.id, "g", before.version, {
+    tier: "dedicated",
+    partitions: 1,
+    reason: "test",
+  });
+  expect(answer.moved).toBe(true);
+  const moved = answer.record as FunctionRecord;
+  // A gateway with the new record checks the old shard for the key (within the dedup window of a move) and hands it
+  // the record; so the old shard refuses the key to a gateway that still routes by the old record.
+  rememberFunction(env, moved);
+  const first = await submitKeyed(account, "g", "z");
+  expect(first.status).toBe(202);
+  const { id } = (await first.json()) as { id: string };
+  expect(shardOfTaskId(id)).toBe(moved.shard);
+  rememberFunction(env, before);
+  const again = await submitKeyed(account, "g", "z");
+  expect(again.status).toBe(200);
+  expect(await again.json()).toMatchObject({ id, deduplicated: true });
+  const tasks = await allEnded(account, "g");
+  expect(tasks.map((t) => t.id).sort()).toEqual([warm as string, id].sort());
+}, 60_000);
