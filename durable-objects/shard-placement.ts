@@ -9,13 +9,8 @@
 
 import { readConfig } from "../src/config";
 import { REGISTRY_NAME, shardsHolding } from "../src/placement";
-import {
-  type PlacementMove,
-  type PlacementSettings,
-  placementSettings,
-  planPlacement,
-  type ShardLoad,
-} from "../src/placement/policy";
+import { type PlacementMove, planPlacement, type ShardLoad } from "../src/placement/policy";
+import { type PlacementSettings, placementSettings } from "../src/placement/settings";
 import { type PlacementTarget, placementOf } from "../src/placement-moves";
 import type { FunctionRecord } from "../src/records";
 import { functionKey, type ShardStore } from "../src/shard";

@@ -32,11 +32,11 @@ import {
   type FunctionPlacement,
   MIN_FAILURE_IN_FLIGHT,
   type PlacementMove,
-  type PlacementSettings,
   planPlacement,
   type ShardLoad,
   type Tier,
 } from "../src/placement/policy";
+import type { PlacementSettings } from "../src/placement/settings";
 import { Histogram } from "./histogram";
 import { exponentialGapMs, mulberry32, zipfWeights } from "./random";
 

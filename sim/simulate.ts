@@ -8,7 +8,8 @@
  * Flags: --seed N (default 1), --accounts N, --shards N, --duration S, --rate N (background tasks/s), --no-contrast.
  */
 
-import { DEFAULT_PLACEMENT, type Tier } from "../src/placement/policy";
+import type { Tier } from "../src/placement/policy";
+import { DEFAULT_PLACEMENT } from "../src/placement/settings";
 import { type SimConfig, Simulation } from "./model";
 
 function flag(name: string): string | undefined {

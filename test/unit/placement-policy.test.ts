@@ -1,18 +1,16 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  DEFAULT_PLACEMENT,
   type FunctionLoad,
   type FunctionPlacement,
   MIN_FAILURE_IN_FLIGHT,
   type PlacementMove,
-  type PlacementSettings,
   partitionsFor,
-  placementSettings,
   planPlacement,
   type ShardLoad,
   type Tier,
 } from "../../src/placement/policy";
+import { DEFAULT_PLACEMENT, type PlacementSettings, placementSettings } from "../../src/placement/settings";
 
 const S = DEFAULT_PLACEMENT;
 const NOW = 10_000_000;

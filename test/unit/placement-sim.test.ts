@@ -1,14 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type SimConfig, Simulation } from "../../sim/model";
-import {
-  BUSY_FRACTION,
-  DEFAULT_PLACEMENT,
-  type FunctionLoad,
-  MIN_FAILURE_IN_FLIGHT,
-  placementSettings,
-  planPlacement,
-} from "../../src/placement/policy";
+import { BUSY_FRACTION, type FunctionLoad, MIN_FAILURE_IN_FLIGHT, planPlacement } from "../../src/placement/policy";
+import { DEFAULT_PLACEMENT, placementSettings } from "../../src/placement/settings";
 
 /** A tiny platform: 300 accounts on 8 shared shards for two minutes, a small flood, thresholds shrunk. */
 function tiny(over: Partial<SimConfig> = {}): SimConfig {
