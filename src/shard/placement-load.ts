@@ -118,11 +118,32 @@ function lastStored(ctx: ShardContext, fn: FunctionRecord): number {
   return row?.updated_at ?? 0;
 }
 
-/** Whether a function has work on this shard: ready tasks (at most one counted) or calls in flight. */
+/**
+ * Whether a function has work on this shard: ready tasks (at most one counted), calls in flight, or schedules still
+ * to hand on to the shard it moved to (until then this shard must stay among the record's `previousShards`, where
+ * listings look for them).
+ */
 export function hasWork(ctx: ShardContext, account: string, name: string, now: number): boolean {
   const fn = ctx.functions.get(functionKey(account, name));
   if (!fn) return false;
-  return readyBacklog(ctx, fn, now, 1) > 0 || functionInFlight(ctx.sql, account, name) > 0;
+  return (
+    readyBacklog(ctx, fn, now, 1) > 0 ||
+    functionInFlight(ctx.sql, account, name) > 0 ||
+    schedulesLeaving(ctx, account, name)
+  );
+}
+
+function schedulesLeaving(ctx: ShardContext, account: string, name: string): boolean {
+  return (
+    ctx.sql
+      .exec(
+        `SELECT 1 FROM schedules INDEXED BY schedules_moving
+         WHERE moved_to IS NOT NULL AND account = ? AND function = ? LIMIT 1`,
+        account,
+        name,
+      )
+      .toArray().length > 0
+  );
 }
 
 /** The function's placement as the policy sees it. */

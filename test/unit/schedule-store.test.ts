@@ -127,6 +127,19 @@ describe("schedules in the shard store", () => {
     expect(a.adoptSchedules("a", moved, outbound?.rows ?? [])).toEqual({ ok: false, movedTo: "b" });
   });
 
+  it("moving: a schedule not yet handed on is work of the function on the old shard", () => {
+    const { store: a, fn } = setUp("a");
+    a.putSchedule("a", fn, "m", spec({ cron: "0 0 * * *" }), "o", T0);
+    expect(a.hasWork("acct", "job", T0)).toBe(false);
+    const moved: FunctionRecord = { ...fn, shard: "b", version: 2, previousShards: ["a"] };
+    a.upsertFunction(moved);
+    // Its drain must not end before the hand-off: that drops this shard from previousShards, where listings look.
+    expect(a.hasWork("acct", "job", T0)).toBe(true);
+    const outbound = a.outboundSchedules();
+    expect(a.forgetMovedSchedules("b", outbound?.rows ?? [])).toEqual([]);
+    expect(a.hasWork("acct", "job", T0)).toBe(false);
+  });
+
   it("the limit is per function, and a replacement is not a new schedule", () => {
     const { store, fn } = setUp();
     const other = testFunction("acct", "other", "s1", {}, 1);
