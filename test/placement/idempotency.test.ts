@@ -2,13 +2,17 @@
  * Idempotency keys across placement moves, through the real bindings inside workerd (the `placement` project): a key
  * used before a move still names its first task after it, and two gateways holding different records of a moving
  * function (one from before the move, one from after) still take one task per key: the shard a key no longer belongs
- * to refuses it (`moved`) and the gateway sends it on by the current record. Every test counts the function's tasks.
+ * to refuses it (`moved`) and the gateway sends it on by the current record; a chained task's repeated delivery after
+ * the next function moved finds its first task. Every test counts the function's tasks.
  */
 import { env } from "cloudflare:test";
 import { expect, it, vi } from "vitest";
+import { readConfig } from "../../src/config";
+import type { DeliveryMessage, Envelope } from "../../src/delivery";
 import { shardOfTaskId } from "../../src/ids";
 import { currentShards } from "../../src/placement";
 import type { FunctionRecord } from "../../src/records";
+import { deliver } from "../../workers/platform/deliver";
 import { rememberFunction } from "../../workers/platform/registry-client";
 import {
   createAccount,
@@ -142,4 +146,49 @@ it("a shard the move was not yet pushed to learns it from the first gateway that
   expect(await again.json()).toMatchObject({ id, deduplicated: true });
   const tasks = await allEnded(account, "g");
   expect(tasks.map((t) => t.id).sort()).toEqual([warm as string, id].sort());
+}, 60_000);
+
+it("a chained task's delivery repeated after the next function moved makes no second task", async () => {
+  const account = await createAccount("chain");
+  await putFunction(account, "next", { target: demoTarget, maxConcurrency: 1 });
+  const before = await record(account, "next");
+  const finishedAt = new Date().toISOString();
+  const message: DeliveryMessage = {
+    v: 1,
+    shard: "shared:0",
+    deliveryId: `dlv-${crypto.randomUUID()}`,
+    account: account.id,
+    functionName: "first",
+    taskId: "tsk_parent",
+    destination: { type: "function", name: "next" },
+    envelope: {
+      type: "task.succeeded",
+      timestamp: finishedAt,
+      data: {
+        id: "tsk_parent",
+        account: account.id,
+        function: "first",
+        state: "succeeded",
+        attempts: 1,
+        result: { sleepMs: 1 },
+        timeline: { acceptedAt: finishedAt, finishedAt } as Envelope["data"]["timeline"],
+      },
+    },
+    chainDepth: 0,
+    origin: "https://sluice.test",
+  };
+  rememberFunction(env, before);
+  expect(await deliver(env, readConfig(env), message)).toEqual({ verdict: "delivered" });
+  // The next function moves (the registry's move, not yet pushed to its old shard) and the delivery is repeated, as
+  // after a lane lost the first attempt's answer: the task is found on the old shard, not made again on the new one.
+  const answer = await registry().movePlacement(account.id, "next", before.version, {
+    tier: "dedicated",
+    partitions: 1,
+    reason: "test",
+  });
+  rememberFunction(env, answer.record as FunctionRecord);
+  expect(await deliver(env, readConfig(env), message)).toEqual({ verdict: "delivered" });
+  const tasks = await allEnded(account, "next");
+  expect(tasks).toHaveLength(1);
+  expect(shardOfTaskId(tasks[0]?.id as string)).toBe(before.shard);
 }, 60_000);

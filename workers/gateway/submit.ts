@@ -19,10 +19,10 @@ import type { FunctionRecord, IngestMessage, ShardAccountLimits, StoredTaskView 
 import { batchSubmitSchema, preferWaitSeconds, submitHeadersSchema, toFieldErrors } from "../../src/schemas";
 import { isTerminal, type TaskState } from "../../src/task-states";
 import { traceForSubmission } from "../../src/trace";
+import { acceptDirect } from "../platform/direct-accept";
 import { admitSubmissions } from "../platform/rate-limit";
 import { type Principal, taskIdKey } from "../platform/registry-client";
 import { ingestMessage } from "../platform/tasks";
-import { acceptDirect } from "./direct-accept";
 import { requireFunction } from "./functions";
 import type { GatewayEnv } from "./middleware";
 import { shard } from "./shards";

@@ -14,6 +14,7 @@ import { signWebhook } from "../../src/signing";
 import { outboundUrlProblem } from "../../src/ssrf";
 import { traceHeader } from "../../src/trace";
 import { isQueue, namedBinding } from "./bindings";
+import { acceptDirect } from "./direct-accept";
 import { logWarn } from "./log";
 import { findFunction, signingSecrets, taskIdKey } from "./registry-client";
 import { ingestMessage } from "./tasks";
@@ -79,9 +80,11 @@ async function deliverToFunction(
   const fn = await findFunction(env, message.account, name);
   if (!fn) return { verdict: "retry", error: `no function ${name}` };
   const key = await taskIdKey(env);
-  // The same delivery always makes the same task id, so a repeated delivery cannot create a second task.
+  // The same delivery always makes the same task id, so a repeated delivery cannot create a second task on its shard.
   const finishedAt = Date.parse(message.envelope.data.timeline.finishedAt ?? message.envelope.timestamp);
-  // The seed also picks the partition, so a repeated delivery meets its first task on the same shard.
+  // The seed also picks the partition, so a repeated delivery meets its first task on the same shard; and it is the
+  // task's idempotency key, so a repeated delivery after the function moved meets its first task where that is
+  // (direct-accept.ts; within the function's dedupWindowSeconds, unless that is 0).
   const seed = `chain\n${message.deliveryId}`;
   const shard = routeTask(fn, seed);
   const id = await mintDerivedTaskId(key, fn.account, shard, finishedAt, seed);
@@ -93,9 +96,13 @@ async function deliverToFunction(
     chainDepth: message.chainDepth + 1,
     origin: message.origin,
     traceparent: message.traceparent,
+    idempotencyKey: seed,
     shard,
   });
-  await env.SHARD.getByName(shard).accept([ingest]);
+  const [result] = await acceptDirect(env, fn, [ingest]);
+  // The first task keeps its own payload: the one just stored for this attempt belongs to no task.
+  const stored = ingest.task.payload.r2Key;
+  if (result?.deduplicated && stored) await env.BLOBS.delete(stored);
   return { verdict: "delivered" };
 }
 

@@ -1,7 +1,7 @@
 /**
  * @module
- * The gateway's direct path to the shards (idempotent submissions and batches): one `accept` RPC per shard the tasks
- * were routed to, answered in the submission's order. Only the shard that owns a key can say whether it was used, so
+ * The direct path to the shards (the gateway's idempotent submissions and batches, and chained tasks of a `function`
+ * destination): one `accept` RPC per shard the tasks were routed to, answered in the submission's order. Only the shard that owns a key can say whether it was used, so
  * after a placement move:
  *
  * - a key may have been used on a shard the function left (or on another partition while the count changed) within
@@ -15,10 +15,9 @@
  */
 
 import { mintTaskId } from "../../src/ids";
-import { routeTask } from "../../src/placement";
+import { routeTask, shardsHolding } from "../../src/placement";
 import type { AcceptResult, FunctionRecord, IngestMessage, SubmitResult } from "../../src/records";
-import { rememberNewerFunction, taskIdKey } from "../platform/registry-client";
-import { shard, shardsOf } from "./shards";
+import { rememberNewerFunction, taskIdKey } from "./registry-client";
 
 /** Times one submission is routed again because its function moved under it (each move needs a dwell to pass). */
 const MAX_REROUTES = 3;
@@ -96,10 +95,10 @@ async function keysUsedElsewhere(
   if (window === 0 || keyed.length === 0 || Date.now() - movedAt >= window) return {};
   const found: Record<string, string> = {};
   await Promise.all(
-    shardsOf(fn).map(async (name) => {
+    shardsHolding(fn).map(async (name) => {
       const keys = keyed.filter((t) => t.shard !== name).map((t) => t.idempotencyKey as string);
       if (keys.length === 0) return;
-      Object.assign(found, await shard(env, name).idempotentTasks(fn.account, fn.name, keys, fn));
+      Object.assign(found, await env.SHARD.getByName(name).idempotentTasks(fn.account, fn.name, keys, fn));
     }),
   );
   return found;
@@ -121,7 +120,7 @@ async function acceptByShard(
   const newer: FunctionRecord[] = [];
   await Promise.all(
     [...groups].map(async ([where, indexes]) => {
-      const answer = await shard(env, where).accept(
+      const answer = await env.SHARD.getByName(where).accept(
         indexes.map((i) => messages[i] as IngestMessage),
         { reroute: true },
       );
