@@ -3,18 +3,20 @@
  * used before a move still names its first task after it, and two gateways holding different records of a moving
  * function (one from before the move, one from after) still take one task per key: the shard a key no longer belongs
  * to refuses it (`moved`) and the gateway sends it on by the current record; a chained task's repeated delivery after
- * the next function moved finds its first task. Every test counts the function's tasks.
+ * the next function moved finds its first task, and so does an event-source message redelivered after a move. Every test counts the function's tasks.
  */
-import { env } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { expect, it, vi } from "vitest";
 import { readConfig } from "../../src/config";
 import type { DeliveryMessage, Envelope } from "../../src/delivery";
 import { shardOfTaskId } from "../../src/ids";
 import { currentShards } from "../../src/placement";
 import type { FunctionRecord } from "../../src/records";
+import { routeQueueBatch } from "../../workers/index";
 import { deliver } from "../../workers/platform/deliver";
 import { rememberFunction } from "../../workers/platform/registry-client";
 import {
+  admin,
   createAccount,
   demoTarget,
   putFunction,
@@ -189,6 +191,35 @@ it("a chained task's delivery repeated after the next function moved makes no se
   rememberFunction(env, answer.record as FunctionRecord);
   expect(await deliver(env, readConfig(env), message)).toEqual({ verdict: "delivered" });
   const tasks = await allEnded(account, "next");
+  expect(tasks).toHaveLength(1);
+  expect(shardOfTaskId(tasks[0]?.id as string)).toBe(before.shard);
+}, 60_000);
+
+it("an event-source message redelivered after its function moved makes no second task", async () => {
+  // vitest.config.ts names this account and function as the `sluice-events` queue's (EVENT_SOURCES).
+  const created = await admin("/v1/accounts", { method: "POST", body: JSON.stringify({ id: "events-acct" }) });
+  expect(created.status).toBe(201);
+  const account = (await created.json()) as TestAccount;
+  await putFunction(account, "events", { target: demoTarget, maxConcurrency: 1 });
+  const before = await record(account, "events");
+  const message = { id: "evt-moved", timestamp: new Date(), attempts: 1, body: { echo: "once" } };
+  const deliverBatch = async (attempts: number) => {
+    const batch = createMessageBatch("sluice-events", [{ ...message, attempts }]);
+    const ctx = createExecutionContext();
+    await routeQueueBatch(batch, env);
+    expect((await getQueueResult(batch, ctx)).ackAll).toBe(true);
+  };
+  rememberFunction(env, before);
+  await deliverBatch(1);
+  // The function moves (not yet pushed to its old shard), and the queue delivers the message again.
+  const answer = await registry().movePlacement(account.id, "events", before.version, {
+    tier: "dedicated",
+    partitions: 1,
+    reason: "test",
+  });
+  rememberFunction(env, answer.record as FunctionRecord);
+  await deliverBatch(2);
+  const tasks = await allEnded(account, "events");
   expect(tasks).toHaveLength(1);
   expect(shardOfTaskId(tasks[0]?.id as string)).toBe(before.shard);
 }, 60_000);

@@ -2,7 +2,8 @@
  * @module
  * Event sources: any Cloudflare Queue named in EVENT_SOURCES feeds a function. Each message becomes a task of that
  * function (same shards, flow control, state machine and destinations) and is acked only after the shard has stored it.
- * The task id is derived from the queue and message id, so a redelivered message never makes a second task.
+ * The task id is derived from the queue and message id, which is also its idempotency key, so a redelivered message
+ * never makes a second task (also after the function moved, within its `dedupWindowSeconds`).
  */
 
 import { readConfig } from "../../src/config";
@@ -10,6 +11,7 @@ import { utf8 } from "../../src/encoding";
 import { mintDerivedTaskId } from "../../src/ids";
 import { routeTask } from "../../src/placement";
 import type { IngestMessage } from "../../src/records";
+import { acceptDirect } from "../platform/direct-accept";
 import { logError } from "../platform/log";
 import { findFunction, taskIdKey } from "../platform/registry-client";
 import { ingestMessage } from "../platform/tasks";
@@ -41,18 +43,25 @@ export async function handleEventSourceBatch(batch: MessageBatch<unknown>, env: 
     return;
   }
   const key = await taskIdKey(env);
-  const byShard = new Map<string, IngestMessage[]>();
+  const messages: IngestMessage[] = [];
   for (const message of batch.messages) {
     const at = message.timestamp.getTime();
-    // The seed also picks the partition, so a redelivered message meets its first task on the same shard.
+    // The seed also picks the partition, so a redelivered message meets its first task on the same shard; and it is
+    // the task's idempotency key, so one redelivered after the function moved meets its first task where that is
+    // (direct-accept.ts; within the function's dedupWindowSeconds, unless that is 0).
     const seed = `event\n${batch.queue}\n${message.id}`;
     const shard = routeTask(fn, seed);
     const id = await mintDerivedTaskId(key, fn.account, shard, at, seed);
-    const ingest = await ingestMessage(env, fn, { id, ...encodeBody(message.body), acceptedAt: at, shard });
-    byShard.set(shard, [...(byShard.get(shard) ?? []), ingest]);
+    messages.push(
+      await ingestMessage(env, fn, { id, ...encodeBody(message.body), acceptedAt: at, idempotencyKey: seed, shard }),
+    );
   }
   try {
-    await Promise.all([...byShard].map(([shard, messages]) => env.SHARD.getByName(shard).accept(messages)));
+    const results = await acceptDirect(env, fn, messages);
+    // A redelivered message names its first task: the payload just stored for it belongs to no task.
+    const orphans = results.flatMap((r, i) => (r.deduplicated ? [messages[i]?.task.payload.r2Key] : []));
+    const keys = orphans.filter((k): k is string => typeof k === "string");
+    if (keys.length > 0) await env.BLOBS.delete(keys);
     batch.ackAll();
   } catch (error) {
     logError("event source accept failed; retrying", error, { queue: batch.queue });
