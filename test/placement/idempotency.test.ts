@@ -2,19 +2,21 @@
  * Idempotency keys across placement moves, through the real bindings inside workerd (the `placement` project): a key
  * used before a move still names its first task after it, and two gateways holding different records of a moving
  * function (one from before the move, one from after) still take one task per key: the shard a key no longer belongs
- * to refuses it (`moved`) and the gateway sends it on by the current record; a chained task's repeated delivery after
+ * to refuses it (`moved`) and the gateway sends it on by the current record, also when 40 such submissions race; a chained task's repeated delivery after
  * the next function moved finds its first task, and so does an event-source message redelivered after a move. Every test counts the function's tasks.
  */
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { expect, it, vi } from "vitest";
 import { readConfig } from "../../src/config";
 import type { DeliveryMessage, Envelope } from "../../src/delivery";
-import { shardOfTaskId } from "../../src/ids";
-import { currentShards } from "../../src/placement";
+import { mintTaskId, shardOfTaskId } from "../../src/ids";
+import { currentShards, routeTask } from "../../src/placement";
 import type { FunctionRecord } from "../../src/records";
 import { routeQueueBatch } from "../../workers/index";
 import { deliver } from "../../workers/platform/deliver";
-import { rememberFunction } from "../../workers/platform/registry-client";
+import { acceptDirect } from "../../workers/platform/direct-accept";
+import { rememberFunction, taskIdKey } from "../../workers/platform/registry-client";
+import { ingestMessage } from "../../workers/platform/tasks";
 import {
   admin,
   createAccount,
@@ -222,4 +224,46 @@ it("an event-source message redelivered after its function moved makes no second
   const tasks = await allEnded(account, "events");
   expect(tasks).toHaveLength(1);
   expect(shardOfTaskId(tasks[0]?.id as string)).toBe(before.shard);
+}, 60_000);
+
+it("racing submissions of one key through the record from before a move and the one after make one task per key", async () => {
+  const account = await createAccount("race");
+  // Two partitions after the move, so keys also cross between the new shards' partitions.
+  await putFunction(account, "r", { target: demoTarget, maxConcurrency: 4 });
+  const before = await record(account, "r");
+  const [warm] = await submitBatch(account, "r", [{ payload: { sleepMs: 1 } }]);
+  const answer = await registry().movePlacement(account.id, "r", before.version, {
+    tier: "dedicated",
+    partitions: 2,
+    reason: "test",
+  });
+  const after = answer.record as FunctionRecord;
+  const key = await taskIdKey(env);
+  const submitWith = async (fn: FunctionRecord, idempotencyKey: string) => {
+    const shard = routeTask(fn, idempotencyKey);
+    const message = await ingestMessage(env, fn, {
+      id: await mintTaskId(key, fn.account, shard, Date.now()),
+      bytes: new TextEncoder().encode(JSON.stringify({ sleepMs: 1 })),
+      contentType: "application/json",
+      acceptedAt: Date.now(),
+      idempotencyKey,
+      shard,
+    });
+    const [result] = await acceptDirect(env, fn, [message]);
+    return result?.id;
+  };
+  // 20 keys, each sent once by a gateway holding each record, all at once and in a shuffled order.
+  const sends = Array.from({ length: 20 }, (_, i) => `race-${i}`).flatMap((k) => [
+    { k, fn: before },
+    { k, fn: after },
+  ]);
+  sends.sort(() => Math.random() - 0.5);
+  const answers = await Promise.all(sends.map(async ({ k, fn }) => ({ k, id: await submitWith(fn, k) })));
+  // Both submissions of a key name one task: 20 tasks from 40 submissions.
+  const byKey = new Map<string, Set<string | undefined>>();
+  for (const { k, id } of answers) byKey.set(k, new Set([...(byKey.get(k) ?? []), id]));
+  expect([...byKey.values()].map((ids) => ids.size)).toEqual(Array(20).fill(1));
+  const ids = answers.map((a) => a.id as string);
+  const tasks = await allEnded(account, "r");
+  expect(tasks.map((t) => t.id).sort()).toEqual([warm as string, ...new Set(ids)].sort());
 }, 60_000);
