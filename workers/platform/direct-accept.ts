@@ -1,16 +1,16 @@
 /**
  * @module
- * The direct path to the shards (the gateway's idempotent submissions and batches, and chained tasks of a `function`
- * destination): one `accept` RPC per shard the tasks were routed to, answered in the submission's order. Only the shard that owns a key can say whether it was used, so
- * after a placement move:
+ * The direct path to the shards (the gateway's idempotent submissions and batches, chained tasks of a `function`
+ * destination, event-source messages): one `accept` RPC per shard the tasks were routed to, answered in their order.
+ * Only the shard that owns a key can say whether it was used, so after a placement move:
  *
  * - a key may have been used on a shard the function left (or on another partition while the count changed) within
  *   its dedup window: those shards are asked first, and handed the current record, so they refuse that key from a
- *   gateway still routing by the old one from then on;
- * - a shard answers `moved` for a key it no longer owns (the record this gateway routed by is from before a move):
+ *   sender still routing by the old one from then on;
+ * - a shard answers `moved` for a key it no longer owns (the record the sender routed by is from before a move):
  *   the task is minted again for the shard the current record (in the answer's `newer`) routes it to, and sent there.
  *
- * So two gateways that hold different records of a moving function still send each key to one shard, which decides
+ * So two isolates that hold different records of a moving function still send each key to one shard, which decides
  * it in one transaction.
  */
 
