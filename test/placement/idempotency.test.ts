@@ -2,8 +2,9 @@
  * Idempotency keys across placement moves, through the real bindings inside workerd (the `placement` project): a key
  * used before a move still names its first task after it, and two gateways holding different records of a moving
  * function (one from before the move, one from after) still take one task per key: the shard a key no longer belongs
- * to refuses it (`moved`) and the gateway sends it on by the current record, also when 40 such submissions race; a chained task's repeated delivery after
- * the next function moved finds its first task, and so does an event-source message redelivered after a move. Every test counts the function's tasks.
+ * to refuses it (`moved`) and the gateway sends it on by the current record, also when 40 such submissions race. A
+ * chained task's repeated delivery after the next function moved finds its first task, and so does an event-source
+ * message redelivered after a move. Every test counts the function's tasks.
  */
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { expect, it, vi } from "vitest";
