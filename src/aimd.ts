@@ -20,7 +20,9 @@
  * - **Retry-After**: a `Retry-After` on a 429/503 pauses every call of the function until then (`pausedUntil`).
  * - **A throttled call keeps its slot for a round trip**: a 429 comes back at once, and a slot it freed would be
  *   refilled at once by a call that meets the same full backend; so the slot stays taken until the call would have
- *   ended had it been accepted (its start plus the smoothed round trip), and the retries do not churn.
+ *   ended had it been accepted (its start plus the smoothed round trip), and the retries do not churn. The call
+ *   whose 429 cuts the window holds none: the cut already took a slot away, and holding one more left the window a
+ *   slot under the capacity for a round trip after every probe (B4 and the simulation, README "Flow control").
  */
 
 export interface AimdState {
@@ -166,7 +168,10 @@ export function aimdOnCongestion(
   );
   // Leaving slow start, the window before the cut was a doubling's overshoot, not a point to climb back to.
   const lastMax = leavingSlowStart ? undefined : state.window;
-  return { ...active, window, ssthresh: window, lastDecreaseAt: now, lastMax };
+  // The call that cut holds no slot: the cut already took one away, and holding one more would leave the window a
+  // slot under the capacity for a round trip after every probe. Throttles of calls that do not cut still hold theirs.
+  const heldBefore = (state.held ?? []).filter((t) => t > now);
+  return { ...active, held: heldBefore, window, ssthresh: window, lastDecreaseAt: now, lastMax };
 }
 
 /** A 429/503 with Retry-After: no call of the function starts before then (bounded by MAX_RETRY_AFTER_PAUSE_MS). */

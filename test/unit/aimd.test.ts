@@ -89,18 +89,28 @@ describe("AIMD governor: congestion", () => {
     expect(aimdLimit(state)).toBe(1);
   });
 
-  it("a throttled call keeps its slot until it would have ended, so its retry does not meet the same full backend", () => {
+  it("a throttled call that does not cut keeps its slot until it would have ended; the one that cuts holds none", () => {
     // Successes measured a round trip of about 200 ms.
     let state = aimdOnSuccess(aimdOnDispatch(steady(10), 10), params, 1_000, 200);
     expect(state.rttMs).toBe(200);
+    // The first 429 cuts the window (10.1 → 9.09): that cut is its slot; it holds no other.
     state = aimdOnCongestion(state, params, 1_020, 1_000);
-    expect(aimdLimit(state, 1_020)).toBe(8); // 9 after the cut, one slot held
-    expect(aimdNextRelease(state, 1_020)).toBe(1_200);
-    expect(aimdLimit(state, 1_200)).toBe(9);
-    expect(aimdNextRelease(state, 1_200)).toBeNull();
+    expect(aimdLimit(state, 1_020)).toBe(9);
+    expect(aimdNextRelease(state, 1_020)).toBeNull();
+    // A second 429 within the round trip does not cut again: its slot stays taken until the call would have ended,
+    // so its retry does not meet the same full backend at once.
+    const cut = state.window;
+    state = aimdOnCongestion(state, params, 1_040, 1_010);
+    expect(state.window).toBe(cut);
+    expect(aimdLimit(state, 1_040)).toBe(8);
+    expect(aimdNextRelease(state, 1_040)).toBe(1_210);
+    expect(aimdLimit(state, 1_210)).toBe(9);
+    expect(aimdNextRelease(state, 1_210)).toBeNull();
     // The round trip also spaces the cuts: a call sent after the cut but within one round trip does not cut again.
     expect(aimdOnCongestion(state, params, 1_150, 1_100).window).toBe(state.window);
     expect(aimdOnCongestion(state, params, 1_250, 1_100).window).toBeCloseTo(state.window * 0.9, 5);
+    // A cut keeps the slots that earlier throttles hold.
+    expect(aimdLimit(aimdOnCongestion(state, params, 1_200, 1_150), 1_200)).toBe(7);
   });
 
   it("a decrease factor of 1 is a fixed window (the benchmarks' contrast)", () => {
