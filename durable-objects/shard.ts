@@ -105,15 +105,17 @@ export class ShardDurableObject extends DurableObject<Env> {
    * the keys it no longer owns (accept's `reroute`), so a key found nowhere here cannot be taken here afterwards by a
    * gateway that still routes by the record from before the move.
    */
-  async idempotentTasks(
-    account: string,
-    fnName: string,
-    keys: string[],
-    record?: FunctionRecord,
-  ): Promise<Record<string, string>> {
+  idempotentTasks(account: string, fnName: string, keys: string[], record?: FunctionRecord): Record<string, string> {
     const known = this.#store.functionVersion(account, fnName) ?? 0;
     if (record && record.account === account && record.name === fnName && record.version > known) {
-      await this.upsertFunction(record);
+      this.#tx(() => this.#store.upsertFunction(record));
+      // The rest of what a push of the record does (its schedules follow it, a dispatch pass) runs behind the answer:
+      // a failure there is not the asker's.
+      void this.upsertFunction(record).catch((error: unknown) =>
+        logError("taking a newer function record failed; its push or the alarm repeats it", error, {
+          function: fnName,
+        }),
+      );
     }
     const now = Date.now();
     const found: Record<string, string> = {};
