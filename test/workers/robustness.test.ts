@@ -70,7 +70,7 @@ describe("Prefer: wait that times out", () => {
   }, 20_000);
 });
 
-describe("deduplicated batch items", () => {
+describe("deduplicated submissions", () => {
   it("leave no payload object behind in R2", async () => {
     const account = await createAccount();
     await putFunction(account, "batchy", { target: demoTarget });
@@ -92,6 +92,18 @@ describe("deduplicated batch items", () => {
     const body = (await repeat.json()) as { tasks: { deduplicated?: boolean }[] };
     expect(body.tasks.every((t) => t.deduplicated)).toBe(true);
     expect((await blobKeys("payloads/")).length).toBe(before + 5);
+    // The same for a single submission with a repeated key.
+    const single = () =>
+      tenant(account, "/v1/functions/batchy/tasks", {
+        method: "POST",
+        headers: { "content-type": "application/json", "idempotency-key": "k-single" },
+        body: JSON.stringify(big),
+      });
+    expect((await single()).status).toBe(202);
+    const again = await single();
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ deduplicated: true });
+    expect((await blobKeys("payloads/")).length).toBe(before + 6);
   }, 20_000);
 });
 

@@ -57,11 +57,7 @@ export async function handleEventSourceBatch(batch: MessageBatch<unknown>, env: 
     );
   }
   try {
-    const results = await acceptDirect(env, fn, messages);
-    // A redelivered message names its first task: the payload just stored for it belongs to no task.
-    const orphans = results.flatMap((r, i) => (r.deduplicated ? [messages[i]?.task.payload.r2Key] : []));
-    const keys = orphans.filter((k): k is string => typeof k === "string");
-    if (keys.length > 0) await env.BLOBS.delete(keys);
+    await acceptDirect(env, fn, messages);
     batch.ackAll();
   } catch (error) {
     logError("event source accept failed; retrying", error, { queue: batch.queue });

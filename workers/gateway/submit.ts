@@ -116,7 +116,6 @@ export const submitRoutes = new Hono<GatewayEnv>()
       const [result] = await acceptDirect(c.env, fn, [message]);
       if (!result) throw new Error("shard returned no result");
       ({ id, deduplicated } = result);
-      if (deduplicated && task.payload.r2Key) await c.env.BLOBS.delete(task.payload.r2Key);
     } else {
       // Awaited before answering: `waitUntil(send())` would drop a failed send and lose the task.
       await ingestQueue(c.env, ingestPartition(fn.account, fn.name, INGEST_PARTITIONS)).send(message, {
@@ -162,12 +161,8 @@ export const submitRoutes = new Hono<GatewayEnv>()
         }),
       );
     }
-    // A key used on another shard of the function before a move names that task; the rest go to their shards.
+    // A repeated key names its first task (on another shard too, after a move); the rest go to their shards.
     const results = await acceptDirect(c.env, fn, messages);
-    // A repeated key names the first task: the payload just stored for this item belongs to no task.
-    const orphans = results.flatMap((r, i) => (r.deduplicated ? [messages[i]?.task.payload.r2Key] : []));
-    const keys = orphans.filter((key): key is string => typeof key === "string");
-    if (keys.length > 0) await c.env.BLOBS.delete(keys);
     return c.json(
       { tasks: results.map((r) => ({ id: r.id, ...(r.deduplicated ? { deduplicated: true } : {}) })) },
       202,

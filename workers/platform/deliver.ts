@@ -99,10 +99,7 @@ async function deliverToFunction(
     idempotencyKey: seed,
     shard,
   });
-  const [result] = await acceptDirect(env, fn, [ingest]);
-  // The first task keeps its own payload: the one just stored for this attempt belongs to no task.
-  const stored = ingest.task.payload.r2Key;
-  if (result?.deduplicated && stored) await env.BLOBS.delete(stored);
+  await acceptDirect(env, fn, [ingest]);
   return { verdict: "delivered" };
 }
 

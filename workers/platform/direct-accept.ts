@@ -24,7 +24,8 @@ const MAX_REROUTES = 3;
 
 /**
  * Store these tasks of `fn` through their shards (keys used elsewhere name their first task), answering in order.
- * A key that a move took to another shard is sent there, by the current record.
+ * A key that a move took to another shard is sent there, by the current record. A message whose key names an earlier
+ * task stored its payload for nothing: that R2 object is deleted before the answer.
  */
 export async function acceptDirect(
   env: Env,
@@ -55,7 +56,10 @@ export async function acceptDirect(
       results[index] = answer;
       return false;
     });
-    if (moved.length === 0) return results;
+    if (moved.length === 0) {
+      await discardUnusedPayloads(env, messages, results);
+      return results;
+    }
     const current = newer
       .filter((r) => r.account === fn.account && r.name === fn.name && r.version > record.version)
       .reduce<FunctionRecord | undefined>((best, r) => (best && best.version >= r.version ? best : r), undefined);
@@ -67,6 +71,17 @@ export async function acceptDirect(
       moved.map(async ({ message, index }) => ({ message: await routedAgain(env, current, message), index })),
     );
   }
+}
+
+/** The payloads stored in R2 for messages answered with an earlier task (a repeated key): they belong to no task. */
+async function discardUnusedPayloads(
+  env: Env,
+  messages: readonly IngestMessage[],
+  results: readonly SubmitResult[],
+): Promise<void> {
+  const unused = results.flatMap((r, i) => (r.deduplicated ? [messages[i]?.task.payload.r2Key] : []));
+  const keys = unused.filter((key): key is string => typeof key === "string");
+  if (keys.length > 0) await env.BLOBS.delete(keys);
 }
 
 /** The same task minted for the shard `fn` (a newer record) routes its key to: a new id naming that shard. */
