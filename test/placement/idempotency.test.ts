@@ -76,14 +76,7 @@ it("an idempotency key used before a move still names its first task after it (s
     { payload: { sleepMs: 5 }, idempotencyKey: "k3" },
   ]);
   expect(batchAgain).toBe(batchFirst);
-  const all = await vi.waitFor(
-    async () => {
-      const tasks = await listAll(account, "f");
-      expect(tasks.filter((t) => t.state === "queued" || t.state === "running")).toEqual([]);
-      return tasks;
-    },
-    { timeout: 40_000, interval: 250 },
-  );
+  const all = await allEnded(account, "f");
   // One task per key (k1, k2, k3) and the 80 of the flood: nothing duplicated by the move.
   expect(all.length).toBe(83);
 }, 90_000);
