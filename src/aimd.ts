@@ -5,7 +5,11 @@
  *
  * - **Slow start**: a new function starts with a small window (`initialWindow`) that grows by one slot per success,
  *   doubling each round trip, until the function first pushes back (429/503 or a timeout) or the window reaches
- *   `ssthresh`. Doubling overshoots by up to 2×, so leaving slow start on congestion halves the window.
+ *   `ssthresh`. Leaving it cuts to what the window was when the rejected call was sent (the window less the
+ *   successes since), times `decreaseFactor`: a 429 comes back long before a round trip ends, so the overshoot is
+ *   the growth during the rejection's own few milliseconds, and halving as TCP does (the doubling's worst case) left
+ *   the window at half the capacity for several round trips (B4's start-up, README "Flow control"). It still halves
+ *   when this memory did not see the slow start begin (a restarted shard).
  * - **Congestion avoidance**: then it grows by about one slot per round trip (faster back to where it was last cut,
  *   slower within a slot of it: `avoidanceStep`) and is multiplied
  *   by `decreaseFactor` on congestion (by half as much when the window probed the capacity it last found:
@@ -42,6 +46,11 @@ export interface AimdState {
   readonly lastMax?: number;
   /** When the slots of recently throttled calls free up (in memory only; at most `max` entries). */
   readonly held?: readonly number[];
+  /**
+   * When each success of the current slow start widened the window, oldest first (in memory only; at most `max`
+   * entries; undefined outside slow start, or when this memory did not see it begin).
+   */
+  readonly grownAt?: readonly number[];
 }
 
 export interface AimdParams {
@@ -61,7 +70,7 @@ export interface AimdParams {
 export const MAX_RETRY_AFTER_PAUSE_MS = 300_000;
 /** Weight of a new sample in the smoothed round trip (TCP's 1/8). */
 const RTT_WEIGHT = 1 / 8;
-/** Leaving slow start on congestion: doubling overshot by up to 2×. */
+/** Leaving slow start on congestion: doubling overshoots by up to 2× per round trip. */
 const SLOW_START_EXIT_FACTOR = 0.5;
 
 /** The window slow start opens with: `initialWindow`, within 1..max. */
@@ -77,6 +86,7 @@ export function initialAimd(params: AimdParams, now = 0): AimdState {
     lastDecreaseAt: 0,
     pausedUntil: 0,
     lastActiveAt: now,
+    grownAt: [],
   };
 }
 
@@ -112,8 +122,10 @@ export function aimdOnSuccess(
   // A call sent before the last cut was sent under the old window: its success does not widen the new one (TCP's
   // recovery), or the window would grow back while the backend is still full.
   if (callStartedAt !== undefined && callStartedAt < state.lastDecreaseAt) return active;
-  const step = inSlowStart(state) ? 1 : avoidanceStep(state);
-  return { ...active, window: Math.min(params.max, state.window + step) };
+  if (!inSlowStart(state)) return { ...active, window: Math.min(params.max, state.window + avoidanceStep(state)) };
+  const window = Math.min(params.max, state.window + 1);
+  const grownAt = window < state.ssthresh && state.grownAt ? [...state.grownAt, now].slice(-params.max) : undefined;
+  return { ...active, window, grownAt };
 }
 
 /**
@@ -131,18 +143,24 @@ function avoidanceStep(state: AimdState): number {
 
 /**
  * The factor of a cut in congestion avoidance: `decreaseFactor` (β), or half as deep, (1 + β) ÷ 2, when the function
- * pushed back within a slot of where it last did. That is the window probing a capacity it already found (the
- * growth of {@link avoidanceStep} creeps up to it and touches it), and a cut of β would drop it a slot or two below
- * that capacity for a few round trips each time. A push-back anywhere else (the capacity fell or grew) cuts by β.
+ * pushed back within a slot of where it last did after growing since. That is the window probing a capacity it
+ * already found (the growth of {@link avoidanceStep} creeps up to it and touches it), and a cut of β would drop it a
+ * slot or two below that capacity for a few round trips each time. A push-back anywhere else (the capacity fell or
+ * grew), or again before any growth, cuts by β.
  */
 function decreaseFactorAt(state: AimdState, decreaseFactor: number): number {
-  const probing = state.lastMax !== undefined && Math.abs(state.window - state.lastMax) < 1;
+  // A push-back before any success widened the window since the last cut (it is still at the cut, `ssthresh`) is not
+  // a probe: the cut window overflowed too, so the capacity fell. Without this, a small window (under 20 slots, where
+  // 5 % is less than a slot) stayed "within a slot" of each last cut and fell 5 % per round trip: 8 -> 2 took 4.3 s.
+  const probing =
+    state.lastMax !== undefined && Math.abs(state.window - state.lastMax) < 1 && state.window > state.ssthresh;
   return probing ? (1 + decreaseFactor) / 2 : decreaseFactor;
 }
 
 /**
- * The function pushed back: cut the window (by half when leaving slow start, else by the decrease factor), unless
- * the call was sent before the last cut or the cut is within the cooldown.
+ * The function pushed back: cut the window (leaving slow start: {@link slowStartExit}, else by the decrease factor),
+ * unless the call was sent before the last cut or the cut is within the cooldown. `callStartedAt` is when the invoker
+ * began the call, `dispatchedAt` when the shard sent it (the earlier: the window it was sent under, for the exit).
  * @example aimdOnCongestion({ window: 40, ssthresh: 20, lastDecreaseAt: 0, pausedUntil: 0, lastActiveAt: 0 },
  *   { max: 100, decreaseFactor: 0.9, cooldownMs: 100, initialWindow: 4, idleRestartMs: 60000 }, 5000)
  * // { window: 36, ssthresh: 36, lastDecreaseAt: 5000, pausedUntil: 0, lastActiveAt: 5000 }
@@ -152,6 +170,7 @@ export function aimdOnCongestion(
   params: AimdParams,
   now: number,
   callStartedAt: number = now,
+  dispatchedAt: number = callStartedAt,
 ): AimdState {
   // A decrease factor of 1 is a fixed window (the benchmarks' contrast): nothing is ever cut, nor held.
   if (params.decreaseFactor >= 1) return { ...state, lastActiveAt: now };
@@ -161,17 +180,34 @@ export function aimdOnCongestion(
   // A call that started before the last cut was sent under the old, larger window: it says nothing new.
   if (callStartedAt < state.lastDecreaseAt) return active;
   if (now - state.lastDecreaseAt < Math.max(params.cooldownMs, state.rttMs ?? 0)) return active;
-  const leavingSlowStart = inSlowStart(state);
-  const window = Math.max(
-    1,
-    state.window * (leavingSlowStart ? SLOW_START_EXIT_FACTOR : decreaseFactorAt(state, params.decreaseFactor)),
-  );
-  // Leaving slow start, the window before the cut was a doubling's overshoot, not a point to climb back to.
-  const lastMax = leavingSlowStart ? undefined : state.window;
+  const { window, lastMax } = inSlowStart(state)
+    ? slowStartExit(state, params, Math.min(dispatchedAt, callStartedAt))
+    : { window: Math.max(1, state.window * decreaseFactorAt(state, params.decreaseFactor)), lastMax: state.window };
   // The call that cut holds no slot: the cut already took one away, and holding one more would leave the window a
   // slot under the capacity for a round trip after every probe. Throttles of calls that do not cut still hold theirs.
   const heldBefore = (state.held ?? []).filter((t) => t > now);
-  return { ...active, held: heldBefore, window, ssthresh: window, lastDecreaseAt: now, lastMax };
+  return { ...active, held: heldBefore, window, ssthresh: window, lastDecreaseAt: now, lastMax, grownAt: undefined };
+}
+
+/**
+ * Leaving slow start: the window the rejected call was sent under is where the function pushed back (each success
+ * since added a slot: the window less those), and the window resumes at that point times `decreaseFactor`. Counting
+ * successes rather than time matters: the successes of calls sent together come back together, so the window can
+ * double within a few milliseconds of a round trip. At most the doubling's overshoot is taken back (half the
+ * window); without the count (a restarted shard), halve, with no point to climb back to.
+ */
+function slowStartExit(
+  state: AimdState,
+  params: AimdParams,
+  sentAt: number,
+): { window: number; lastMax: number | undefined } {
+  if (state.grownAt === undefined) {
+    return { window: Math.max(1, state.window * SLOW_START_EXIT_FACTOR), lastMax: undefined };
+  }
+  // A success in the same millisecond as the send may have come before it: counted (the safe side).
+  const grownSince = state.grownAt.filter((t) => t >= sentAt).length;
+  const sent = Math.max(state.window * SLOW_START_EXIT_FACTOR, state.window - grownSince);
+  return { window: Math.max(1, sent * params.decreaseFactor), lastMax: sent };
 }
 
 /** A 429/503 with Retry-After: no call of the function starts before then (bounded by MAX_RETRY_AFTER_PAUSE_MS). */
@@ -188,7 +224,13 @@ export function aimdRestartIfIdle(state: AimdState, params: AimdParams, now: num
   if (running > 0 || now - state.lastActiveAt < params.idleRestartMs) return state;
   const initial = startWindow(params);
   if (state.window <= initial) return state;
-  return { ...state, window: initial, ssthresh: Math.max(state.ssthresh, state.window), lastActiveAt: now };
+  return {
+    ...state,
+    window: initial,
+    ssthresh: Math.max(state.ssthresh, state.window),
+    lastActiveAt: now,
+    grownAt: [],
+  };
 }
 
 function smooth(before: number | undefined, sample: number | undefined): number | undefined {

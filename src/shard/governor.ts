@@ -133,7 +133,7 @@ export function feedGovernor(
     // The round trip as the shard sees it: dispatch to report.
     after = aimdOnSuccess(before, params, now, now - (dispatchedAt ?? callStartedAt), callStartedAt);
   } else if (outcome.kind === "throttled" || (outcome.kind === "transient" && outcome.error.kind === "timeout")) {
-    after = aimdOnCongestion(before, params, now, callStartedAt);
+    after = aimdOnCongestion(before, params, now, callStartedAt, dispatchedAt ?? callStartedAt);
     if (outcome.kind === "throttled" && outcome.retryAfterMs !== undefined && outcome.retryAfterMs > 0) {
       after = aimdPause(after, now, outcome.retryAfterMs);
     }

@@ -1,6 +1,6 @@
 /**
  * Runner-neutral cases of flow control inside one shard (run in Node over node:sqlite and inside workerd): slow start
- * from the initial window, the halving that ends it, a backend's Retry-After pausing the whole function (and surviving
+ * from the initial window, the cut that ends it, a backend's Retry-After pausing the whole function (and surviving
  * a restart), the restart after idle, and a trickle that does not inflate the window. Each case ends with every task
  * accounted for.
  */
@@ -57,7 +57,7 @@ function setup(sql: Sql, spec: Record<string, unknown> = {}, settings: Partial<S
 
 export const flowControlCases: readonly StoreCase[] = [
   {
-    name: "flow control: a new function starts slow (4 calls), doubles per round trip, and halves at the first 429",
+    name: "flow control: a new function starts slow (4 calls), doubles per round trip, and cuts once at the first 429 to the window the call was sent under × β",
     run: (sql) => {
       const t = setup(sql, {}, { invokers: 10 });
       t.submit(T0, 100);
@@ -72,14 +72,16 @@ export const flowControlCases: readonly StoreCase[] = [
       }
       expect(rounds).toEqual([4, 8, 16]);
       expect(t.limit()).toBe(32);
-      // 32 go out; the backend takes fewer and answers 429 to one sent after the last cut: the window halves, once.
+      // 32 go out in the millisecond of the 16 successes that doubled the window, and the backend answers 429 to one:
+      // those successes count as after its send (they may have been), so it was sent under 16; × β (0.7 here) = 11.2.
+      // A second 429 of a call sent before that cut says nothing new.
       const jobs = t.dispatch(at);
       expect(jobs.length).toBe(32);
       const [first, second, ...rest] = jobs as [InvocationJob, InvocationJob, ...InvocationJob[]];
       t.report(first, at + 5, { kind: "throttled", status: 429 }, at);
-      expect(t.limit()).toBe(16);
+      expect(t.limit()).toBe(11);
       t.report(second, at + 6, { kind: "throttled", status: 429 }, at);
-      expect(t.limit()).toBe(16);
+      expect(t.limit()).toBe(11);
       for (const job of rest) t.report(job, at + 200);
       t.drain(at + 10_000);
       expect(t.counts()).toEqual({ succeeded: 100 });
@@ -103,8 +105,9 @@ export const flowControlCases: readonly StoreCase[] = [
       const wake = t.store.nextWakeAt(T0 + 1_500, false);
       expect(wake).not.toBeNull();
       expect(wake as number).toBeLessThanOrEqual(T0 + 2_003);
+      // All six: the window left slow start at the 10 the throttled call was sent under, × β (0.7) = 7.
       const resumed = t.dispatch(T0 + 2_003);
-      expect(resumed.length).toBe(5);
+      expect(resumed.length).toBe(6);
       for (const job of resumed) t.report(job, T0 + 2_100);
       t.drain(T0 + 10_000);
       expect(t.counts()).toEqual({ succeeded: 10 });

@@ -34,7 +34,7 @@ describe("AIMD governor: slow start", () => {
     expect(aimdLimit(initialAimd({ ...params, max: 2 }))).toBe(2);
   });
 
-  it("doubles per round trip (one slot per success) until the first throttle, then halves once", () => {
+  it("doubles per round trip (one slot per success) until the first throttle, then cuts once", () => {
     let state = initialAimd(params);
     for (let rtt = 0; rtt < 3; rtt++) {
       const calls = aimdLimit(state);
@@ -42,14 +42,16 @@ describe("AIMD governor: slow start", () => {
       for (let i = 0; i < calls; i++) state = aimdOnSuccess(state, params, rtt * 100);
     }
     expect(aimdLimit(state)).toBe(32);
-    state = aimdOnCongestion(state, params, 1_000, 950);
-    expect(state.window).toBe(16);
+    // Refused: a call sent at 150 ms, under the window of 16 (the last 16 successes came after it). 16 × β.
+    state = aimdOnCongestion(state, params, 1_000, 150);
+    expect(state.window).toBeCloseTo(14.4, 5);
     expect(inSlowStart(state)).toBe(false);
-    // Then additive: a full window of successes adds about one slot.
-    state = aimdOnDispatch(state, 16);
-    for (let i = 0; i < 16; i++) state = aimdOnSuccess(state, params, 1_100);
-    expect(state.window).toBeGreaterThan(16.9);
-    expect(state.window).toBeLessThan(17.1);
+    // Then additive: a full window of successes climbs at two slots per round trip to a slot under the point it
+    // pushed back at (14.4 -> 15), then at half a slot (+0.3 for the rest).
+    state = aimdOnDispatch(state, 14);
+    for (let i = 0; i < 14; i++) state = aimdOnSuccess(state, params, 1_100);
+    expect(state.window).toBeGreaterThan(15.25);
+    expect(state.window).toBeLessThan(15.45);
   });
 
   it("stops doubling at ssthresh and never passes maxConcurrency", () => {
@@ -180,8 +182,9 @@ describe("AIMD governor: growth around the last push-back", () => {
   });
 
   it("a push-back within a slot of the last one cuts half as deep, (1 + β) ÷ 2; anywhere else by β", () => {
+    // Grown since the last cut (ssthresh below the window): a probe of the capacity found.
     const cut = (lastMax: number | undefined) =>
-      aimdOnCongestion(aimdOnDispatch({ ...steady(20), lastMax }, 20), params, 1_000, 1_000).window;
+      aimdOnCongestion(aimdOnDispatch({ ...steady(20), ssthresh: 19.5, lastMax }, 20), params, 1_000, 1_000).window;
     // Probing the capacity it found: 20 × 0.95.
     expect(cut(20)).toBeCloseTo(19);
     expect(cut(20.6)).toBeCloseTo(19);
@@ -191,9 +194,61 @@ describe("AIMD governor: growth around the last push-back", () => {
     expect(cut(undefined)).toBeCloseTo(18);
   });
 
-  it("leaving slow start sets no point to climb back to (the doubling overshot)", () => {
-    const state = aimdOnCongestion(initialAimd(params, 0), params, 1_000, 1_000);
-    expect(state.lastMax).toBeUndefined();
+  it("a push-back again before any growth since the last cut is the capacity falling: β, even within a slot", () => {
+    // Window 8 cut to 7.6 at a probe; the next round trip overflows again with no success in between.
+    let state: AimdState = { ...steady(8), ssthresh: 7.5, lastMax: 8 };
+    state = aimdOnCongestion(aimdOnDispatch(state, 8), params, 1_000, 1_000);
+    expect(state.window).toBeCloseTo(7.6, 5);
+    state = aimdOnCongestion(state, params, 1_300, 1_100);
+    expect(state.window).toBeCloseTo(7.6 * 0.9, 5);
+    // On the simulated backend a capacity falling 8 -> 2 is followed within 3 s (4.3 s with 5 % cuts).
+    const sim = simulate({
+      params,
+      capacity: (t) => (t < 10_000 ? 8 : 2),
+      serviceMs: 200,
+      hopMs: 10,
+      durationMs: 20_000,
+    });
+    const down = sim.firstWithin(10_000, 1, 3);
+    expect(down).toBeDefined();
+    expect((down ?? Infinity) - 10_000).toBeLessThanOrEqual(3_000);
+  });
+
+  it("leaving slow start cuts to the window the rejected call was sent under (less the successes since), times β", () => {
+    // 16 calls sent at t = 0 (window 16); their successes come back together at 200-205 ms and double the window.
+    let state: AimdState = aimdOnDispatch({ ...initialAimd(params, 0), window: 16 }, 16);
+    for (let i = 0; i < 16; i++) state = aimdOnSuccess(state, params, 200 + i, 200, 0);
+    expect(state.window).toBe(32);
+    // A call sent at 204 ms, after 4 of them (window 20), is refused at once: the backend took 20 less what ended. A
+    // success in the millisecond of the send (the 5th) counts as after it (it may have been), the safe side.
+    const exit = aimdOnCongestion(state, params, 230, 204);
+    expect(exit.lastMax).toBe(20);
+    expect(exit.window).toBeCloseTo(18, 5);
+    expect(inSlowStart(exit)).toBe(false);
+    expect(exit.grownAt).toBeUndefined();
+    // The shard's dispatch time counts when it is earlier than the invoker's start (the hop in between).
+    expect(aimdOnCongestion(state, params, 230, 206, 204).lastMax).toBe(20);
+    // A refusal of a call sent before all of this growth takes back at most the doubling: half, times β.
+    expect(aimdOnCongestion(state, params, 230, 0).window).toBeCloseTo(16 * 0.9, 5);
+    // A shard that did not see this slow start begin (restarted: no growth record) halves, with no point to climb to.
+    const blind = aimdOnCongestion({ ...state, grownAt: undefined }, params, 230, 204);
+    expect(blind.window).toBe(16);
+    expect(blind.lastMax).toBeUndefined();
+  });
+
+  it("the growth record of a slow start is bounded by maxConcurrency and ends with it", () => {
+    const small = { ...params, max: 8, initialWindow: 1 };
+    let state = aimdOnDispatch(initialAimd(small, 0), 8);
+    for (let i = 0; i < 50; i++) state = aimdOnSuccess(state, small, i);
+    expect(state.window).toBe(8);
+    expect(state.grownAt?.length ?? 0).toBeLessThanOrEqual(8);
+    // Reaching ssthresh ends slow start, and the record with it.
+    let capped: AimdState = aimdOnDispatch({ ...initialAimd(params, 0), ssthresh: 6 }, 6);
+    for (let i = 0; i < 2; i++) capped = aimdOnSuccess(capped, params, i);
+    expect(inSlowStart(capped)).toBe(false);
+    expect(capped.grownAt).toBeUndefined();
+    // A restart after idle starts a new record.
+    expect(aimdRestartIfIdle(capped, params, 100_000, 0).grownAt).toEqual([]);
   });
 });
 
@@ -252,6 +307,14 @@ describe("AIMD governor on a simulated backend", () => {
       expect(sim.samples[0]?.[1]).toBe(4);
     });
   }
+
+  it("starts up without a dip: halving on leaving slow start would hold 200 ms calls at half the capacity for 2 s", () => {
+    // Measured: 0.89 over the first 5 s with the exit at the window the 429's call was sent under, 0.79 halving.
+    const sim = simulate({ params, capacity: () => 16, serviceMs: 200, hopMs: 10, durationMs: 5_000 });
+    expect(sim.utilisation(0, 5_000)).toBeGreaterThanOrEqual(0.87);
+    const afterExit = sim.samples.filter(([t]) => t >= 1_000 && t < 2_000).map(([, window]) => window);
+    expect(Math.min(...afterExit)).toBeGreaterThanOrEqual(12);
+  });
 
   it("re-converges within 10 s when the capacity doubles and halves (16 -> 32 -> 8)", () => {
     const capacity = (t: number) => (t < 20_000 ? 16 : t < 40_000 ? 32 : 8);

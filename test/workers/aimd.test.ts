@@ -16,12 +16,13 @@ it("AIMD: a new function starts slow, 429s cut its window, the cut survives evic
   // Slow start: a new function opens with AIMD_INITIAL_WINDOW (4) calls, not its maxConcurrency of 16.
   expect(await shard.concurrencyLimit(account.id, "adaptive")).toBe(4);
 
-  // A function that always pushes back: the first 429 halves the window (leaving slow start), later ones cut it by
-  // AIMD_DECREASE_FACTOR at most once per round trip.
+  // A function that always pushes back: the first 429 ends slow start (the window the call was sent under, here the
+  // initial 4, × AIMD_DECREASE_FACTOR), later ones cut it by that factor at most once per round trip.
   const throttled = await submit(account, "adaptive", JSON.stringify({ status: 429, retryAfter: 0 }));
   await waitForState(account, throttled, "expired", 10_000);
   const cut = (await shard.concurrencyLimit(account.id, "adaptive")) ?? 16;
-  expect(cut).toBeLessThanOrEqual(2);
+  // One task retried for 2 s: a handful of cuts (4 × 0.9 at the exit, then × 0.9 per round trip): 2 or 3.
+  expect(cut).toBeLessThanOrEqual(3);
   expect(cut).toBeGreaterThanOrEqual(1);
 
   // Windows are state a Durable Object must rebuild after an eviction.
