@@ -364,6 +364,7 @@ async function main() {
     "B3",
     "B3 fifo",
     "B3 placement",
+    "B3 separate",
     "B4 50 ms",
     "B4 200 ms",
     "B4 fixed",

@@ -88,8 +88,19 @@ export type FunctionSpec = z.infer<typeof functionSpecSchema>;
 
 /** Headers of `POST /v1/functions/:name/tasks`. */
 export const MAX_DELAY_SECONDS = 7 * 24 * 3600;
+/**
+ * An idempotency key: 1-256 characters, none of them control characters. A header cannot carry one anyway; in a
+ * batch's JSON the rule keeps tenants' keys apart from the keys Sluice derives for chained deliveries and event-source
+ * messages (`chain\n…`, `event\n…`), which a tenant could otherwise send first and so swallow the real one.
+ */
+export const idempotencyKeySchema = z
+  .string()
+  .min(1)
+  .max(256)
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what it refuses
+  .regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters (such as a newline)");
 export const submitHeadersSchema = z.object({
-  "idempotency-key": z.string().min(1).max(256).optional(),
+  "idempotency-key": idempotencyKeySchema.optional(),
   "sluice-delay": z
     .string()
     .regex(/^\d{1,7}$/, "must be a whole number of seconds")
@@ -115,7 +126,7 @@ export const batchSubmitSchema = z
   .array(
     z.strictObject({
       payload: z.unknown().refine((value) => value !== undefined, "payload is required"),
-      idempotencyKey: z.string().min(1).max(256).optional(),
+      idempotencyKey: idempotencyKeySchema.optional(),
       delaySeconds: z.number().int().min(0).max(MAX_DELAY_SECONDS).optional(),
       fairnessKey: z.string().min(1).max(256).optional(),
     }),

@@ -41,8 +41,12 @@ const MODES = [
   { name: "fifo", label: "FIFO", vars: { DISPATCH_ORDER: "fifo" }, floodIsolation: "shared", b9: true },
   // B3 only: the flood function left to automatic placement (B9 is not run here).
   { name: "placement", label: "Sluice, flood auto", vars: {}, floodIsolation: "auto", b9: false },
+  // B3 only: the quiet tenant on one platform, the flood and the storm on another (two `wrangler dev`, no shard,
+  // queue or thread in common): what this machine's two cores alone do to the quiet tenant, the floor any scheduler
+  // measured here stands on.
+  { name: "separate", label: "separate platforms", vars: {}, floodIsolation: "shared", b9: false, separate: true },
 ];
-const ROW_ID = { sluice: "B3", fifo: "B3 fifo", placement: "B3 placement" };
+const ROW_ID = { sluice: "B3", fifo: "B3 fifo", placement: "B3 placement", separate: "B3 separate" };
 
 const demo = { type: "service", service: "DEMO_FN" };
 const e2e = (tasks) => tasks.map((t) => span(t, "acceptedAt", "finishedAt")).filter(Number.isFinite);
@@ -53,20 +57,23 @@ function sizes(quick) {
     : { flood: 5_000, storm: 300, rate: 10, aloneMs: 20_000, noisyMaxMs: 120_000, big: 5_000, small: 20, perSmall: 5 };
 }
 
-/** One B3 round on a platform: the quiet trickle alone, then again with the flood and the storm running. */
-async function b3Round(platform, accounts, round, size, log, floodIsolation = "shared") {
+/**
+ * One B3 round on a platform: the quiet trickle alone, then again with the flood and the storm running. With
+ * `noisyPlatform` the flood and the storm run there (their accounts made on it) and the quiet tenant alone on `platform`.
+ */
+async function b3Round(platform, accounts, round, size, log, floodIsolation = "shared", noisyPlatform = platform) {
   const { quiet, flood, storm } = accounts;
   const fast = `quiet-${round}`;
   const slow = `flood-${round}`;
   const broken = `storm-${round}`;
   await putFunction(platform.url, quiet.apiKey, fast, { target: demo, isolation: "shared" });
-  await putFunction(platform.url, flood.apiKey, slow, {
+  await putFunction(noisyPlatform.url, flood.apiKey, slow, {
     target: demo,
     isolation: floodIsolation,
     maxConcurrency: 100,
     timeoutMs: 10_000,
   });
-  await putFunction(platform.url, storm.apiKey, broken, {
+  await putFunction(noisyPlatform.url, storm.apiKey, broken, {
     target: demo,
     isolation: "shared",
     retry: { maxAttempts: 5, initialBackoffMs: 100, maxBackoffMs: 1_000 },
@@ -74,13 +81,14 @@ async function b3Round(platform, accounts, round, size, log, floodIsolation = "s
   const shards = new Set(
     await Promise.all(
       [
-        [quiet, fast],
-        [flood, slow],
-        [storm, broken],
-      ].map(async ([a, fn]) => (await functionStats(platform.url, a.apiKey, fn)).placement.shard),
+        [platform, quiet, fast],
+        [noisyPlatform, flood, slow],
+        [noisyPlatform, storm, broken],
+      ].map(async ([p, a, fn]) => `${p.url} ${(await functionStats(p.url, a.apiKey, fn)).placement.shard}`),
     ),
   );
-  if (shards.size !== 1) throw new Error(`B3: the three functions are not on one shard: ${[...shards]}`);
+  const expected = platform === noisyPlatform ? 1 : 2;
+  if (shards.size !== expected) throw new Error(`B3: the three functions are not on one shard: ${[...shards]}`);
   const quietBody = JSON.stringify({ sleepMs: 3 });
 
   log(`B3 round ${round}: quiet tenant alone, ${size.rate}/s for ${size.aloneMs / 1000} s`);
@@ -94,12 +102,12 @@ async function b3Round(platform, accounts, round, size, log, floodIsolation = "s
   log(`B3 round ${round}: flood of ${size.flood} × 500 ms and a storm of ${size.storm} failing tasks, quiet trickling`);
   const floodStart = Date.now();
   let floodEnded = false;
-  const floodSubmit = batchSubmit(platform.url, `/v1/functions/${slow}/tasks:batch`, size.flood, {
+  const floodSubmit = batchSubmit(noisyPlatform.url, `/v1/functions/${slow}/tasks:batch`, size.flood, {
     token: flood.apiKey,
     payload: { sleepMs: 500 },
     parallel: 8,
   });
-  const stormSubmit = batchSubmit(platform.url, `/v1/functions/${broken}/tasks:batch`, size.storm, {
+  const stormSubmit = batchSubmit(noisyPlatform.url, `/v1/functions/${broken}/tasks:batch`, size.storm, {
     token: storm.apiKey,
     payload: { fail: 500 },
     parallel: 2,
@@ -108,7 +116,7 @@ async function b3Round(platform, accounts, round, size, log, floodIsolation = "s
   const watcher = (async () => {
     while (!floodEnded) {
       await sleep(1_000);
-      const c = (await functionStats(platform.url, flood.apiKey, slow)).counts;
+      const c = (await functionStats(noisyPlatform.url, flood.apiKey, slow)).counts;
       if ((c.succeeded ?? 0) + (c.failed ?? 0) + (c.cancelled ?? 0) + (c.expired ?? 0) >= size.flood) floodEnded = true;
       if (Date.now() - floodStart > size.noisyMaxMs) floodEnded = true;
     }
@@ -122,10 +130,10 @@ async function b3Round(platform, accounts, round, size, log, floodIsolation = "s
   await watcher;
   const [floodRun, stormRun] = await Promise.all([floodSubmit, stormSubmit]);
   const noisyDone = await collect(platform.url, quiet.apiKey, fast, noisy.ids, { timeoutMs: 180_000 });
-  const floodDone = await collect(platform.url, flood.apiKey, slow, floodRun.ids, { timeoutMs: 180_000 });
-  const stormDone = await collect(platform.url, storm.apiKey, broken, stormRun.ids, { timeoutMs: 180_000 });
+  const floodDone = await collect(noisyPlatform.url, flood.apiKey, slow, floodRun.ids, { timeoutMs: 180_000 });
+  const stormDone = await collect(noisyPlatform.url, storm.apiKey, broken, stormRun.ids, { timeoutMs: 180_000 });
   const floodTimes = floodDone.tasks.map((t) => Date.parse(t.timeline.finishedAt)).filter(Number.isFinite);
-  const promotion = await promotionOf(platform, flood.apiKey, slow, floodStart, noisyDone.tasks, floodDone.tasks);
+  const promotion = await promotionOf(noisyPlatform, flood.apiKey, slow, floodStart, noisyDone.tasks, floodDone.tasks);
 
   return {
     promotion,
@@ -271,6 +279,14 @@ async function b9Round(platform, acct, round, size, log) {
   };
 }
 
+/** Stop a started platform when starting the next one failed, then rethrow. */
+function stopAnd(platform) {
+  return async (error) => {
+    await platform.stop();
+    throw error;
+  };
+}
+
 /**
  * Run B3 and/or B9 in both dispatch modes.
  * @param {{quick: boolean, rounds: number, extraVars: Record<string,string>, log: Function, resultsDir: string,
@@ -289,17 +305,18 @@ export async function runIsolation({ quick, rounds, extraVars, log, resultsDir, 
     log(`B3/B9 [${mode.name}]: starting the platform with ${JSON.stringify(vars)}`);
     const started = Date.now();
     const platform = await startPlatform(vars);
+    const noisyPlatform = mode.separate ? await startPlatform(vars).catch(stopAnd(platform)) : platform;
     try {
       const modeStarted = Date.now();
       if (want.b3) {
         const accounts = {
           quiet: await tenant(platform, "b3-quiet"),
-          flood: await tenant(platform, "b3-flood"),
-          storm: await tenant(platform, "b3-storm"),
+          flood: await tenant(noisyPlatform, "b3-flood"),
+          storm: await tenant(noisyPlatform, "b3-storm"),
         };
         b3[mode.name] = [];
         for (let r = 1; r <= rounds; r++) {
-          const result = await b3Round(platform, accounts, r, size, log, mode.floodIsolation);
+          const result = await b3Round(platform, accounts, r, size, log, mode.floodIsolation, noisyPlatform);
           b3[mode.name].push(result);
           if (mode.floodIsolation === "auto") log(`B3 [${mode.name}] round ${r}: ${promotionText(result.promotion)}`);
         }
@@ -318,6 +335,7 @@ export async function runIsolation({ quick, rounds, extraVars, log, resultsDir, 
       throw error;
     } finally {
       await platform.stop();
+      if (noisyPlatform !== platform) await noisyPlatform.stop();
     }
   }
 
@@ -327,16 +345,18 @@ export async function runIsolation({ quick, rounds, extraVars, log, resultsDir, 
       const measured = spread(rs.map((r) => r.noisy.p99));
       const baseline = spread(rs.map((r) => r.alone.p99));
       const ratio = measured.median / baseline.median;
-      const contrast = mode.name === "fifo";
+      const contrast = mode.name === "fifo" || mode.separate === true;
       const auto = mode.floodIsolation === "auto";
-      const variant = contrast
-        ? " (contrast: DISPATCH_ORDER=fifo)"
-        : auto
-          ? " (flood function isolation auto: placement may promote it)"
-          : "";
+      const variant = mode.separate
+        ? " (floor: the quiet tenant on a platform of its own, the neighbours on another, one machine)"
+        : contrast
+          ? " (contrast: DISPATCH_ORDER=fifo)"
+          : auto
+            ? " (flood function isolation auto: placement may promote it)"
+            : "";
       rows.push({
         id: ROW_ID[mode.name],
-        what: `isolation${variant}: quiet tenant (${size.rate}/s, 3 ms fn) p99 end-to-end while, on the same shared shard, one tenant floods ${size.flood} × 500 ms tasks (maxConcurrency 100) and another's ${size.storm} tasks fail with retries (5 attempts)`,
+        what: `isolation${variant}: quiet tenant (${size.rate}/s, 3 ms fn) p99 end-to-end while, ${mode.separate ? "on the same machine" : "on the same shared shard"}, one tenant floods ${size.flood} × 500 ms tasks (maxConcurrency 100) and another's ${size.storm} tasks fail with retries (5 attempts)`,
         measured: measured.median,
         unit: "ms",
         baseline: baseline.median,
@@ -363,6 +383,9 @@ export async function runIsolation({ quick, rounds, extraVars, log, resultsDir, 
       { name: "Sluice, with neighbours", points: b3.sluice[0].series.noisy },
       { name: "alone (Sluice)", points: b3.sluice[0].series.alone },
     ];
+    const apart = b3.separate?.[0];
+    if (apart)
+      series.push({ name: "separate platforms (this machine's floor), with neighbours", points: apart.series.noisy });
     const placed = b3.placement?.[0];
     if (placed) {
       series.push({ name: "Sluice, flood auto (placement), with neighbours", points: placed.series.noisy });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   ACCOUNT_ID,
+  batchSubmitSchema,
   createAccountSchema,
   destinationSchema,
   FUNCTION_NAME,
@@ -261,6 +262,19 @@ describe("submitHeadersSchema", () => {
     expect(submitHeadersSchema.safeParse({ "idempotency-key": "" }).success).toBe(false);
     expect(submitHeadersSchema.safeParse({ "sluice-fairness-key": "" }).success).toBe(false);
     expect(submitHeadersSchema.safeParse({ "sluice-fairness-key": "f".repeat(257) }).success).toBe(false);
+  });
+
+  it("refuses control characters in an idempotency key, in a header or a batch (Sluice's own keys use newlines)", () => {
+    for (const key of ["chain\ndlv_1", "event\nq\nmsg", "a\u0000b", "tab\there", "del\u007f"]) {
+      expect(submitHeadersSchema.safeParse({ "idempotency-key": key }).success).toBe(false);
+      const batch = batchSubmitSchema.safeParse([{ payload: 1 }, { payload: 2, idempotencyKey: key }]);
+      expect(batch.success).toBe(false);
+      if (!batch.success) expect(toFieldErrors(batch.error).map((e) => e.path)).toEqual(["1.idempotencyKey"]);
+    }
+    // Anything printable is fine, Unicode included.
+    for (const key of ["order-42", "a b", "ключ-✓", "k".repeat(256)]) {
+      expect(batchSubmitSchema.safeParse([{ payload: 1, idempotencyKey: key }]).success).toBe(true);
+    }
   });
 
   it("treats absent headers (undefined) as not given", () => {

@@ -107,6 +107,25 @@ describe("deduplicated submissions", () => {
   }, 20_000);
 });
 
+describe("idempotency keys", () => {
+  it("a batch key with a control character is refused whole (Sluice's own chain/event keys use newlines)", async () => {
+    const account = await createAccount();
+    await putFunction(account, "keyed", { target: demoTarget });
+    const res = await tenant(account, "/v1/functions/keyed/tasks:batch", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify([{ payload: 1 }, { payload: 2, idempotencyKey: "chain\ndlv_x" }]),
+    });
+    expect(res.status).toBe(400);
+    const problem = (await res.json()) as { type: string; errors: { path: string }[] };
+    expect(problem.type).toMatch(/validation$/);
+    expect(problem.errors.map((e) => e.path)).toEqual(["1.idempotencyKey"]);
+    // Nothing was stored: the function has no task.
+    const stats = await tenant(account, "/v1/functions/keyed/stats");
+    expect(((await stats.json()) as { counts: Record<string, number> }).counts).toEqual({});
+  });
+});
+
 describe("r2 destinations", () => {
   it("refuse a prefix that could reach into another tenant's folder", async () => {
     const account = await createAccount();
