@@ -36,6 +36,15 @@ export function tenant(account: TestAccount, path: string, init: RequestInit = {
   });
 }
 
+/** A tenant's POST of a JSON body (none when `body` is undefined). */
+export function post(account: TestAccount, path: string, body?: unknown): Promise<Response> {
+  return tenant(account, path, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+}
+
 export async function createAccount(prefix = "acct"): Promise<TestAccount> {
   const response = await admin("/v1/accounts", { method: "POST", body: JSON.stringify({ id: uniqueId(prefix) }) });
   expect(response.status).toBe(201);

@@ -1,5 +1,15 @@
 import { describe, expect, it, vi } from "vitest";
-import { admin, blobKeys, demoTarget, expectProblem, putFunction, type TestAccount, tenant, uniqueId } from "./helpers";
+import {
+  admin,
+  blobKeys,
+  demoTarget,
+  expectProblem,
+  post,
+  putFunction,
+  type TestAccount,
+  tenant,
+  uniqueId,
+} from "./helpers";
 
 async function limitedAccount(submitPerSecond: number): Promise<TestAccount> {
   const response = await admin("/v1/accounts", {
@@ -8,14 +18,6 @@ async function limitedAccount(submitPerSecond: number): Promise<TestAccount> {
   });
   expect(response.status).toBe(201);
   return (await response.json()) as TestAccount;
-}
-
-function post(account: TestAccount, path: string, body: unknown) {
-  return tenant(account, path, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
 }
 
 async function blobCount(): Promise<number> {

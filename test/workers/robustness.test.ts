@@ -13,6 +13,7 @@ import {
   demoTarget,
   expectProblem,
   getTask,
+  post,
   putFunction,
   quietPeriod,
   shardOf,
@@ -111,15 +112,12 @@ describe("idempotency keys", () => {
   it("a batch key with a control character is refused whole (Sluice's own chain/event keys use newlines)", async () => {
     const account = await createAccount();
     await putFunction(account, "keyed", { target: demoTarget });
-    const res = await tenant(account, "/v1/functions/keyed/tasks:batch", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify([{ payload: 1 }, { payload: 2, idempotencyKey: "chain\ndlv_x" }]),
-    });
-    expect(res.status).toBe(400);
-    const problem = (await res.json()) as { type: string; errors: { path: string }[] };
-    expect(problem.type).toMatch(/validation$/);
-    expect(problem.errors.map((e) => e.path)).toEqual(["1.idempotencyKey"]);
+    const res = await post(account, "/v1/functions/keyed/tasks:batch", [
+      { payload: 1 },
+      { payload: 2, idempotencyKey: "chain\ndlv_x" },
+    ]);
+    const problem = await expectProblem(res, 400, "validation");
+    expect((problem.errors as { path: string }[]).map((e) => e.path)).toEqual(["1.idempotencyKey"]);
     // Nothing was stored: the function has no task.
     const stats = await tenant(account, "/v1/functions/keyed/stats");
     expect(((await stats.json()) as { counts: Record<string, number> }).counts).toEqual({});

@@ -7,6 +7,7 @@ import {
   expectProblem,
   fastRetry,
   getTask,
+  post,
   putFunction,
   quietPeriod,
   shardOf,
@@ -15,14 +16,6 @@ import {
   tenant,
   waitForState,
 } from "./helpers";
-
-function post(account: TestAccount, path: string, body?: unknown): Promise<Response> {
-  return tenant(account, path, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-}
 
 describe("single-task operations", () => {
   it("pauses and resumes a queued task; refused transitions answer 409 naming the state", async () => {
