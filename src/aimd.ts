@@ -124,7 +124,10 @@ export function aimdOnSuccess(
   if (callStartedAt !== undefined && callStartedAt < state.lastDecreaseAt) return active;
   if (!inSlowStart(state)) return { ...active, window: Math.min(params.max, state.window + avoidanceStep(state)) };
   const window = Math.min(params.max, state.window + 1);
-  const grownAt = window < state.ssthresh && state.grownAt ? [...state.grownAt, now].slice(-params.max) : undefined;
+  // Reaching ssthresh ends slow start and its record. Only a success that added a slot is growth (at maxConcurrency,
+  // below a higher ssthresh, none is).
+  let grownAt = window < state.ssthresh ? state.grownAt : undefined;
+  if (grownAt && window > state.window) grownAt = [...grownAt, now].slice(-params.max);
   return { ...active, window, grownAt };
 }
 

@@ -247,6 +247,10 @@ describe("AIMD governor: growth around the last push-back", () => {
     for (let i = 0; i < 2; i++) capped = aimdOnSuccess(capped, params, i);
     expect(inSlowStart(capped)).toBe(false);
     expect(capped.grownAt).toBeUndefined();
+    // At maxConcurrency below a higher ssthresh (the cap was lowered) a success adds no slot, so records none.
+    let atCap: AimdState = aimdOnDispatch({ ...initialAimd(small, 0), window: 8, ssthresh: 20 }, 8);
+    for (let i = 0; i < 5; i++) atCap = aimdOnSuccess(atCap, small, i);
+    expect(atCap.grownAt).toEqual([]);
     // A restart after idle starts a new record.
     expect(aimdRestartIfIdle(capped, params, 100_000, 0).grownAt).toEqual([]);
   });
