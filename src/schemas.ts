@@ -86,7 +86,7 @@ export const functionSpecSchema = z.strictObject({
 });
 export type FunctionSpec = z.infer<typeof functionSpecSchema>;
 
-/** Headers of `POST /v1/functions/:name/tasks`. */
+/** Longest `Sluice-Delay` (and batch `delaySeconds`): 7 days. */
 export const MAX_DELAY_SECONDS = 7 * 24 * 3600;
 /**
  * An idempotency key: 1-256 characters, none of them control characters. A header cannot carry one anyway; in a
@@ -99,6 +99,7 @@ export const idempotencyKeySchema = z
   .max(256)
   // biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what it refuses
   .regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters (such as a newline)");
+/** Headers of `POST /v1/functions/:name/tasks`. */
 export const submitHeadersSchema = z.object({
   "idempotency-key": idempotencyKeySchema.optional(),
   "sluice-delay": z
