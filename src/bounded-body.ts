@@ -27,6 +27,9 @@ export function declaredLength(header: string | null | undefined): number | unde
   return Number(header);
 }
 
+/** What the first read of a body without a declared length asks for (the usual tenant answer fits). */
+const FIRST_READ_BYTES = 16 * 1024;
+
 /** Read `stream` whole unless it passes `maxBytes`; then stop reading, cancel it, and say so. */
 export async function readBounded(
   stream: ReadableStream<Uint8Array> | null,
@@ -39,10 +42,10 @@ export async function readBounded(
     return { ok: false, reason: "too_large", limit: maxBytes };
   }
   if (!stream) return { ok: true, bytes: new Uint8Array() };
-  if (declared !== undefined) {
-    const filling = byobReader(stream);
-    if (filling) return readDeclared(filling, declared, maxBytes);
-  }
+  const filling = byobReader(stream);
+  // Without a declared length (a chunked answer), a small body still comes in one call: the first read asks for
+  // FIRST_READ_BYTES and a shorter one means the stream ended.
+  if (filling) return readDeclared(filling, declared ?? Math.min(FIRST_READ_BYTES, maxBytes), maxBytes);
   const reader = stream.getReader();
   try {
     return await readCapped([], maxBytes, reader, async () => {
@@ -100,9 +103,9 @@ function byobReader(stream: ReadableStream<Uint8Array>): FillingReader | undefin
 }
 
 /**
- * A body that declared its length (at most `maxBytes`): one buffer of that length plus one byte, filled in one
- * call, so a body that keeps to its Content-Length costs no chunk-by-chunk reading. The declared length is not
- * trusted: the extra byte shows a longer body, which is then read on with the same running cap.
+ * A body that declared its length (at most `maxBytes`), or one expected to be about that long: one buffer of that
+ * length plus one byte, filled in one call, so a body that keeps to it costs no chunk-by-chunk reading. The length is
+ * not trusted: the extra byte shows a longer body, which is then read on with the same running cap.
  */
 async function readDeclared(reader: FillingReader, declared: number, maxBytes: number): Promise<BoundedRead> {
   try {

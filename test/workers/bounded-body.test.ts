@@ -49,6 +49,20 @@ describe("readBounded in workerd (byte streams)", () => {
     expect(await readBounded(body(4_097), 4_096, "4096")).toEqual({ ok: false, reason: "too_large", limit: 4_096 });
   });
 
+  it("reads a body without a declared length (chunked): small in one call, larger on, capped", async () => {
+    const small = await readBounded(body(2), 10_000);
+    expect(small.ok && small.bytes.byteLength).toBe(2);
+    const exact = await readBounded(body(16 * 1024, 2), 100_000);
+    expect(exact.ok && exact.bytes.byteLength).toBe(16 * 1024);
+    const large = await readBounded(body(100_000, 7), 200_000);
+    expect(large.ok && large.bytes.byteLength).toBe(100_000);
+    expect(large.ok && large.bytes.every((b) => b === 7)).toBe(true);
+    expect(await readBounded(body(4_097, 3), 4_096)).toEqual({ ok: false, reason: "too_large", limit: 4_096 });
+    expect(await readBounded(body(40_000, 9), 20_000)).toEqual({ ok: false, reason: "too_large", limit: 20_000 });
+    const empty = await readBounded(body(0), 100);
+    expect(empty.ok && empty.bytes.byteLength).toBe(0);
+  });
+
   it("reads a Response's own body and an empty one", async () => {
     const text = "x".repeat(1_234);
     const read = await readBounded(new Response(text).body, 2_000, "1234");
