@@ -105,7 +105,9 @@ function byobReader(stream: ReadableStream<Uint8Array>): FillingReader | undefin
 /**
  * A body that declared its length (at most `maxBytes`), or one expected to be about that long: one buffer of that
  * length plus one byte, filled in one call, so a body that keeps to it costs no chunk-by-chunk reading. The length is
- * not trusted: the extra byte shows a longer body, which is then read on with the same running cap.
+ * not trusted: the extra byte shows a longer body, which is then read on with the same running cap, in buffers of
+ * 64 KiB each filled before the next is taken (a read that returned whatever had arrived would keep a 64 KiB buffer
+ * per small chunk: a body sent in 1 KiB pieces would cost 64 times its size).
  */
 async function readDeclared(reader: FillingReader, declared: number, maxBytes: number): Promise<BoundedRead> {
   try {
@@ -114,8 +116,9 @@ async function readDeclared(reader: FillingReader, declared: number, maxBytes: n
     // Fewer bytes than asked for: the stream ended.
     if (head.byteLength <= declared) return { ok: true, bytes: head };
     return await readCapped([head], maxBytes, reader, async (total) => {
-      const { done, value } = await reader.read(new Uint8Array(Math.min(64 * 1024, maxBytes + 1 - total)));
-      return done ? undefined : value;
+      const size = Math.min(64 * 1024, maxBytes + 1 - total);
+      const { done, value } = await reader.readAtLeast(size, new Uint8Array(size));
+      return done || !value || value.byteLength === 0 ? undefined : value;
     });
   } finally {
     reader.releaseLock();

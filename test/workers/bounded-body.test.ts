@@ -61,6 +61,16 @@ describe("readBounded in workerd (byte streams)", () => {
     expect(await readBounded(body(40_000, 9), 20_000)).toEqual({ ok: false, reason: "too_large", limit: 20_000 });
     const empty = await readBounded(body(0), 100);
     expect(empty.ok && empty.bytes.byteLength).toBe(0);
+    // Many small pieces past the first read, declared or not: every byte kept, the cap still the cap.
+    const pieces = await readBounded(body(300_000, 600), 400_000);
+    expect(pieces.ok && pieces.bytes.byteLength).toBe(300_000);
+    const lying = await readBounded(body(300_000, 600), 400_000, "10");
+    expect(lying.ok && lying.bytes.byteLength).toBe(300_000);
+    expect(await readBounded(body(300_000, 600), 200_000, "10")).toEqual({
+      ok: false,
+      reason: "too_large",
+      limit: 200_000,
+    });
   });
 
   it("reads a Response's own body and an empty one", async () => {
