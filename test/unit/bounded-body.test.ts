@@ -68,3 +68,46 @@ describe("readPrefix", () => {
     expect(state.cancelled).toBe(true);
   });
 });
+
+/**
+ * A stand-in for workerd's byte streams (their BYOB reader has `readAtLeast`), delivering `total` bytes at most
+ * `piece` bytes per plain `read`, as a socket does; it keeps every view it hands back, to see what they hold on to.
+ */
+function byteStream(total: number, piece: number) {
+  let sent = 0;
+  const handedBack: Uint8Array[] = [];
+  const fill = (view: Uint8Array, atMost: number) => {
+    const n = Math.min(atMost, view.byteLength, total - sent);
+    view.fill(9, 0, n);
+    sent += n;
+    const value = new Uint8Array(view.buffer, view.byteOffset, n);
+    handedBack.push(value);
+    return { done: n === 0, value };
+  };
+  const reader = {
+    readAtLeast: async (min: number, view: Uint8Array) => fill(view, Math.max(min, view.byteLength)),
+    read: async (view: Uint8Array) => fill(view, piece),
+    cancel: async () => {},
+    releaseLock: () => {},
+  };
+  const stream = { getReader: () => reader } as unknown as ReadableStream<Uint8Array>;
+  return { stream, handedBack };
+}
+
+describe("readBounded on a byte stream (the one-call path)", () => {
+  it("holds about the body, not a 64 KiB buffer per small piece, when the body runs past its first read", async () => {
+    for (const declared of [undefined, "10"]) {
+      const { stream, handedBack } = byteStream(300_000, 1024);
+      const read = await readBounded(stream, 1024 * 1024, declared);
+      expect(read.ok && read.bytes.byteLength).toBe(300_000);
+      const held = handedBack.reduce((sum, view) => sum + view.buffer.byteLength, 0);
+      // Every buffer filled before the next is taken: the body plus at most one part-filled buffer of 64 KiB.
+      expect(held).toBeLessThan(300_000 + 2 * 64 * 1024);
+    }
+  });
+
+  it("still stops at the cap", async () => {
+    const { stream } = byteStream(3_000_000, 1024);
+    expect(await readBounded(stream, 1024 * 1024)).toEqual({ ok: false, reason: "too_large", limit: 1024 * 1024 });
+  });
+});
