@@ -45,7 +45,7 @@ export async function readBounded(
   const filling = byobReader(stream);
   // Without a declared length (a chunked answer), a small body still comes in one call: the first read asks for
   // FIRST_READ_BYTES and a shorter one means the stream ended.
-  if (filling) return readDeclared(filling, declared ?? Math.min(FIRST_READ_BYTES, maxBytes), maxBytes);
+  if (filling) return readFilling(filling, declared ?? Math.min(FIRST_READ_BYTES, maxBytes), maxBytes);
   const reader = stream.getReader();
   try {
     return await readCapped([], maxBytes, reader, async () => {
@@ -109,12 +109,12 @@ function byobReader(stream: ReadableStream<Uint8Array>): FillingReader | undefin
  * 64 KiB each filled before the next is taken (a read that returned whatever had arrived would keep a 64 KiB buffer
  * per small chunk: a body sent in 1 KiB pieces would cost 64 times its size).
  */
-async function readDeclared(reader: FillingReader, declared: number, maxBytes: number): Promise<BoundedRead> {
+async function readFilling(reader: FillingReader, expected: number, maxBytes: number): Promise<BoundedRead> {
   try {
-    const first = await reader.readAtLeast(declared + 1, new Uint8Array(declared + 1));
+    const first = await reader.readAtLeast(expected + 1, new Uint8Array(expected + 1));
     const head = first.value ?? new Uint8Array();
     // Fewer bytes than asked for: the stream ended.
-    if (head.byteLength <= declared) return { ok: true, bytes: head };
+    if (head.byteLength <= expected) return { ok: true, bytes: head };
     return await readCapped([head], maxBytes, reader, async (total) => {
       const size = Math.min(64 * 1024, maxBytes + 1 - total);
       const { done, value } = await reader.readAtLeast(size, new Uint8Array(size));

@@ -38,8 +38,8 @@ export async function startBackend(serviceMs) {
     lastOk: null,
     samples: [],
     okAt: [],
+    inFlightTime: [],
   };
-  b.inFlightTime = [];
   let changedAt = null;
   /** Time at the current in-flight count ends now (called before every change). */
   const account = () => {
