@@ -113,8 +113,10 @@ async function readFilling(reader: FillingReader, expected: number, maxBytes: nu
   try {
     const first = await reader.readAtLeast(expected + 1, new Uint8Array(expected + 1));
     const head = first.value ?? new Uint8Array();
-    // Fewer bytes than asked for: the stream ended.
-    if (head.byteLength <= expected) return { ok: true, bytes: head };
+    // Fewer bytes than asked for: the stream ended. A body much shorter than its buffer (a small chunked answer in the
+    // FIRST_READ_BYTES one) is copied out: a view keeps the whole buffer alive, and structured clone (RPC to the shard,
+    // storage) copies all of it, 16 KiB for a 10-byte result.
+    if (head.byteLength <= expected) return { ok: true, bytes: exact(head) };
     return await readCapped([head], maxBytes, reader, async (total) => {
       const size = Math.min(64 * 1024, maxBytes + 1 - total);
       const { done, value } = await reader.readAtLeast(size, new Uint8Array(size));
@@ -123,6 +125,11 @@ async function readFilling(reader: FillingReader, expected: number, maxBytes: nu
   } finally {
     reader.releaseLock();
   }
+}
+
+/** `view` alone, copied out of its buffer when that buffer is more than twice its length. */
+function exact(view: Uint8Array): Uint8Array {
+  return view.buffer.byteLength > 2 * view.byteLength ? view.slice() : view;
 }
 
 /** The first `maxBytes` of a stream (an error excerpt); the rest is never read. */

@@ -106,6 +106,16 @@ describe("readBounded on a byte stream (the one-call path)", () => {
     }
   });
 
+  it("hands back a short body in a buffer of its own size, not in the first read's 16 KiB", async () => {
+    for (const declared of [undefined, "10"]) {
+      const { stream } = byteStream(10, 1024);
+      const read = await readBounded(stream, 1024 * 1024, declared);
+      expect(read.ok && read.bytes.byteLength).toBe(10);
+      // A view over a bigger buffer would travel whole through structured clone (the report RPC).
+      expect(read.ok && read.bytes.buffer.byteLength).toBeLessThanOrEqual(11);
+    }
+  });
+
   it("still stops at the cap", async () => {
     const { stream } = byteStream(3_000_000, 1024);
     expect(await readBounded(stream, 1024 * 1024)).toEqual({ ok: false, reason: "too_large", limit: 1024 * 1024 });
