@@ -85,6 +85,14 @@ export default defineConfig({
         PLACEMENT_RECLAIM_IDLE_MS: "2000",
         PLACEMENT_MIN_DWELL_MS: "1000",
       }),
+      // Only a surge brings a review sooner than every 10 minutes here (src/placement/review-timing.ts).
+      workerdProject("placement-surge", ["test/placement-surge/**/*.test.ts"], {
+        PLACEMENT_REVIEW_MS: "600000",
+        PLACEMENT_PROMOTE_BACKLOG: "40",
+        PLACEMENT_PROMOTE_RATE: "100000",
+        PLACEMENT_SHARD_CALLS_PER_SEC: "100000",
+        PLACEMENT_MIN_DWELL_MS: "1000",
+      }),
       {
         test: {
           name: "e2e",

@@ -8,7 +8,7 @@
  *                                       (a JSON list of [vars] objects, default [{}]), alternating, each on a fresh
  *                                       platform; prints goodput ÷ ideal, throttled share, backend in flight, window
  *   node bench/diagnose-b4.mjs threads  CPU time of every workerd thread over one round (its paused submission
- *                                       included), and per task
+ *                                       included), and per task; VARS (a JSON [vars] object) for the platform
  *   node bench/diagnose-b4.mjs idle     N (default 200) calls one at a time (maxConcurrency 1, no 429s): the time a
  *                                       call's cycle takes beyond its service time when nothing else runs
  *   node bench/diagnose-b4.mjs hist     the share of the round's time the backend spent at each in-flight count
@@ -73,7 +73,7 @@ if (MODE === "rounds") {
     }
   }
 } else if (MODE === "threads") {
-  const result = await round({}, "cpu", async (run) => {
+  const result = await round(JSON.parse(process.env.VARS ?? "{}"), "cpu", async (run) => {
     const before = workerdThreads();
     const started = Date.now();
     const r = await run();

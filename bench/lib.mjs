@@ -8,7 +8,7 @@
 
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { accessSync, constants, existsSync, rmSync, statfsSync, statSync } from "node:fs";
+import { accessSync, appendFileSync, constants, existsSync, rmSync, statfsSync, statSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -180,7 +180,10 @@ export async function startWrangler({
   const child = spawn(nodeBinary(), args, { cwd: REPO_ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   liveGroups.set(child.pid, dir);
   let output = "";
+  // BENCH_WRANGLER_LOG=/tmp/w keeps every platform's whole output in /tmp/w.<port>.log (a crash's last words).
+  const logFile = process.env.BENCH_WRANGLER_LOG ? `${process.env.BENCH_WRANGLER_LOG}.${port}.log` : undefined;
   const keep = (chunk) => {
+    if (logFile) appendFileSync(logFile, chunk);
     output += chunk.toString();
     if (output.length > 200_000) output = output.slice(-100_000);
   };

@@ -8,8 +8,9 @@
  */
 
 import { readConfig } from "../src/config";
-import { REGISTRY_NAME, shardsHolding } from "../src/placement";
+import { REGISTRY_NAME, shardsHolding, tierOf } from "../src/placement";
 import { type PlacementMove, planPlacement, type ShardLoad } from "../src/placement/policy";
+import { reviewDue } from "../src/placement/review-timing";
 import { type PlacementSettings, placementSettings } from "../src/placement/settings";
 import { type PlacementTarget, placementOf } from "../src/placement-moves";
 import type { FunctionRecord } from "../src/records";
@@ -34,8 +35,9 @@ export function targetsOf(move: PlacementMove): { name: string; target: Placemen
 const RETRY_REVIEWS = 10;
 
 /**
- * One shard's placement reviews: at most one at a time and one per `reviewMs`, and the time an idle placement's
- * reclaim comes due (the shard's alarm covers it, so an idle dedicated shard is reclaimed without any traffic).
+ * One shard's placement reviews: at most one at a time and one per `reviewMs` (sooner on a surge of arrivals into a
+ * shard neighbours share: src/placement/review-timing.ts), and the time an idle placement's reclaim comes due (the
+ * shard's alarm covers it, so an idle dedicated shard is reclaimed without any traffic).
  */
 export class PlacementReviews {
   readonly #env: Env;
@@ -43,6 +45,8 @@ export class PlacementReviews {
   readonly #settings: PlacementSettings;
   #running: Promise<void> | undefined;
   #reviewedAt = 0;
+  /** Tasks stored here since the last review began. */
+  #arrived = 0;
   #wakeAt: number | null = null;
 
   constructor(env: Env, reviewMs: number) {
@@ -51,11 +55,20 @@ export class PlacementReviews {
     this.#settings = placementSettings(env as unknown as Record<string, string | undefined>);
   }
 
-  /** Review now unless one ran within `reviewMs` or is running; resolves to whether this call reviewed. */
+  /** `n` tasks were stored here (a surge of them brings the next review nearer). */
+  noteArrivals(n: number): void {
+    this.#arrived += n;
+  }
+
+  /** Review now unless one is running or the last was too recent; resolves to whether this call reviewed. */
   async review(store: ShardStore, storage: Transactions, shard: string): Promise<boolean> {
     const now = Date.now();
-    if (this.#running || now - this.#reviewedAt < this.#reviewMs) return false;
+    if (this.#running) return false;
+    const clock = { reviewedAt: this.#reviewedAt, arrivedSince: this.#arrived };
+    const timing = { reviewMs: this.#reviewMs, promoteBacklog: this.#settings.promoteBacklog, tier: tierOf(shard) };
+    if (!reviewDue(clock, now, timing)) return false;
     this.#reviewedAt = now;
+    this.#arrived = 0;
     this.#running = reviewPlacement(store, storage, this.#env, shard, this.#settings, now)
       .then((next) => {
         // A reclaim that came due but waited (the function still had work elsewhere) is asked again later.

@@ -96,6 +96,10 @@ export class ShardDurableObject extends DurableObject<Env> {
     // Answer the ingest consumer at once; dispatch runs behind the answer, and the alarm backs it up.
     await this.#runs.ensureAlarm();
     void this.#runs.kick();
+    // A surge into a shard neighbours share is reviewed without waiting for PLACEMENT_REVIEW_MS: a flood moves out
+    // while it is still arriving.
+    this.#placement.noteArrivals(results.filter((r) => !("moved" in r) && !r.deduplicated).length);
+    void this.#runs.reviewPlacement();
     return { results, newer: this.#store.newerRecords(messages) };
   }
 

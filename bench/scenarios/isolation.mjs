@@ -311,8 +311,11 @@ export async function runIsolation({ quick, rounds, extraVars, log, resultsDir, 
   const notes = [];
   const b3 = {};
   const b9 = {};
+  // B3_MODES=placement,separate runs only those modes (a diagnosis; the table then lacks the others' rows).
+  const only = process.env.B3_MODES?.split(",");
   for (const mode of MODES) {
     if (!want.b3 && !mode.b9) continue;
+    if (only && !only.includes(mode.name)) continue;
     const vars = { ...extraVars, SHARED_SHARDS: "1", ...mode.vars };
     log(`B3/B9 [${mode.name}]: starting the platform with ${JSON.stringify(vars)}`);
     const started = Date.now();
@@ -354,6 +357,7 @@ export async function runIsolation({ quick, rounds, extraVars, log, resultsDir, 
   if (want.b3) {
     for (const mode of MODES) {
       const rs = b3[mode.name];
+      if (!rs) continue;
       const measured = spread(rs.map((r) => r.noisy.p99));
       const baseline = spread(rs.map((r) => r.alone.p99));
       const ratio = measured.median / baseline.median;
@@ -390,40 +394,43 @@ export async function runIsolation({ quick, rounds, extraVars, log, resultsDir, 
           )}${auto ? `; ${rs.map((r, i) => `round ${i + 1}: ${promotionText(r.promotion)}`).join("; ")}` : ""}`,
       );
     }
-    const series = [
-      { name: "FIFO (DISPATCH_ORDER=fifo), with neighbours", points: b3.fifo[0].series.noisy },
-      { name: "Sluice, with neighbours", points: b3.sluice[0].series.noisy },
-      { name: "alone (Sluice)", points: b3.sluice[0].series.alone },
-    ];
-    const apart = b3.separate?.[0];
-    if (apart)
-      series.push({ name: "separate platforms (this machine's floor), with neighbours", points: apart.series.noisy });
-    const placed = b3.placement?.[0];
-    if (placed) {
-      series.push({ name: "Sluice, flood auto (placement), with neighbours", points: placed.series.noisy });
-      if (placed.promotion.moved) {
-        // The promotion as a vertical line through the plotted range (two points at the same x).
-        const ys = series.flatMap((s) => s.points.map(([, y]) => y)).filter((y) => Number.isFinite(y) && y > 0);
-        series.push({
-          name: `flood promoted (${placed.promotion.partitions} partition${placed.promotion.partitions === 1 ? "" : "s"}) at ${placed.promotion.afterS.toFixed(1)} s`,
-          color: "#7f7f7f",
-          points: [
-            [placed.promotion.afterS, Math.min(...ys)],
-            [placed.promotion.afterS, Math.max(...ys)],
-          ],
-        });
+    // The plot needs the Sluice and FIFO rounds (B3_MODES may leave them out).
+    if (b3.fifo && b3.sluice) {
+      const series = [
+        { name: "FIFO (DISPATCH_ORDER=fifo), with neighbours", points: b3.fifo[0].series.noisy },
+        { name: "Sluice, with neighbours", points: b3.sluice[0].series.noisy },
+        { name: "alone (Sluice)", points: b3.sluice[0].series.alone },
+      ];
+      const apart = b3.separate?.[0];
+      if (apart)
+        series.push({ name: "separate platforms (this machine's floor), with neighbours", points: apart.series.noisy });
+      const placed = b3.placement?.[0];
+      if (placed) {
+        series.push({ name: "Sluice, flood auto (placement), with neighbours", points: placed.series.noisy });
+        if (placed.promotion.moved) {
+          // The promotion as a vertical line through the plotted range (two points at the same x).
+          const ys = series.flatMap((s) => s.points.map(([, y]) => y)).filter((y) => Number.isFinite(y) && y > 0);
+          series.push({
+            name: `flood promoted (${placed.promotion.partitions} partition${placed.promotion.partitions === 1 ? "" : "s"}) at ${placed.promotion.afterS.toFixed(1)} s`,
+            color: "#7f7f7f",
+            points: [
+              [placed.promotion.afterS, Math.min(...ys)],
+              [placed.promotion.afterS, Math.max(...ys)],
+            ],
+          });
+        }
       }
+      const svg = linePlot({
+        title: "B3: quiet tenant's end-to-end latency per task (round 1)",
+        subtitle: `one shared shard; neighbours: ${size.flood} × 500 ms flood + ${size.storm} always-failing tasks; quiet tenant ${size.rate} tasks/s`,
+        xLabel: "seconds since the flood started (alone: since the trickle started)",
+        yLabel: "acceptedAt → finishedAt, ms",
+        yScale: "log",
+        series,
+      });
+      await writeFile(join(resultsDir, "b3-quiet-latency.svg"), svg);
+      log("wrote bench/results/b3-quiet-latency.svg");
     }
-    const svg = linePlot({
-      title: "B3: quiet tenant's end-to-end latency per task (round 1)",
-      subtitle: `one shared shard; neighbours: ${size.flood} × 500 ms flood + ${size.storm} always-failing tasks; quiet tenant ${size.rate} tasks/s`,
-      xLabel: "seconds since the flood started (alone: since the trickle started)",
-      yLabel: "acceptedAt → finishedAt, ms",
-      yScale: "log",
-      series,
-    });
-    await writeFile(join(resultsDir, "b3-quiet-latency.svg"), svg);
-    log("wrote bench/results/b3-quiet-latency.svg");
   }
 
   if (want.b9) {
