@@ -7,6 +7,7 @@
 
 import { Command, CommanderError } from "commander";
 import { registerFunctions } from "./commands/functions";
+import { registerSchedules } from "./commands/schedules";
 import { registerStatus } from "./commands/status";
 import { registerSubmit } from "./commands/submit";
 import { registerTasks } from "./commands/tasks";
@@ -29,8 +30,15 @@ export function program(io: Io): Command {
   registerStatus(root, io);
   registerTasks(root, io);
   registerFunctions(root, io);
-  // Subcommands inherit the error handling and output of the root.
-  for (const sub of root.commands) sub.exitOverride().configureOutput(root.configureOutput());
+  registerSchedules(root, io);
+  // Subcommands (and theirs: `schedule set`) inherit the error handling and output of the root.
+  const inherit = (command: Command): void => {
+    for (const sub of command.commands) {
+      sub.exitOverride().configureOutput(root.configureOutput());
+      inherit(sub);
+    }
+  };
+  inherit(root);
   return root;
 }
 

@@ -1,7 +1,7 @@
 /**
  * @module
  * `sluice functions` lists the account's functions; `sluice stats <fn>` shows one function's figures as a compact
- * table; `sluice schedules <fn>` lists a function's schedules.
+ * table (schedules: cli/commands/schedules.ts).
  */
 
 import type { Command } from "commander";
@@ -48,29 +48,5 @@ export function registerFunctions(program: Command, io: Io): void {
       const ctx = Context.of(command, io);
       const stats = await ctx.client().stats(fn);
       ctx.print(stats, () => formatStats(fn, stats));
-    });
-
-  program
-    .command("schedules")
-    .description("list a function's schedules")
-    .argument("<fn>", "function name")
-    .action(async (fn: string, _flags: unknown, command: Command) => {
-      const ctx = Context.of(command, io);
-      const schedules = await ctx.client().listSchedules(fn);
-      ctx.print({ schedules }, () =>
-        schedules.length === 0
-          ? "no schedules"
-          : formatTable(
-              ["ID", "CRON", "TIMEZONE", "NEXT RUN", "LAST RUN", "PAUSED"],
-              schedules.map((s) => [
-                s.id,
-                s.cron,
-                s.timezone,
-                formatInstant(s.nextRunAt),
-                formatInstant(s.lastRunAt),
-                s.paused ? "yes" : "no",
-              ]),
-            ),
-      );
     });
 }

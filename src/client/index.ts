@@ -26,7 +26,9 @@ import {
   functionViewSchema,
   type Schedule,
   type Stats,
+  scheduleDeletedSchema,
   scheduleListSchema,
+  scheduleSchema,
   statsSchema,
   type Task,
   type TaskPage,
@@ -69,6 +71,18 @@ export interface SubmitResult {
   readonly task?: Task | undefined;
 }
 
+/** The body of `PUT /v1/functions/:name/schedules/:id` (API.md "Schedules"). */
+export interface ScheduleSpec {
+  /** 5 fields (`minute hour day month weekday`), or 6 with seconds first. */
+  readonly cron: string;
+  /** An IANA time zone (default UTC). */
+  readonly timezone?: string;
+  /** Any JSON; for a non-JSON `contentType`, a string sent as its own text. */
+  readonly payload?: unknown;
+  readonly contentType?: string;
+  readonly paused?: boolean;
+}
+
 export interface ListTasksOptions {
   readonly state?: TaskState | undefined;
   /** Tasks per page, 1 … 1000 (the server's default is 100). */
@@ -80,6 +94,7 @@ export interface ListTasksOptions {
 type Operation = "cancel" | "pause" | "resume" | "retry";
 
 const name = (fn: string) => encodeURIComponent(fn);
+const schedulePath = (fn: string, id: string) => `/v1/functions/${name(fn)}/schedules/${encodeURIComponent(id)}`;
 
 function rawBody(payload: unknown, contentType: string | undefined): { body: BodyInit; contentType: string } {
   if (typeof payload === "string") return { body: payload, contentType: contentType ?? "text/plain; charset=utf-8" };
@@ -225,9 +240,43 @@ export class SluiceClient {
     return (await this.#http.json("GET", `/v1/functions/${name(fn)}`, functionViewSchema)).data;
   }
 
-  /** The schedules of a function (`GET /v1/functions/:name/schedules`). */
+  /** The schedules of a function (`GET /v1/functions/:name/schedules`), without their payloads. */
   async listSchedules(fn: string): Promise<Schedule[]> {
     return (await this.#http.json("GET", `/v1/functions/${name(fn)}/schedules`, scheduleListSchema)).data.schedules;
+  }
+
+  /** One schedule, with its payload (`GET /v1/functions/:name/schedules/:id`). */
+  async getSchedule(fn: string, id: string): Promise<Schedule> {
+    return (await this.#http.json("GET", schedulePath(fn, id), scheduleSchema)).data;
+  }
+
+  /** Create or replace a schedule (`PUT`); `created` is true for a new one (201). */
+  async putSchedule(fn: string, id: string, spec: ScheduleSpec): Promise<{ schedule: Schedule; created: boolean }> {
+    const { status, data } = await this.#http.json("PUT", schedulePath(fn, id), scheduleSchema, {
+      body: JSON.stringify(spec),
+      headers: { "content-type": "application/json" },
+    });
+    return { schedule: data, created: status === 201 };
+  }
+
+  async deleteSchedule(fn: string, id: string): Promise<void> {
+    await this.#http.json("DELETE", schedulePath(fn, id), scheduleDeletedSchema);
+  }
+
+  /**
+   * Pause or resume a schedule, keeping its timetable and task body: a read, then a replacement with `paused` set
+   * (the API has no partial update). An edit that lands between the two is overwritten by the replacement.
+   */
+  async setSchedulePaused(fn: string, id: string, paused: boolean): Promise<Schedule> {
+    const { cron, timezone, contentType, payload } = await this.getSchedule(fn, id);
+    const spec: ScheduleSpec = {
+      cron,
+      timezone,
+      paused,
+      ...(contentType !== undefined ? { contentType } : {}),
+      ...(payload !== undefined ? { payload } : {}),
+    };
+    return (await this.putSchedule(fn, id, spec)).schedule;
   }
 }
 

@@ -143,7 +143,14 @@ export const scheduleSchema = z.looseObject({
   nextRunAt: z.string().nullable().optional(),
   lastRunAt: z.string().nullable().optional(),
   paused: z.boolean().optional(),
+  /** One schedule (GET or PUT of `…/schedules/:id`) also carries its task body and its last run. */
+  contentType: z.string().optional(),
+  payload: z.unknown().optional(),
+  lastScheduledFor: z.string().nullable().optional(),
+  lastTaskId: z.string().nullable().optional(),
 });
+
+export const scheduleDeletedSchema = z.looseObject({ deleted: z.string() });
 
 export const scheduleListSchema = z.looseObject({ schedules: z.array(scheduleSchema) });
 

@@ -254,6 +254,95 @@ describe("sluice CLI", () => {
     expect(missing.stderr).toMatch(/^sluice: .+ \(404 not-found\)\n$/);
   });
 
+  it("schedule set, show, pause, resume and delete edit one schedule; the payload file is the task body", async () => {
+    const payload = file("tick.json", '{"echo":"from a file"}');
+    const created = await sluice([
+      "schedule",
+      "set",
+      "lines",
+      "every-2s",
+      "--cron",
+      "*/2 * * * * *",
+      "--payload",
+      payload,
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toMatch(/^created\nid\s+every-2s$/m);
+    expect(created.stdout).toMatch(/^payload\s+\{"echo":"from a file"\}$/m);
+
+    // It fires: a task of the function whose body is the payload file, marked with the schedule.
+    const fired = await waitFor(
+      async () => {
+        const shown = JSON.parse((await sluice(["schedule", "show", "lines", "every-2s", "--json"])).stdout);
+        return typeof shown.lastTaskId === "string" ? shown : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 250, what: "the schedule's first run" },
+    );
+    const task = await client().waitForTask(fired.lastTaskId, { timeoutMs: 20_000 });
+    expect(task).toMatchObject({ state: "succeeded", scheduleId: "every-2s", result: { echo: "from a file" } });
+
+    // Pause keeps the timetable and the payload; resume starts it again.
+    const paused = await sluice(["schedule", "pause", "lines", "every-2s", "--json"]);
+    expect(paused.code, paused.stderr).toBe(0);
+    expect(JSON.parse(paused.stdout)).toMatchObject({
+      cron: "*/2 * * * * *",
+      paused: true,
+      nextRunAt: null,
+      payload: { echo: "from a file" },
+    });
+    const resumed = await sluice(["schedule", "resume", "lines", "every-2s"]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toMatch(/^paused\s+no$/m);
+    expect(resumed.stdout).toMatch(/^payload\s+\{"echo":"from a file"\}$/m);
+
+    // set again replaces the whole schedule: a text payload with its own content type, paused.
+    const text = file("tick.txt", "a,b");
+    const replaced = await sluice([
+      "schedule",
+      "set",
+      "lines",
+      "every-2s",
+      "--cron",
+      "0 9 * * 1-5",
+      "--timezone",
+      "Europe/Berlin",
+      "--payload",
+      text,
+      "--content-type",
+      "text/csv",
+      "--paused",
+      "--json",
+    ]);
+    expect(replaced.code, replaced.stderr).toBe(0);
+    expect(JSON.parse(replaced.stdout)).toMatchObject({
+      created: false,
+      cron: "0 9 * * 1-5",
+      timezone: "Europe/Berlin",
+      contentType: "text/csv",
+      payload: "a,b",
+      paused: true,
+    });
+
+    // The server's refusals come through as they are: a bad expression names the field.
+    const bad = await sluice(["schedule", "set", "lines", "every-2s", "--cron", "61 * * * *"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/cron/);
+    // A payload file that is not JSON, for a JSON content type, is refused before any request.
+    const notJson = await sluice(["schedule", "set", "lines", "x", "--cron", "* * * * *", "--payload", text]);
+    expect(notJson.code).toBe(2);
+    expect(notJson.stderr).toMatch(/is not JSON/);
+
+    const deleted = await sluice(["schedule", "delete", "lines", "every-2s"]);
+    expect(deleted).toMatchObject({ code: 0, stdout: "deleted every-2s\n" });
+    const gone = await sluice(["schedule", "show", "lines", "every-2s"]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/404 not-found/);
+    // Another account's key sees none of it.
+    const stranger = await sluice(["schedule", "delete", "lines", "x"], { env: { SLUICE_API_KEY: other.apiKey } });
+    expect(stranger.code).toBe(1);
+    expect(stranger.stderr).toMatch(/404 not-found/);
+  });
+
   it("a wrong key exits 1 with the problem's detail on stderr, and the key is never printed", async () => {
     const bogus = `sk_deadbeef_${randomBytes(16).toString("hex")}`;
     for (const args of [["functions"], ["--key", bogus, "functions"], ["--key", bogus, "--json", "ls", "echo"]]) {

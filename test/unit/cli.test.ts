@@ -5,6 +5,7 @@
  */
 
 import { describe, expect, it } from "vitest";
+import { formatSchedule, schedulePayload } from "../../cli/commands/schedules";
 import { Context, describeError } from "../../cli/context";
 import { formatStats, formatTask, formatTimeline } from "../../cli/format";
 import { MAX_LINES, parseJsonl } from "../../cli/jsonl";
@@ -210,6 +211,45 @@ describe("errors", () => {
   });
 });
 
+describe("schedule payload files", () => {
+  const bytes = (text: string) => new TextEncoder().encode(text);
+
+  it("are a JSON value for a JSON content type, and the file's text for any other", () => {
+    expect(schedulePayload("p.json", bytes('{"a":[1,2]}'), "application/json")).toEqual({ a: [1, 2] });
+    expect(schedulePayload("p.json", bytes('"s"'), "application/cloudevents+json; charset=utf-8")).toBe("s");
+    expect(schedulePayload("p.csv", bytes("a,b\n"), "text/csv")).toBe("a,b\n");
+  });
+
+  it("refuse a file that is not JSON for a JSON content type", () => {
+    expect(() => schedulePayload("p.txt", bytes("a,b"), "application/json")).toThrow(/p.txt is not JSON/);
+  });
+
+  it("show a schedule as labelled lines, its payload as JSON", () => {
+    const text = formatSchedule({
+      id: "s1",
+      cron: "0 9 * * 1-5",
+      timezone: "UTC",
+      paused: false,
+      nextRunAt: null,
+      lastRunAt: null,
+      lastTaskId: null,
+      contentType: "application/json",
+      payload: { echo: 1 },
+    });
+    expect(text.split("\n")).toEqual([
+      "id            s1",
+      "cron          0 9 * * 1-5",
+      "timezone      UTC",
+      "paused        no",
+      "next run      -",
+      "last run      -",
+      "last task     -",
+      "content type  application/json",
+      'payload       {"echo":1}',
+    ]);
+  });
+});
+
 describe("argument validation (in-process, no request made)", () => {
   async function cli(args: string[], env: Record<string, string> = {}) {
     let out = "";
@@ -227,7 +267,17 @@ describe("argument validation (in-process, no request made)", () => {
     expect(await cli(["--version"])).toMatchObject({ code: 0, out: "0.1.0\n" });
     const help = await cli(["--help"]);
     expect(help.code).toBe(0);
-    for (const command of ["submit", "status", "ls", "cancel", "retry", "stats", "functions", "schedules"]) {
+    for (const command of [
+      "submit",
+      "status",
+      "ls",
+      "cancel",
+      "retry",
+      "stats",
+      "functions",
+      "schedules",
+      "schedule",
+    ]) {
       expect(help.out).toContain(command);
     }
   });
@@ -246,6 +296,10 @@ describe("argument validation (in-process, no request made)", () => {
       [["status", "tsk_1", "--wait", "0"], /between 1 and 86400/],
       [["frobnicate"], /unknown command/],
       [["--url", "ftp://x", "functions"], /--url/],
+      [["schedule", "set", "echo", "s1"], /--cron/],
+      [["schedule", "set", "echo", "s1", "--cron", "* * * * *", "--payload", "/no/such/file.json"], /no such file/],
+      [["schedule", "pause", "echo"], /missing required argument 'id'/],
+      [["schedule", "frobnicate"], /unknown command/],
     ];
     for (const [args, reason] of cases) {
       const ran = await cli(args);
