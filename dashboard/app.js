@@ -5,6 +5,7 @@ import "uplot/dist/uPlot.min.css";
 import "./style.css";
 import { destroyCharts, drawCharts, resizeCharts } from "./charts.js";
 import { $, api, apiKey, el, fmt, fnPath, KEY_SLOT, taskPath, time } from "./lib.js";
+import { renderSchedules, wireScheduleForm } from "./schedules.js";
 import { renderWaterfall } from "./waterfall.js";
 
 const REFRESH_MS = 5_000;
@@ -22,6 +23,7 @@ const state = {
   busy: false,
   again: false,
   note: "",
+  noteError: false,
 };
 
 function setStatus(text, error = false) {
@@ -131,18 +133,7 @@ async function refreshFunction(name, view) {
   );
   drawCharts(stats.history ?? []);
   renderTasks(tasks);
-  const scheduleRows = schedules.schedules.map((s) =>
-    el(
-      "tr",
-      {},
-      el("td", {}, s.id),
-      el("td", {}, s.cron),
-      el("td", {}, time(s.nextRunAt)),
-      el("td", {}, s.paused ? "yes" : "no"),
-    ),
-  );
-  if (scheduleRows.length === 0) scheduleRows.push(el("tr", {}, el("td", { colspan: 4 }, "No schedules.")));
-  $("schedule-rows").replaceChildren(...scheduleRows);
+  renderSchedules(name, schedules.schedules);
 }
 
 async function refreshTaskPage(name) {
@@ -213,14 +204,21 @@ async function refreshTask(id) {
 
 // ---- refresh loop and actions -----------------------------------------------------------------------------------
 
-async function act(method, path, done) {
+/** Run one change (an API call, or `method` as a function doing several), say how it went, and refresh. */
+async function act(method, path, done, json) {
   try {
-    await api(method, path);
+    if (typeof method === "function") await method();
+    else await api(method, path, json);
     state.note = done;
   } catch (error) {
-    setStatus(`Failed: ${error.message}`, true);
+    // Kept through the refresh that follows (which would otherwise overwrite it with "Updated").
+    state.note = `Failed: ${error.message}`;
+    state.noteError = true;
+    refresh();
+    return false;
   }
   refresh();
+  return true;
 }
 
 async function refresh() {
@@ -242,8 +240,9 @@ async function refresh() {
       );
     }
     if (state.taskId) await refreshTask(state.taskId);
-    setStatus(`${state.note ? `${state.note} · ` : ""}Updated ${new Date().toLocaleTimeString()}`);
+    setStatus(`${state.note ? `${state.note} · ` : ""}Updated ${new Date().toLocaleTimeString()}`, state.noteError);
     state.note = "";
+    state.noteError = false;
   } catch (error) {
     if (error.status === 401) {
       forgetKey();
@@ -300,6 +299,7 @@ $("tasks-first").addEventListener("click", () => {
   state.tasksCursor = null;
   refresh();
 });
+wireScheduleForm(() => state.selected, act);
 $("task-close").addEventListener("click", () => {
   state.taskId = null;
   $("task").hidden = true;

@@ -29,17 +29,28 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(method, path) {
+/** The problem's detail, and the first field it names (`cron: …`) for a validation error. */
+function problemText(status, body) {
+  const detail = body?.detail ?? body?.title ?? `HTTP ${status}`;
+  const field = Array.isArray(body?.errors) ? body.errors[0] : undefined;
+  return field ? `${detail} ${field.path}: ${field.message}` : detail;
+}
+
+/** A call to this origin's API with the tab's key; `json` is sent as the request body. */
+export async function api(method, path, json) {
   const key = apiKey();
   if (!key) throw new ApiError(401, "No API key.");
+  const headers = { authorization: `Bearer ${key}` };
+  if (json !== undefined) headers["content-type"] = "application/json";
   const response = await fetch(path, {
     method,
-    headers: { authorization: `Bearer ${key}` },
+    headers,
+    ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
     credentials: "omit",
     cache: "no-store",
   });
   const body = await response.json().catch(() => undefined);
-  if (!response.ok) throw new ApiError(response.status, body?.detail ?? body?.title ?? `HTTP ${response.status}`);
+  if (!response.ok) throw new ApiError(response.status, problemText(response.status, body));
   return body;
 }
 

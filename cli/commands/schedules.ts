@@ -86,7 +86,7 @@ export function registerSchedules(program: Command, io: Io): void {
     .command("set")
     .description("create or replace a schedule (the whole schedule: what is not given takes its default)")
     .argument("<fn>", "function name")
-    .argument("<id>", "schedule id (letters, digits, - and _)")
+    .argument("<id>", "schedule id (lowercase letters, digits and -)")
     .requiredOption("--cron <expr>", "5 fields (minute hour day month weekday), or 6 with seconds first")
     .option("--timezone <tz>", "IANA time zone of the timetable (default UTC)")
     .option("--payload <file>", "the task body: a JSON file, or - for standard input (default: no body)")

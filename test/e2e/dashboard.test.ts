@@ -154,6 +154,43 @@ describe("dashboard in chromium", () => {
     expect(await page.isDisabled("#task-cancel")).toBe(true);
     await page.screenshot({ path: `${SHOTS}/dashboard-1400x900.png`, fullPage: true });
 
+    // Schedules from the page: create one, pause it (its payload kept), resume another, a refusal shown, delete.
+    const schedule = (id: string) =>
+      call(platform.url, "GET", `/v1/functions/resize/schedules/${id}`, { token: account.apiKey });
+    await page.fill("#schedule-id", "hourly");
+    await page.fill("#schedule-cron", "0 * * * *");
+    await page.fill("#schedule-timezone", "Europe/Berlin");
+    await page.fill("#schedule-payload", '{"n": 1}');
+    await page.click('#schedule-form button[type="submit"]');
+    await page.waitForSelector('#schedule-rows tr[data-schedule="hourly"] [data-action="pause"]');
+    expect((await schedule("hourly")).body).toMatchObject({
+      cron: "0 * * * *",
+      timezone: "Europe/Berlin",
+      paused: false,
+      payload: { n: 1 },
+    });
+    expect(await page.inputValue("#schedule-id")).toBe("");
+    await page.click('#schedule-rows tr[data-schedule="hourly"] [data-action="pause"]');
+    await page.waitForSelector('#schedule-rows tr[data-schedule="hourly"] [data-action="resume"]');
+    expect((await schedule("hourly")).body).toMatchObject({ paused: true, nextRunAt: null, payload: { n: 1 } });
+    await page.click('#schedule-rows tr[data-schedule="nightly"] [data-action="resume"]');
+    await page.waitForSelector('#schedule-rows tr[data-schedule="nightly"] [data-action="pause"]');
+    expect((await schedule("nightly")).body).toMatchObject({ cron: "0 3 * * *", paused: false });
+    await page.fill("#schedule-id", "bad");
+    await page.fill("#schedule-cron", "61 * * * *");
+    await page.click('#schedule-form button[type="submit"]');
+    await page.waitForFunction(() => document.querySelector("#status")?.textContent?.includes("cron"));
+    expect(await page.getAttribute("#status", "class")).toContain("error");
+    expect((await schedule("bad")).status).toBe(404);
+    // The browser logs the refused PUT itself ("Failed to load resource: … 400"): that one is expected.
+    const refused = pageErrors.findIndex((text) => /status of 400/.test(text));
+    expect(refused).toBeGreaterThanOrEqual(0);
+    pageErrors.splice(refused, 1);
+    page.once("dialog", (dialog) => dialog.accept());
+    await page.click('#schedule-rows tr[data-schedule="hourly"] [data-action="delete"]');
+    await page.waitForFunction(() => !document.querySelector('#schedule-rows tr[data-schedule="hourly"]'));
+    expect((await schedule("hourly")).status).toBe(404);
+
     // Pause from the page, then see it through the API and in the list.
     expect(await page.textContent("#fn-toggle")).toBe("Pause");
     await page.click("#fn-toggle");
