@@ -92,6 +92,8 @@ export default defineConfig({
         PLACEMENT_PROMOTE_RATE: "100000",
         PLACEMENT_SHARD_CALLS_PER_SEC: "100000",
         PLACEMENT_MIN_DWELL_MS: "1000",
+        // A gateway holds a record for a minute: only a busy auto function's is asked for sooner (src/route-refresh.ts).
+        CACHE_TTL_MS: "60000",
       }),
       {
         test: {

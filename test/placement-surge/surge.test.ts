@@ -1,11 +1,25 @@
 /**
  * A surge review through the real bindings inside workerd (vitest.config.ts's `placement-surge` project: a review
- * only every 10 minutes, promote at a ready backlog of 40, 1 s dwell). A flood that lands on a shared shard right
- * after a review is promoted within about one batch, not at the next scheduled review: src/placement/review-timing.ts.
+ * only every 10 minutes, promote at a ready backlog of 40, 1 s dwell, function records cached for a minute). A flood
+ * that lands on a shared shard right after a review is promoted within about one batch, not at the next scheduled
+ * review (src/placement/review-timing.ts); a gateway that keeps submitting single tasks of it asks for its record
+ * again within a second or so instead of after the cache's minute (src/route-refresh.ts).
  */
+import { env } from "cloudflare:test";
 import { expect, it } from "vitest";
+import { shardOfTaskId } from "../../src/ids";
+import { BUSY_REFRESH_MS, BUSY_USES } from "../../src/route-refresh";
+import { rememberFunction } from "../../workers/platform/registry-client";
 import { listAll, placedOn, record, waitAllEnded } from "../placement/helpers";
-import { createAccount, demoTarget, putFunction, quietPeriod, submitBatch, waitForState } from "../workers/helpers";
+import {
+  createAccount,
+  demoTarget,
+  post,
+  putFunction,
+  quietPeriod,
+  submitBatch,
+  waitForState,
+} from "../workers/helpers";
 
 it("promotes a flood into a shared shard on its first batch, without waiting for PLACEMENT_REVIEW_MS", async () => {
   const account = await createAccount("surge");
@@ -38,3 +52,45 @@ it("promotes a flood into a shared shard on its first batch, without waiting for
   expect(tasks).toHaveLength(60);
   for (const task of tasks) expect(task).toMatchObject({ state: "succeeded", attempts: 1 });
 }, 90_000);
+
+it("a gateway busy with single submissions of a moved function asks for its record again, not after the cache's minute", async () => {
+  const account = await createAccount("singles");
+  await putFunction(account, "quiet", { target: demoTarget });
+  await putFunction(account, "flood", { target: demoTarget, maxConcurrency: 2 });
+  const before = await record(account, "flood");
+  const [first] = await submitBatch(account, "quiet", [{ payload: { echo: "q1" } }]);
+  await waitForState(account, first as string, "succeeded");
+  await quietPeriod(1_100, "past PLACEMENT_MIN_DWELL_MS");
+  const batch = await submitBatch(
+    account,
+    "flood",
+    Array.from({ length: 60 }, (_, i) => ({ payload: { sleepMs: 5, echo: i } })),
+  );
+  const moved = await placedOn(account, "flood", "dedicated", 10_000);
+
+  // This isolate still holds the record from before the move, as a gateway that cached it would for a minute.
+  rememberFunction(env, before);
+  const singles: string[] = [];
+  const started = Date.now();
+  while (singles.length < BUSY_USES + 10 || Date.now() - started < BUSY_REFRESH_MS + 500) {
+    const response = await post(account, "/v1/functions/flood/tasks", { echo: `single-${singles.length}` });
+    expect(response.status).toBe(202);
+    singles.push(((await response.json()) as { id: string }).id);
+    await quietPeriod(40, "spread the singles over more than BUSY_REFRESH_MS");
+    if (singles.length > 200) break;
+  }
+  const shards = singles.map((id) => shardOfTaskId(id));
+  // The first ones follow the stale record; once it was busy and a second old, the registry's record is used.
+  expect(shards[0]).toBe(before.shard);
+  expect(shards.at(-1)).toBe(moved.shard);
+  const switched = shards.indexOf(moved.shard);
+  expect(switched).toBeGreaterThanOrEqual(BUSY_USES - 1);
+  expect(shards.slice(switched).every((shard) => shard === moved.shard)).toBe(true);
+
+  // Every task ran exactly once, on whichever shard its id names.
+  const all = [...batch, ...singles];
+  await waitAllEnded(account, "flood", all, 60_000);
+  const tasks = await listAll(account, "flood");
+  expect(tasks).toHaveLength(all.length);
+  for (const task of tasks) expect(task).toMatchObject({ state: "succeeded", attempts: 1 });
+}, 120_000);

@@ -11,6 +11,7 @@ import { fromBase64, sha256Hex } from "../../src/encoding";
 import { functionKey, REGISTRY_NAME } from "../../src/placement";
 import type { FunctionRecord } from "../../src/records";
 import type { AccountLimits } from "../../src/registry/store";
+import { type CachedRecord, refreshDue } from "../../src/route-refresh";
 import { TtlCache } from "../../src/ttl-cache";
 
 export interface Principal {
@@ -23,7 +24,7 @@ export interface Principal {
 }
 
 const principals = new TtlCache<Principal | null>();
-const functions = new TtlCache<FunctionRecord | null>();
+const functions = new TtlCache<CachedRecord>();
 const secrets = new TtlCache<string[]>();
 let platformKey: Promise<Uint8Array> | undefined;
 
@@ -51,22 +52,41 @@ export function forgetKey(account: string, keyPrefix: string): void {
   principals.deleteWhere((principal) => principal?.account === account && principal.keyPrefix === keyPrefix);
 }
 
+/**
+ * The function's record: cached for CACHE_TTL_MS, and asked for again sooner while this isolate keeps using a record
+ * automatic placement may move (src/route-refresh.ts). A registry that cannot answer such an early refresh leaves
+ * the cached record in use.
+ */
 export async function findFunction(env: Env, account: string, name: string): Promise<FunctionRecord | null> {
   const key = functionKey(account, name);
-  const cached = functions.get(key);
-  if (cached !== undefined) return cached;
+  const now = Date.now();
+  const cached = functions.get(key, now);
+  if (cached !== undefined) {
+    cached.uses++;
+    if (!refreshDue(cached, now)) return cached.record;
+    try {
+      return await load(env, key, account, name, now);
+    } catch {
+      return cached.record;
+    }
+  }
+  return load(env, key, account, name, now);
+}
+
+async function load(env: Env, key: string, account: string, name: string, now: number): Promise<FunctionRecord | null> {
   const found = (await registry(env).getFunction(account, name)) ?? null;
-  functions.set(key, found, found ? readConfig(env).cacheTtlMs : NEGATIVE_TTL_MS);
+  functions.set(key, { record: found, loadedAt: now, uses: 0 }, found ? readConfig(env).cacheTtlMs : NEGATIVE_TTL_MS);
   return found;
 }
 
 export function rememberFunction(env: Env, record: FunctionRecord): void {
-  functions.set(functionKey(record.account, record.name), record, readConfig(env).cacheTtlMs);
+  const entry = { record, loadedAt: Date.now(), uses: 0 };
+  functions.set(functionKey(record.account, record.name), entry, readConfig(env).cacheTtlMs);
 }
 
 /** Cache a record a shard answered with, unless this isolate already holds the same or a newer version. */
 export function rememberNewerFunction(env: Env, record: FunctionRecord): void {
-  const cached = functions.get(functionKey(record.account, record.name));
+  const cached = functions.get(functionKey(record.account, record.name))?.record;
   if (!cached || cached.version < record.version) rememberFunction(env, record);
 }
 
