@@ -16,8 +16,8 @@ export const BUSY_USES = 20;
 
 export interface CachedRecord {
   readonly record: FunctionRecord | null;
-  /** When this isolate loaded it (or took it from a shard's answer). */
-  readonly loadedAt: number;
+  /** When this isolate loaded it (or took it from a shard's answer, or last failed to refresh it). */
+  loadedAt: number;
   /** Submissions and reads that used it since. */
   uses: number;
 }

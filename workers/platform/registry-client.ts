@@ -55,7 +55,7 @@ export function forgetKey(account: string, keyPrefix: string): void {
 /**
  * The function's record: cached for CACHE_TTL_MS, and asked for again sooner while this isolate keeps using a record
  * automatic placement may move (src/route-refresh.ts). A registry that cannot answer such an early refresh leaves
- * the cached record in use.
+ * the cached record in use (and is asked again only a BUSY_REFRESH_MS later).
  */
 export async function findFunction(env: Env, account: string, name: string): Promise<FunctionRecord | null> {
   const key = functionKey(account, name);
@@ -67,6 +67,8 @@ export async function findFunction(env: Env, account: string, name: string): Pro
     try {
       return await load(env, key, account, name, now);
     } catch {
+      // Not asked again for another BUSY_REFRESH_MS: a registry in trouble is not hit by every submission.
+      cached.loadedAt = now;
       return cached.record;
     }
   }
