@@ -133,7 +133,7 @@ async function refreshFunction(name, view) {
   );
   drawCharts(stats.history ?? []);
   renderTasks(tasks);
-  renderSchedules(name, schedules.schedules);
+  renderSchedules(name, schedules.schedules, act);
 }
 
 async function refreshTaskPage(name) {

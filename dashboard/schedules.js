@@ -5,9 +5,6 @@ import { $, api, el, fnPath, time } from "./lib.js";
 
 const schedulePath = (fn, id) => `${fnPath(fn)}/schedules/${encodeURIComponent(id)}`;
 
-/** `act(method, path, done, json)` from app.js: runs a change, reports it, refreshes. */
-let run = async () => false;
-
 async function setPaused(fn, id, paused) {
   const { cron, timezone, contentType, payload } = await api("GET", schedulePath(fn, id));
   await api("PUT", schedulePath(fn, id), {
@@ -19,7 +16,8 @@ async function setPaused(fn, id, paused) {
   });
 }
 
-export function renderSchedules(fn, schedules) {
+/** The rows; `act(method, path, done, json)` (app.js) runs a change, reports it and refreshes. */
+export function renderSchedules(fn, schedules, act) {
   const rows = schedules.map((s) =>
     el(
       "tr",
@@ -37,7 +35,7 @@ export function renderSchedules(fn, schedules) {
             type: "button",
             "data-action": s.paused ? "resume" : "pause",
             onclick: () =>
-              run(
+              act(
                 () => setPaused(fn, s.id, !s.paused),
                 undefined,
                 `schedule ${s.id} ${s.paused ? "resumed" : "paused"}`,
@@ -52,7 +50,7 @@ export function renderSchedules(fn, schedules) {
             "data-action": "delete",
             onclick: () => {
               if (window.confirm(`Delete schedule ${s.id}? Tasks it already fired stay.`))
-                run("DELETE", schedulePath(fn, s.id), `schedule ${s.id} deleted`);
+                act("DELETE", schedulePath(fn, s.id), `schedule ${s.id} deleted`);
             },
           },
           "Delete",
@@ -75,7 +73,6 @@ function payloadOf(text) {
 }
 
 export function wireScheduleForm(selected, act) {
-  run = act;
   $("schedule-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const fn = selected();
