@@ -64,11 +64,12 @@ export async function findFunction(env: Env, account: string, name: string): Pro
   if (cached !== undefined) {
     cached.uses++;
     if (!refreshDue(cached, now)) return cached.record;
+    // Marked first: the submissions that arrive while this refresh is out use the cached record instead of each
+    // asking the registry too, and if it fails the next try waits another BUSY_REFRESH_MS.
+    cached.loadedAt = now;
     try {
       return await load(env, key, account, name, now);
     } catch {
-      // Not asked again for another BUSY_REFRESH_MS: a registry in trouble is not hit by every submission.
-      cached.loadedAt = now;
       return cached.record;
     }
   }
