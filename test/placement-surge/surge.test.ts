@@ -18,55 +18,57 @@ import {
   putFunction,
   quietPeriod,
   submitBatch,
+  type TestAccount,
   waitForState,
 } from "../workers/helpers";
 
-it("promotes a flood into a shared shard on its first batch, without waiting for PLACEMENT_REVIEW_MS", async () => {
-  const account = await createAccount("surge");
+/**
+ * An account with a `quiet` and an `auto` `flood` function on a shared shard; a quiet task (the shard runs its first
+ * review for it, before any function here has dwelt long enough to move), then, past the dwell and well inside
+ * PLACEMENT_REVIEW_MS of that review, 60 flood tasks in one batch: more than PLACEMENT_PROMOTE_BACKLOG arrived since
+ * that review, so the next one runs now. Returns the flood's record before and once promoted, and its tasks' ids.
+ */
+async function surge(label: string, maxConcurrency: number, sleepMs: number) {
+  const account = await createAccount(label);
   await putFunction(account, "quiet", { target: demoTarget });
-  await putFunction(account, "flood", { target: demoTarget, maxConcurrency: 1 });
-  const shared = (await record(account, "flood")).shard;
-  expect(shared).toMatch(/^shared:/);
-
-  // A quiet task: the shard runs a review for it (its first), before any function here has dwelt long enough to move.
+  await putFunction(account, "flood", { target: demoTarget, maxConcurrency });
+  const before = await record(account, "flood");
+  expect(before.shard).toMatch(/^shared:/);
   const [first] = await submitBatch(account, "quiet", [{ payload: { echo: "q1" } }]);
   await waitForState(account, first as string, "succeeded");
   await quietPeriod(1_100, "past PLACEMENT_MIN_DWELL_MS, well inside PLACEMENT_REVIEW_MS of the first review");
-
-  // 60 tasks in one batch: more than PLACEMENT_PROMOTE_BACKLOG arrived since that review, so the next one runs now.
   const ids = await submitBatch(
     account,
     "flood",
-    Array.from({ length: 60 }, (_, i) => ({ payload: { sleepMs: 20, echo: i } })),
+    Array.from({ length: 60 }, (_, i) => ({ payload: { sleepMs, echo: i } })),
   );
   const moved = await placedOn(account, "flood", "dedicated", 10_000);
-  expect(moved.placement).toMatchObject({ reason: "backlog", moves: 1 });
-  expect(moved.previousShards).toContain(shared);
+  return { account, before, moved, ids };
+}
 
-  // The neighbour stays and is served; every flood task ran exactly once, on whichever shard held it.
-  expect((await record(account, "quiet")).shard).toBe(shared);
+/** Every one of `ids` ran exactly once and succeeded, on whichever shard held it. */
+async function expectEachRanOnce(account: TestAccount, ids: readonly string[], timeout: number) {
+  await waitAllEnded(account, "flood", ids, timeout);
+  const tasks = await listAll(account, "flood");
+  expect(tasks).toHaveLength(ids.length);
+  for (const task of tasks) expect(task).toMatchObject({ state: "succeeded", attempts: 1 });
+}
+
+it("promotes a flood into a shared shard on its first batch, without waiting for PLACEMENT_REVIEW_MS", async () => {
+  const { account, before, moved, ids } = await surge("surge", 1, 20);
+  expect(moved.placement).toMatchObject({ reason: "backlog", moves: 1 });
+  expect(moved.previousShards).toContain(before.shard);
+
+  // The neighbour stays and is served.
+  expect((await record(account, "quiet")).shard).toBe(before.shard);
   const [second] = await submitBatch(account, "quiet", [{ payload: { echo: "q2" } }]);
   await waitForState(account, second as string, "succeeded");
-  await waitAllEnded(account, "flood", ids, 40_000);
-  const tasks = await listAll(account, "flood");
-  expect(tasks).toHaveLength(60);
-  for (const task of tasks) expect(task).toMatchObject({ state: "succeeded", attempts: 1 });
+  expect(ids).toHaveLength(60);
+  await expectEachRanOnce(account, ids, 40_000);
 }, 90_000);
 
 it("a gateway busy with single submissions of a moved function asks for its record again, not after the cache's minute", async () => {
-  const account = await createAccount("singles");
-  await putFunction(account, "quiet", { target: demoTarget });
-  await putFunction(account, "flood", { target: demoTarget, maxConcurrency: 2 });
-  const before = await record(account, "flood");
-  const [first] = await submitBatch(account, "quiet", [{ payload: { echo: "q1" } }]);
-  await waitForState(account, first as string, "succeeded");
-  await quietPeriod(1_100, "past PLACEMENT_MIN_DWELL_MS");
-  const batch = await submitBatch(
-    account,
-    "flood",
-    Array.from({ length: 60 }, (_, i) => ({ payload: { sleepMs: 5, echo: i } })),
-  );
-  const moved = await placedOn(account, "flood", "dedicated", 10_000);
+  const { account, before, moved, ids: batch } = await surge("singles", 2, 5);
 
   // This isolate still holds the record from before the move, as a gateway that cached it would for a minute.
   rememberFunction(env, before);
@@ -88,9 +90,5 @@ it("a gateway busy with single submissions of a moved function asks for its reco
   expect(shards.slice(switched).every((shard) => shard === moved.shard)).toBe(true);
 
   // Every task ran exactly once, on whichever shard its id names.
-  const all = [...batch, ...singles];
-  await waitAllEnded(account, "flood", all, 60_000);
-  const tasks = await listAll(account, "flood");
-  expect(tasks).toHaveLength(all.length);
-  for (const task of tasks) expect(task).toMatchObject({ state: "succeeded", attempts: 1 });
+  await expectEachRanOnce(account, [...batch, ...singles], 60_000);
 }, 120_000);
