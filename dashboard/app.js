@@ -206,6 +206,7 @@ async function refreshTask(id) {
 
 /** Run one change (an API call, or `method` as a function doing several), say how it went, and refresh. */
 async function act(method, path, done, json) {
+  let ok = true;
   try {
     if (typeof method === "function") await method();
     else await api(method, path, json);
@@ -214,11 +215,10 @@ async function act(method, path, done, json) {
     // Kept through the refresh that follows (which would otherwise overwrite it with "Updated").
     state.note = `Failed: ${error.message}`;
     state.noteError = true;
-    refresh();
-    return false;
+    ok = false;
   }
   refresh();
-  return true;
+  return ok;
 }
 
 async function refresh() {

@@ -62,14 +62,22 @@ export function renderSchedules(fn, schedules, act) {
   $("schedule-rows").replaceChildren(...rows);
 }
 
-/** The payload box: empty is no body; otherwise it must be JSON. */
-function payloadOf(text) {
-  if (text.trim() === "") return { ok: true };
-  try {
-    return { ok: true, payload: JSON.parse(text) };
-  } catch {
-    return { ok: false };
+/** The form's schedule; a payload box that is not empty must hold JSON (else this throws, and act() says so). */
+function specOf() {
+  const text = $("schedule-payload").value;
+  let payload;
+  if (text.trim() !== "") {
+    try {
+      payload = JSON.parse(text);
+    } catch {
+      throw new Error("the payload is not JSON");
+    }
   }
+  return {
+    cron: $("schedule-cron").value.trim(),
+    timezone: $("schedule-timezone").value.trim() || "UTC",
+    ...(payload !== undefined ? { payload } : {}),
+  };
 }
 
 export function wireScheduleForm(selected, act) {
@@ -78,16 +86,7 @@ export function wireScheduleForm(selected, act) {
     const fn = selected();
     if (!fn) return;
     const id = $("schedule-id").value.trim();
-    const body = payloadOf($("schedule-payload").value);
-    if (!body.ok) {
-      await act(() => Promise.reject(new Error("the payload is not JSON")), undefined, "");
-      return;
-    }
-    const spec = {
-      cron: $("schedule-cron").value.trim(),
-      timezone: $("schedule-timezone").value.trim() || "UTC",
-      ...(body.payload !== undefined ? { payload: body.payload } : {}),
-    };
-    if (await act("PUT", schedulePath(fn, id), `schedule ${id} saved`, spec)) $("schedule-form").reset();
+    const save = () => api("PUT", schedulePath(fn, id), specOf());
+    if (await act(save, undefined, `schedule ${id} saved`)) $("schedule-form").reset();
   });
 }

@@ -186,6 +186,13 @@ describe("dashboard in chromium", () => {
     const refused = pageErrors.findIndex((text) => /status of 400/.test(text));
     expect(refused).toBeGreaterThanOrEqual(0);
     pageErrors.splice(refused, 1);
+    // A payload box that is not JSON is refused in the page: nothing is sent.
+    await page.fill("#schedule-id", "bad-json");
+    await page.fill("#schedule-cron", "0 * * * *");
+    await page.fill("#schedule-payload", "{nope");
+    await page.click('#schedule-form button[type="submit"]');
+    await page.waitForFunction(() => document.querySelector("#status")?.textContent?.includes("not JSON"));
+    expect((await schedule("bad-json")).status).toBe(404);
     page.once("dialog", (dialog) => dialog.accept());
     await page.click('#schedule-rows tr[data-schedule="hourly"] [data-action="delete"]');
     await page.waitForFunction(() => !document.querySelector('#schedule-rows tr[data-schedule="hourly"]'));
